@@ -1,0 +1,338 @@
+"""Benchmark runner: ``python -m benchmarks.run --rows 2000000 --repeat 3 --systems all``.
+
+Generates the shared data once, runs one worker process per (system, repetition) for the
+main workload (repetitions interleaved across systems, so machine noise spreads evenly),
+then the long-history workload per system and the tablever-only checks, and prints the
+medians with tablever/peer ratios. Results go to ``benchmarks/results/<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks import systems
+from benchmarks.data import generate, make_rows, write_ipc
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+
+# (key, field, label, unit); label may use {rows}
+MAIN_STEPS = [
+    ("append_large", "seconds", "append {rows} rows (1 commit)", "s"),
+    ("append_small", "seconds", "append 1,000 rows: median of 200 commits", "ms"),
+    ("append_small", "first10", "  commits 1-10 (median)", "ms"),
+    ("append_small", "last10", "  commits 191-200 (median)", "ms"),
+    ("read_before", "seconds", "read latest -> Arrow", "s"),
+    ("agg_before", "seconds", "DuckDB group-by, latest", "s"),
+    ("delete_one", "seconds", "delete 1 row", "s"),
+    ("delete_one", "bytes_added", "delete 1 row: bytes written", "KB"),
+    ("delete_5pct", "seconds", "delete 5% (confidence < 0.05)", "s"),
+    ("filter_label", "seconds", "filter out label 'noise' (~8%)", "s"),
+    ("read_after", "seconds", "read latest after deletes", "s"),
+    ("agg_after", "seconds", "group-by after deletes", "s"),
+    ("lookup", "seconds", "point lookup by id", "ms"),
+    ("tt_first_read", "seconds", "time travel v_first: open + read", "s"),
+    ("tt_middle_read", "seconds", "time travel v_middle: open + read", "s"),
+    ("tt_latest_read", "seconds", "time travel v_latest: open + read", "s"),
+    ("tt_first_agg", "seconds", "time travel v_first: group-by", "s"),
+    ("tt_middle_agg", "seconds", "time travel v_middle: group-by", "s"),
+    ("tt_latest_agg", "seconds", "time travel v_latest: group-by", "s"),
+    ("compact", "seconds", "compact 200 files ({crows} rows)", "s"),
+    ("expire_vacuum", "seconds", "expire old versions + vacuum", "s"),
+]
+BYTES_STEPS = [
+    ("append_large", "bytes", "after the large append"),
+    ("append_small", "bytes", "after 200 small appends"),
+    ("delete_5pct", "bytes", "after delete 5%"),
+    ("filter_label", "bytes", "after filter by label"),
+    ("expire_vacuum", "bytes", "after expire + vacuum"),
+    ("compact", "bytes_before", "compaction table, before"),
+    ("compact", "bytes", "compaction table, after"),
+]
+HISTORY_STEPS = [
+    ("history_commit", "first10", "append 1,000 rows at commits 2-11", "ms"),
+    ("history_commit", "last10", "append 1,000 rows at the last 10 commits", "ms"),
+    ("open_v1", "seconds", "open version 1", "ms"),
+    ("open_vlast", "seconds", "open the last version", "ms"),
+]
+TV_CHECKS = [
+    ("to_arrow", "to_arrow() of the large snapshot vs pq.read_table", "s", 1.2),
+    ("sql_count", "Warehouse.sql count(*) vs read_parquet", "ms", 1.1),
+    ("sql_groupby", "Warehouse.sql group-by vs read_parquet", "s", 1.1),
+    ("plan_v1", "count(*) VERSION AS OF 1, long history", "ms", None),
+    ("plan_vmid", "count(*) VERSION AS OF middle, long history", "ms", None),
+    ("plan_latest", "count(*) VERSION AS OF latest, long history", "ms", None),
+    ("open_v1_long", "tv.open(...).as_of(1), long history", "ms", None),
+    ("vacuum_many", "vacuum of the unreferenced files", "s", None),
+]
+SCALE = {"s": 1.0, "ms": 1e3, "KB": 1 / 1024}
+
+
+def _worker(system: str, phase: str, args: argparse.Namespace, spec: Path, work: Path,
+            tag: str) -> dict[str, Any]:
+    python = sys.executable
+    if system == "ducklake":
+        python = args.ducklake_python
+        if not Path(python).exists():
+            return {"fatal": f"environment missing: {python} (run benchmarks/run.sh)"}
+    wdir = work / f"{system}-{tag}"
+    out = work / f"{system}-{tag}.json"
+    log = work / f"{system}-{tag}.log"
+    cmd = [python, "-m", "benchmarks.worker", "--system", system, "--phase", phase,
+           "--spec", str(spec), "--workdir", str(wdir), "--out", str(out),
+           "--history", str(args.history), "--repeat", str(args.repeat),
+           "--sql-rows", str(args.sql_rows), "--plan-commits", str(args.plan_commits)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    t0 = time.perf_counter()
+    with open(log, "w") as errf:
+        try:
+            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=errf, stderr=errf,
+                                  timeout=args.timeout)
+            rc: int | str = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    elapsed = time.perf_counter() - t0
+    res: dict[str, Any] = {"fatal": f"worker exited {rc}"}
+    if out.exists():
+        res = json.loads(out.read_text())
+    if rc == "timeout":
+        res["fatal"] = f"timeout after {args.timeout}s"
+    res["wall"] = elapsed
+    if not args.keep:
+        shutil.rmtree(wdir, ignore_errors=True)
+    tail = log.read_text()[-2000:] if log.exists() else ""
+    if res.get("fatal") or any("error" in v for v in res.get("steps", {}).values()):
+        res["log_tail"] = tail
+    print(f"  {system:9s} {phase:8s} {tag:5s} {elapsed:7.1f}s"
+          + (f"  FATAL {res['fatal']}" if res.get("fatal") else ""), flush=True)
+    return res
+
+
+def _merge(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per step: the median of each numeric field over the runs where the step succeeded."""
+    merged: dict[str, dict[str, Any]] = {}
+    names = {k for r in runs for k in r.get("steps", {})}
+    for step in names:
+        recs = [r["steps"][step] for r in runs if step in r.get("steps", {})]
+        good = [s for s in recs if "seconds" in s]
+        if good:
+            out: dict[str, Any] = {"runs": len(good)}
+            for key in good[0]:
+                vals = [s[key] for s in good if isinstance(s.get(key), (int, float))]
+                if vals:
+                    out[key] = statistics.median(vals)
+            bad = [s for s in recs if "seconds" not in s]
+            if bad:
+                out["note"] = f"{len(bad)} run(s) failed: " + str(bad[0].get("error"))
+            merged[step] = out
+        else:
+            merged[step] = recs[0]
+    for r in runs:
+        if r.get("fatal"):
+            for step in merged.values():
+                step.setdefault("note", "a run failed: " + r["fatal"])
+    return merged
+
+
+def _cell(res: dict[str, Any] | None, field: str, unit: str) -> tuple[str, float | None]:
+    if res is None:
+        return "not run", None
+    if "unsupported" in res:
+        return "unsupported", None
+    if "skipped" in res:
+        return "skipped", None
+    if "error" in res:
+        return "error: " + str(res["error"])[:60], None
+    val = res.get(field)
+    if not isinstance(val, (int, float)):
+        return "n/a", None
+    v = val * SCALE[unit]
+    txt = f"{v:.1f}" if unit == "KB" or v >= 100 else f"{v:.3g}"
+    return txt, float(val)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def _render(title: str, header: list[str], rows: list[list[str]]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=False)
+        for i, h in enumerate(header):
+            table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for r in rows:
+            table.add_row(*r)
+        Console(width=max(120, shutil.get_terminal_size((200, 40)).columns)).print(table)
+    except ImportError:
+        print(f"\n{title}")
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+        for r in [header, *rows]:
+            print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+
+
+def report(result: dict[str, Any]) -> None:
+    cfg = result["config"]
+    names: list[str] = cfg["systems"]
+    peers = [s for s in names if s != "tablever"] if "tablever" in names else []
+    main = result["main"]
+    fmt = {"rows": f"{cfg['rows']:,}", "crows": f"{cfg['rows']:,}"}
+
+    def table(title: str, steps: list[tuple[str, str, str, str]],
+              data: dict[str, dict[str, Any]]) -> None:
+        header = ["step", *names, *[f"tv/{p}" for p in peers]]
+        rows = []
+        for key, field, label, unit in steps:
+            cells, vals = [], {}
+            for s in names:
+                txt, val = _cell(data.get(s, {}).get(key) if s in data else None, field, unit)
+                cells.append(txt)
+                vals[s] = val
+            ratios = [_ratio(vals.get("tablever"), vals[p]) for p in peers]
+            rows.append([f"{label.format(**fmt)} [{unit}]", *cells, *ratios])
+        _render(title, header, rows)
+
+    table(f"Workload: {cfg['rows']:,} rows, median of {cfg['repeat']} runs "
+          "(tv/peer < 1: tablever faster)", MAIN_STEPS, main)
+    bytes_rows = []
+    for key, field, label in BYTES_STEPS:
+        cells = []
+        for s in names:
+            txt, _ = _cell(main.get(s, {}).get(key), field, "s")
+            v = main.get(s, {}).get(key, {}).get(field)
+            cells.append(f"{v / 1e6:.1f}" if isinstance(v, (int, float)) else txt)
+        bytes_rows.append([label, *cells])
+    _render("Bytes on disk, MB (data + metadata)", ["after step", *names], bytes_rows)
+    if result.get("history"):
+        table(f"Long history: {cfg['history']:,} commits of 1,000 rows",
+              HISTORY_STEPS, result["history"])
+    tvm = result.get("tvmicro", {})
+    if tvm:
+        rows = []
+        for key, label, unit, target in TV_CHECKS:
+            res = tvm.get(key)
+            txt, val = _cell(res, "seconds", unit)
+            btxt, base = _cell(res, "baseline", unit)
+            ratio = _ratio(val, base)
+            goal = f"<= {target}x" if target else ""
+            if key.startswith("plan") or key == "open_v1_long":
+                goal = "< 100 ms" if key.startswith("plan") else ""
+            if key == "vacuum_many" and res and "files" in res:
+                label = f"vacuum of {res['files']:,} unreferenced files"
+                goal = "< 10 s"
+            rows.append([f"{label} [{unit}]", txt, btxt if base is not None else "",
+                         ratio if base is not None else "", goal])
+        _render(f"tablever checks (SQL table {cfg['sql_rows']:,} rows; "
+                f"history {cfg['plan_commits']:,} commits)",
+                ["check", "tablever", "baseline", "ratio", "target"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=2_000_000, help="rows of the large append")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per step (median reported)")
+    ap.add_argument("--systems", default="all",
+                    help="all, or a comma list of " + ",".join(systems.ALL))
+    ap.add_argument("--phases", default="main,history,tvmicro")
+    ap.add_argument("--history", type=int, default=1_000, help="commits in the history phase")
+    ap.add_argument("--iceberg-history", action="store_true",
+                    help="also run the history phase on pyiceberg (several minutes)")
+    ap.add_argument("--sql-rows", type=int, default=None,
+                    help="rows of the Warehouse.sql table (default 5 x --rows)")
+    ap.add_argument("--plan-commits", type=int, default=10_000,
+                    help="commits of the long-history table (planning and vacuum checks)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per worker process")
+    ap.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the tables written")
+    ap.add_argument("--ducklake-python", default=str(REPO / ".venv-ducklake" / "bin" / "python"))
+    ap.add_argument("--json", default=None, help="results file (default results/<time>.json)")
+    args = ap.parse_args(argv)
+    args.sql_rows = args.sql_rows or 5 * args.rows
+    names = systems.ALL if args.systems == "all" else args.systems.split(",")
+    for n in names:
+        if n not in systems.MODULES:
+            ap.error(f"unknown system {n!r}; choose from {', '.join(systems.ALL)}")
+    phases = args.phases.split(",")
+
+    started = time.perf_counter()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="tablever-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"tablever benchmarks: {args.rows:,} rows, repeat {args.repeat}, systems "
+          f"{','.join(names)}; scratch {work}", flush=True)
+    t0 = time.perf_counter()
+    spec = generate(work / "data", rows=args.rows)
+    if "history" in phases:
+        write_ipc(make_rows(10**12, 1_000 * args.history, 7), work / "data" / "history.arrow")
+    print(f"  data generated in {time.perf_counter() - t0:.1f}s", flush=True)
+    spec_path = work / "data" / "spec.json"
+
+    result: dict[str, Any] = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": {"rows": args.rows, "repeat": args.repeat, "systems": names,
+                   "history": args.history, "sql_rows": args.sql_rows,
+                   "plan_commits": args.plan_commits, "spec": json.loads(spec_path.read_text())},
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": os.cpu_count()},
+        "runs": {}, "main": {}, "history": {}, "tvmicro": {},
+    }
+    if "main" in phases:
+        runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        for r in range(args.repeat):
+            for n in names:
+                runs[n].append(_worker(n, "main", args, spec_path, work, f"r{r}"))
+        result["runs"]["main"] = runs
+        result["main"] = {n: _merge(rs) for n, rs in runs.items()}
+    if "history" in phases:
+        hist = {}
+        for n in names:
+            if n == "iceberg" and not args.iceberg_history:
+                hist[n] = {"steps": {k: {"skipped": "pyiceberg: about 0.1-0.5 s a commit "
+                                         "and growing; pass --iceberg-history"}
+                                     for k in ("history_commit", "open_v1", "open_vlast")}}
+                continue
+            hist[n] = _worker(n, "history", args, spec_path, work, "hist")
+        result["runs"]["history"] = hist
+        result["history"] = {n: _merge([h]) for n, h in hist.items()}
+    if "tvmicro" in phases and "tablever" in names:
+        tvm = _worker("tablever", "tvmicro", args, spec_path, work, "micro")
+        result["runs"]["tvmicro"] = tvm
+        result["tvmicro"] = _merge([tvm])
+    for phase_runs in result["runs"].values():
+        for r in (phase_runs.values() if isinstance(phase_runs, dict) else []):
+            for x in (r if isinstance(r, list) else [r]):
+                if isinstance(x, dict) and x.get("versions"):
+                    result.setdefault("versions", {}).update(x["versions"])
+    result["elapsed_seconds"] = time.perf_counter() - started
+
+    report(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.json) if args.json else RESULTS / (
+        datetime.now().strftime("%Y%m%d-%H%M%S") + ".json")
+    out.write_text(json.dumps(result, indent=1, default=str))
+    if not args.keep and not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    mins, secs = divmod(result["elapsed_seconds"], 60)
+    print(f"results: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    print(f"elapsed: {int(mins)} min {secs:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

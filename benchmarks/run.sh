@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make bench [ARGS="--rows 200000 --repeat 3"]: build the two benchmark environments if
+# needed, then run the benchmarks. Works from a clean clone; needs python3 >= 3.10 and PyPI.
+#   .venv-bench     tablever (editable) + the peers: deltalake, pyiceberg, pylance
+#   .venv-ducklake  duckdb 1.4.4 + duckdb-ext-ducklake (the extension exists for 1.4.4 only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+DUCKLAKE_PINS=(duckdb==1.4.4 duckdb-ext-ducklake==1.4.4.20260205 pyarrow pytz)
+start=$(date +%s)
+
+if [ ! -f .venv-bench/.installed ] || [ pyproject.toml -nt .venv-bench/.installed ]; then
+  echo "building .venv-bench (tablever + peers) ..."
+  [ -x .venv-bench/bin/python ] || "$PY" -m venv .venv-bench
+  .venv-bench/bin/python -m pip install -q --upgrade pip
+  .venv-bench/bin/python -m pip install -q -e '.[bench]'
+  touch .venv-bench/.installed
+fi
+
+if [ ! -f .venv-ducklake/.installed ]; then
+  echo "building .venv-ducklake (duckdb 1.4.4 + ducklake extension) ..."
+  if { [ -x .venv-ducklake/bin/python ] || "$PY" -m venv .venv-ducklake; } \
+     && .venv-ducklake/bin/python -m pip install -q --upgrade pip \
+     && .venv-ducklake/bin/python -m pip install -q "${DUCKLAKE_PINS[@]}"; then
+    touch .venv-ducklake/.installed
+  else
+    echo "warning: could not build .venv-ducklake; DuckLake will be reported as an error" >&2
+  fi
+fi
+
+echo "environments ready in $(( $(date +%s) - start ))s"
+exec .venv-bench/bin/python -m benchmarks.run "$@"

@@ -1,0 +1,120 @@
+"""The one error tree of tablever.
+
+Every error a user can cause is a subclass of :class:`TableverError` and names the
+thing that was wrong. Third-party errors are wrapped with ``raise ... from exc``.
+
+::
+
+    TableverError
+    ├── TableNotFoundError     (also FileNotFoundError)
+    ├── TableExistsError
+    ├── RefNotFoundError       (also LookupError; names the ref and the closest tags)
+    ├── AmbiguousRefError      (also LookupError)
+    ├── InvalidNameError       (also ValueError)
+    ├── SchemaMismatchError    (also ValueError; names each offending column)
+    ├── InvalidPredicateError  (also ValueError; bad SQL predicate or query, with position)
+    ├── DuplicateKeyError      (also ValueError; upsert source repeats a key)
+    ├── CommitConflictError    (lost the race after retries; safe to rerun)
+    ├── IntegrityError         (a file's bytes do not match its hash)
+    └── CorruptLogError        (unreadable or hostile commit, checkpoint or path)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousRefError",
+    "CommitConflictError",
+    "CorruptLogError",
+    "DuplicateKeyError",
+    "IntegrityError",
+    "InvalidNameError",
+    "InvalidPredicateError",
+    "RefNotFoundError",
+    "SchemaMismatchError",
+    "TableExistsError",
+    "TableNotFoundError",
+    "TableverError",
+]
+
+
+class TableverError(Exception):
+    """Root of every error tablever raises for a user's input or a table's state."""
+
+
+class TableNotFoundError(TableverError, FileNotFoundError):
+    """No table at the given location."""
+
+    def __init__(self, location: str, available: list[str] | None = None) -> None:
+        self.location = location
+        self.available = list(available or [])
+        msg = f"no table at {location!r}"
+        if self.available:
+            msg += f" (tables here: {', '.join(self.available)})"
+        super().__init__(msg)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TableExistsError(TableverError):
+    """A table already exists at the location given to ``create``."""
+
+
+class RefNotFoundError(TableverError, LookupError):
+    """A ref (tag, version, id prefix or time) resolves to no retained snapshot."""
+
+    def __init__(self, ref: object, message: str, closest: list[str] | None = None) -> None:
+        self.ref = ref
+        self.closest = list(closest or [])
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class AmbiguousRefError(TableverError, LookupError):
+    """A snapshot-id prefix matches more than one snapshot."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidNameError(TableverError, ValueError):
+    """A table, tag or run name is not allowed."""
+
+
+class SchemaMismatchError(TableverError, ValueError):
+    """Data does not fit the table's schema; ``columns`` names each offending column."""
+
+    def __init__(self, message: str, columns: list[str] | None = None) -> None:
+        self.columns = list(columns or [])
+        super().__init__(message)
+
+
+class InvalidPredicateError(TableverError, ValueError):
+    """A SQL predicate, expression or query is invalid; carries the position if known."""
+
+    def __init__(
+        self, message: str, *, sql: str | None = None, line: int | None = None,
+        col: int | None = None,
+    ) -> None:
+        self.sql = sql
+        self.line = line
+        self.col = col
+        super().__init__(message)
+
+
+class DuplicateKeyError(TableverError, ValueError):
+    """The data given to ``upsert`` holds the same key more than once."""
+
+
+class CommitConflictError(TableverError):
+    """Another writer changed what this operation depends on; rerunning is safe."""
+
+
+class IntegrityError(TableverError):
+    """A file's bytes (or a snapshot's identity) do not match what the log recorded."""
+
+
+class CorruptLogError(TableverError):
+    """A commit, checkpoint or path in the log is unreadable, inconsistent or hostile."""

@@ -1,0 +1,1 @@
+"""The pure table format: commits, table state, refs. No I/O, no pyarrow."""

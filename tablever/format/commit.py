@@ -1,0 +1,364 @@
+"""Commits and their actions as frozen dataclasses; canonical JSON; snapshot ids.
+
+A commit is data: an operation builds a :class:`Commit`, :func:`commit_id` hashes its
+canonical JSON (sorted keys, no whitespace, without ``id``), and the log stores
+:func:`to_json`. :func:`from_json` is the strict reader: anything malformed or hostile is
+a :class:`~tablever.errors.CorruptLogError` naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tablever.errors import CorruptLogError, InvalidNameError
+
+FORMAT_VERSION = 1
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+MAX_INT = 2**63 - 1
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Actions",
+    "Commit",
+    "DataFile",
+    "DeleteVector",
+    "FileKey",
+    "canonical_json",
+    "check_name",
+    "check_rel_path",
+    "commit_id",
+    "from_json",
+    "to_json",
+]
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: the bytes that ids are hashed from."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Validate a tag, run or table name (``[A-Za-z0-9][A-Za-z0-9._-]{0,127}``, no ``..``)."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise InvalidNameError(
+            f"invalid {what} {name!r}: use 1-128 characters of letters, digits, '.', '_' "
+            "and '-', starting with a letter or digit, without '..'"
+        )
+    return name
+
+
+def check_rel_path(path: object, where: str = "commit") -> str:
+    """A path from the log must be relative, normalised and stay under the table root."""
+    if not isinstance(path, str) or not path:
+        raise CorruptLogError(f"{where}: path must be a non-empty string, got {path!r}")
+    bad = (
+        "\x00" in path
+        or "\\" in path
+        or path.startswith("/")
+        or _SCHEME.match(path) is not None
+        or posixpath.normpath(path) != path
+        or any(part in ("..", ".", "") for part in path.split("/"))
+    )
+    if bad:
+        raise CorruptLogError(f"{where}: refusing path {path!r} (must stay under the table root)")
+    return path
+
+
+FileKey = tuple[str, int | None]
+"""A live data file is identified by its path and first_row_id: the same bytes appended
+twice are stored once but live twice, with different row ids."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile:
+    """A content-addressed Parquet data file.
+
+    ``first_row_id`` is set for appended files (``_row_id = first_row_id + position``);
+    it is None for files that carry a physical ``_row_id`` column (update, upsert, compact).
+    ``stats`` maps each column of the file to ``{"min", "max", "nulls"}`` (min/max may be
+    absent when unknown).
+    """
+
+    path: str
+    sha256: str
+    bytes: int
+    rows: int
+    first_row_id: int | None
+    stats: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "rows": self.rows,
+            "first_row_id": self.first_row_id,
+            "stats": {k: dict(v) for k, v in self.stats.items()},
+        }
+
+    @property
+    def key(self) -> FileKey:
+        return (self.path, self.first_row_id)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.stats)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteVector:
+    """The live deletion vector of one data file: sorted int64 positions, ``rows`` of them."""
+
+    data_file: str
+    data_first_row_id: int | None
+    path: str
+    sha256: str
+    rows: int
+
+    @property
+    def key(self) -> FileKey:
+        return (self.data_file, self.data_first_row_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data_file": self.data_file,
+            "data_first_row_id": self.data_first_row_id,
+            "path": self.path,
+            "sha256": self.sha256,
+            "rows": self.rows,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Actions:
+    """What a commit changes: files added, files removed, deletion vectors set."""
+
+    add: tuple[DataFile, ...] = ()
+    remove: tuple[FileKey, ...] = ()
+    deletes: tuple[DeleteVector, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "add": [f.to_dict() for f in self.add],
+            "remove": [{"path": p, "first_row_id": r} for p, r in self.remove],
+            "deletes": [d.to_dict() for d in self.deletes],
+        }
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.remove or self.deletes)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One version of a table, exactly as stored in ``log/<version:020d>.json``."""
+
+    version: int
+    parent_id: str | None
+    timestamp_ms: int
+    txn: str
+    operation: str
+    message: str
+    author: str
+    properties: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    schema: Mapping[str, Any] | None
+    actions: Actions
+    summary: Mapping[str, Any]
+    id: str = ""
+    format: int = FORMAT_VERSION
+
+    def body(self) -> dict[str, Any]:
+        """The commit as a JSON-ready dict, without ``id``."""
+        return {
+            "format": self.format,
+            "version": self.version,
+            "parent_id": self.parent_id,
+            "timestamp_ms": self.timestamp_ms,
+            "txn": self.txn,
+            "operation": self.operation,
+            "message": self.message,
+            "author": self.author,
+            "properties": dict(self.properties),
+            "provenance": dict(self.provenance),
+            "schema": None if self.schema is None else dict(self.schema),
+            "actions": self.actions.to_dict(),
+            "summary": dict(self.summary),
+        }
+
+    def with_id(self) -> Commit:
+        """This commit with ``id`` computed from its content."""
+        return replace(self, id=commit_id(self))
+
+
+def commit_id(commit: Commit) -> str:
+    """SHA-256 of the canonical JSON of the commit without its id."""
+    try:
+        return hashlib.sha256(canonical_json(commit.body())).hexdigest()
+    except (TypeError, ValueError) as exc:
+        raise CorruptLogError(f"commit {commit.version}: not JSON-serialisable: {exc}") from exc
+
+
+def to_json(commit: Commit) -> bytes:
+    """The stored bytes of a commit: canonical JSON including ``id``."""
+    body = commit.body()
+    body["id"] = commit.id
+    return canonical_json(body)
+
+
+# --- strict reading -----------------------------------------------------------------
+
+
+def _req(d: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
+    if key not in d:
+        raise CorruptLogError(f"{where}: missing field {key!r}")
+    value = d[key]
+    if isinstance(value, bool) and typ is not bool and not (
+        isinstance(typ, tuple) and bool in typ
+    ):
+        raise CorruptLogError(f"{where}: field {key!r} has the wrong type")
+    if not isinstance(value, typ):
+        raise CorruptLogError(f"{where}: field {key!r} has the wrong type")
+    return value
+
+
+def _count(d: Mapping[str, Any], key: str, where: str) -> int:
+    value = _req(d, key, int, where)
+    if not 0 <= value <= MAX_INT:
+        raise CorruptLogError(f"{where}: field {key!r} out of range: {value}")
+    return int(value)
+
+
+def _sha(d: Mapping[str, Any], key: str, where: str) -> str:
+    value = _req(d, key, str, where)
+    if not _HEX64.match(value):
+        raise CorruptLogError(f"{where}: field {key!r} is not a SHA-256 hex digest")
+    return str(value)
+
+
+def _stats(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict):
+        raise CorruptLogError(f"{where}: stats must be an object")
+    out: dict[str, dict[str, Any]] = {}
+    for col, st in raw.items():
+        if not isinstance(st, dict):
+            raise CorruptLogError(f"{where}: stats of column {col!r} must be an object")
+        for key, val in st.items():
+            if key not in ("min", "max", "nulls"):
+                raise CorruptLogError(f"{where}: unknown stats key {key!r}")
+            if isinstance(val, float) and not math.isfinite(val):
+                raise CorruptLogError(f"{where}: non-finite stats value")
+            if val is not None and not isinstance(val, (int, float, str, bool)):
+                raise CorruptLogError(f"{where}: stats value of {col!r} has the wrong type")
+        out[col] = dict(st)
+    return out
+
+
+def _row_id(d: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = d.get(key)
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT
+    ):
+        raise CorruptLogError(f"{where}: bad {key} {value!r}")
+    return value
+
+
+def file_key_from_dict(d: Any, where: str) -> FileKey:
+    if not isinstance(d, dict):
+        raise CorruptLogError(f"{where}: a removed file must be an object")
+    return (check_rel_path(_req(d, "path", str, where), where), _row_id(d, "first_row_id", where))
+
+
+def data_file_from_dict(d: Any, where: str) -> DataFile:
+    if not isinstance(d, dict):
+        raise CorruptLogError(f"{where}: an added file must be an object")
+    first = _row_id(d, "first_row_id", where)
+    rows = _count(d, "rows", where)
+    if first is not None and first + rows > MAX_INT:
+        raise CorruptLogError(f"{where}: row ids overflow")
+    return DataFile(
+        path=check_rel_path(_req(d, "path", str, where), where),
+        sha256=_sha(d, "sha256", where),
+        bytes=_count(d, "bytes", where),
+        rows=rows,
+        first_row_id=first,
+        stats=_stats(d.get("stats", {}), where),
+    )
+
+
+def delete_vector_from_dict(d: Any, where: str) -> DeleteVector:
+    if not isinstance(d, dict):
+        raise CorruptLogError(f"{where}: a deletion vector must be an object")
+    return DeleteVector(
+        data_file=check_rel_path(_req(d, "data_file", str, where), where),
+        data_first_row_id=_row_id(d, "data_first_row_id", where),
+        path=check_rel_path(_req(d, "path", str, where), where),
+        sha256=_sha(d, "sha256", where),
+        rows=_count(d, "rows", where),
+    )
+
+
+def from_json(raw: bytes, *, where: str, expected_version: int | None = None) -> Commit:
+    """Parse and validate stored commit bytes; the id must match the content."""
+    if not raw:
+        raise CorruptLogError(f"{where}: empty commit file (torn write?)")
+    try:
+        d = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CorruptLogError(f"{where}: not valid JSON (torn or corrupt commit): {exc}") from exc
+    if not isinstance(d, dict):
+        raise CorruptLogError(f"{where}: a commit must be a JSON object")
+    fmt = _req(d, "format", int, where)
+    if fmt != FORMAT_VERSION:
+        raise CorruptLogError(f"{where}: unsupported format version {fmt}")
+    version = _count(d, "version", where)
+    if expected_version is not None and version != expected_version:
+        raise CorruptLogError(f"{where}: holds version {version}, expected {expected_version}")
+    parent = d.get("parent_id")
+    if parent is not None and (not isinstance(parent, str) or not _HEX64.match(parent)):
+        raise CorruptLogError(f"{where}: bad parent_id")
+    actions_raw = _req(d, "actions", dict, where)
+    add = _req(actions_raw, "add", list, where)
+    remove = _req(actions_raw, "remove", list, where)
+    deletes = _req(actions_raw, "deletes", list, where)
+    schema = d.get("schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise CorruptLogError(f"{where}: schema must be an object")
+    summary = _req(d, "summary", dict, where)
+    for key in ("added_rows", "deleted_rows", "total_rows", "total_files", "total_bytes"):
+        _count(summary, key, where)
+    commit = Commit(
+        format=fmt,
+        version=version,
+        parent_id=parent,
+        timestamp_ms=_count(d, "timestamp_ms", where),
+        txn=_req(d, "txn", str, where),
+        operation=_req(d, "operation", str, where),
+        message=_req(d, "message", str, where),
+        author=_req(d, "author", str, where),
+        properties=_req(d, "properties", dict, where),
+        provenance=_req(d, "provenance", dict, where),
+        schema=schema,
+        actions=Actions(
+            add=tuple(data_file_from_dict(a, where) for a in add),
+            remove=tuple(file_key_from_dict(r, where) for r in remove),
+            deletes=tuple(delete_vector_from_dict(x, where) for x in deletes),
+        ),
+        summary=summary,
+        id=_sha(d, "id", where),
+    )
+    if commit_id(commit) != commit.id:
+        raise CorruptLogError(f"{where}: id does not match the commit's content (tampered?)")
+    return commit

@@ -1,0 +1,126 @@
+"""Resolving a ref (tag, version, snapshot-id prefix or time) against a history.
+
+Pure: the caller passes what it knows of the log as :class:`VersionInfo` rows and the
+tags as a name -> version mapping.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from tablever.errors import AmbiguousRefError, RefNotFoundError
+
+__all__ = ["Ref", "VersionInfo", "parse_time", "resolve"]
+
+Ref = int | str | datetime | None
+_HEX = re.compile(r"^[0-9a-f]{6,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: int
+    id: str
+    timestamp_ms: int
+
+
+def parse_time(value: str | datetime) -> datetime:
+    """A timezone-aware UTC datetime; naive values and ISO strings without offset are UTC."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+    else:
+        dt = value
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def _looks_like_time(text: str) -> bool:
+    return len(text) >= 10 and text[4:5] == "-" and text[:4].isdigit()
+
+
+def resolve(
+    ref: Ref,
+    versions: Sequence[VersionInfo],
+    tags: Mapping[str, int],
+    *,
+    expired: Mapping[int, int] | None = None,
+) -> int:
+    """The version ``ref`` names among ``versions`` (ascending by version).
+
+    ``expired`` maps versions that once existed but were expired to the time (ms) they
+    were expired, so the error can say so.
+    """
+    if not versions:
+        raise RefNotFoundError(ref, "the table has no versions")
+    latest = versions[-1].version
+    expired = expired or {}
+    by_version = {v.version: v for v in versions}
+
+    def known(version: int, shown: object) -> int:
+        if version in by_version:
+            return version
+        if version in expired:
+            when = datetime.fromtimestamp(expired[version] / 1000, tz=timezone.utc)
+            raise RefNotFoundError(
+                ref, f"version {version} was expired on {when.isoformat()} and can no longer be read"
+            )
+        raise RefNotFoundError(
+            ref, f"no version {shown}: versions run from {versions[0].version} to {latest}"
+        )
+
+    if ref is None:
+        return latest
+    if isinstance(ref, bool):
+        raise RefNotFoundError(ref, f"not a ref: {ref!r}")
+    if isinstance(ref, int):
+        return known(latest + 1 + ref if ref < 0 else ref, ref)
+    if isinstance(ref, datetime):
+        return _at_time(ref, versions, ref)
+    if not isinstance(ref, str):
+        raise RefNotFoundError(ref, f"not a ref: {ref!r} (use a tag, version, id or time)")
+    text = ref.strip()
+    if text in tags:
+        return known(tags[text], f"{tags[text]} (tag {text!r})")
+    if _HEX.match(text.lower()):
+        matches = [v for v in versions if v.id.startswith(text.lower())]
+        if len(matches) > 1:
+            ids = ", ".join(f"{m.id[:12]} (v{m.version})" for m in matches[:5])
+            raise AmbiguousRefError(f"snapshot-id prefix {text!r} matches {len(matches)}: {ids}")
+        if matches:
+            return matches[0].version
+    if text.isdigit():
+        return known(int(text), text)
+    if _looks_like_time(text):
+        try:
+            when = parse_time(text)
+        except ValueError as exc:
+            raise RefNotFoundError(ref, f"{ref!r} is not a valid ISO-8601 time: {exc}") from exc
+        return _at_time(when, versions, ref)
+    closest = difflib.get_close_matches(text, list(tags), n=3, cutoff=0.5)
+    msg = f"no tag, version or snapshot id {ref!r}"
+    if closest:
+        msg += f"; closest tags: {', '.join(closest)}"
+    elif tags:
+        msg += f"; tags: {', '.join(sorted(tags)[:10])}"
+    raise RefNotFoundError(ref, msg, closest)
+
+
+def _at_time(when: datetime, versions: Sequence[VersionInfo], ref: object) -> int:
+    when = parse_time(when)
+    ms = int(when.timestamp() * 1000)
+    stamps = [v.timestamp_ms for v in versions]
+    i = bisect.bisect_right(stamps, ms)
+    if i == 0:
+        first = datetime.fromtimestamp(stamps[0] / 1000, tz=timezone.utc)
+        raise RefNotFoundError(
+            ref, f"no snapshot at or before {when.isoformat()}: the oldest is {first.isoformat()}"
+        )
+    return versions[i - 1].version

@@ -1,0 +1,264 @@
+"""Row lineage: diff and change feed from row ids and deletion vectors.
+
+A row version is (data file, position). Between two snapshots, files present in only one
+of them contribute all their live rows; files in both contribute the positions whose
+deletion state differs. Only those rows are read, never the full tables. Pairs with the
+same ``_row_id`` and identical values (a compaction or restore moved them) cancel out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tablever.errors import IntegrityError, SchemaMismatchError
+from tablever.format.commit import DataFile
+from tablever.format.state import TableState
+from tablever.schema import ROW_ID
+from tablever.snapshot import Snapshot, load_positions
+from tablever.storage import Storage
+
+if TYPE_CHECKING:
+    from tablever.table import Table
+
+__all__ = ["Diff", "changes", "diff"]
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed between two snapshots.
+
+    ``added`` / ``removed``: row versions (with ``_row_id``) live only in ``b`` / ``a``.
+    With ``on=keys``: ``inserted`` (new keys), ``deleted`` (gone keys) and ``updated``
+    (same key, different values: key columns, ``_changed`` column names, ``before`` and
+    ``after`` structs). ``schema_changes`` lists added, dropped and retyped columns.
+    """
+
+    a: int
+    b: int
+    added: pa.Table
+    removed: pa.Table
+    on: list[str] | None = None
+    inserted: pa.Table | None = None
+    deleted: pa.Table | None = None
+    updated: pa.Table | None = None
+    schema_changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        out = {"added": self.added.num_rows, "removed": self.removed.num_rows}
+        if self.on is not None:
+            assert self.inserted is not None and self.deleted is not None
+            assert self.updated is not None
+            out.update(
+                inserted=self.inserted.num_rows,
+                deleted=self.deleted.num_rows,
+                updated=self.updated.num_rows,
+            )
+        return out
+
+
+def _file_rows(
+    storage: Storage, f: DataFile, schema: pa.Schema, positions: np.ndarray
+) -> pa.Table:
+    """Rows at ``positions`` of one data file, in ``schema``, with ``_row_id``."""
+    try:
+        raw = pq.read_table(storage.full(f.path))
+    except FileNotFoundError as exc:
+        raise IntegrityError(f"data file {f.path} is missing") from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
+    if raw.num_rows != f.rows:
+        raise IntegrityError(f"data file {f.path} holds {raw.num_rows} rows, expected {f.rows}")
+    idx = pa.array(positions, pa.int64())
+    raw = raw.take(idx)
+    arrays = []
+    for fld in schema:
+        if fld.name in raw.column_names:
+            arrays.append(raw.column(fld.name).cast(fld.type))
+        else:
+            arrays.append(pa.nulls(raw.num_rows, fld.type))
+    if f.first_row_id is None:
+        ids = raw.column(ROW_ID).cast(pa.int64())
+    else:
+        ids = pa.array(positions.astype(np.int64) + f.first_row_id, pa.int64())
+    arrays.append(ids)
+    return pa.Table.from_arrays(arrays, schema=schema.append(pa.field(ROW_ID, pa.int64())))
+
+
+def _deleted(storage: Storage, state: TableState, f: DataFile) -> np.ndarray:
+    dv = state.deletes.get(f.key)
+    return load_positions(storage, dv, f.rows) if dv else np.array([], dtype=np.int64)
+
+
+def _union_schema(a: pa.Schema, b: pa.Schema) -> pa.Schema:
+    fields = list(b)
+    for f in a:
+        if b.get_field_index(f.name) < 0:
+            fields.append(f)
+    return pa.schema(fields)
+
+
+def _row_versions(
+    storage: Storage, a: TableState, b: TableState, schema: pa.Schema
+) -> tuple[pa.Table, pa.Table]:
+    """(added, removed) row versions from ``a`` to ``b``."""
+    added, removed = [], []
+    for key, f in a.files.items():
+        gone_a = _deleted(storage, a, f)
+        if key not in b.files:
+            live = np.setdiff1d(np.arange(f.rows, dtype=np.int64), gone_a)
+            if len(live):
+                removed.append(_file_rows(storage, f, schema, live))
+            continue
+        if a.deletes.get(key) == b.deletes.get(key):
+            continue
+        gone_b = _deleted(storage, b, f)
+        newly = np.setdiff1d(gone_b, gone_a)
+        back = np.setdiff1d(gone_a, gone_b)
+        if len(newly):
+            removed.append(_file_rows(storage, f, schema, newly))
+        if len(back):
+            added.append(_file_rows(storage, f, schema, back))
+    for key, f in b.files.items():
+        if key in a.files:
+            continue
+        live = np.setdiff1d(np.arange(f.rows, dtype=np.int64), _deleted(storage, b, f))
+        if len(live):
+            added.append(_file_rows(storage, f, schema, live))
+    full = schema.append(pa.field(ROW_ID, pa.int64()))
+
+    def cat(parts: list[pa.Table]) -> pa.Table:
+        return pa.concat_tables(parts) if parts else full.empty_table()
+
+    return cat(added), cat(removed)
+
+
+def _cancel_moves(added: pa.Table, removed: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Drop pairs with the same ``_row_id`` and identical values (moved, not changed)."""
+    if added.num_rows == 0 or removed.num_rows == 0:
+        return added, removed
+    import polars as pl
+
+    pa_ = pl.from_arrow(added)
+    pr = pl.from_arrow(removed)
+    assert isinstance(pa_, pl.DataFrame) and isinstance(pr, pl.DataFrame)
+    common = set(pa_.get_column(ROW_ID).to_list()) & set(pr.get_column(ROW_ID).to_list())
+    if not common:
+        return added, removed
+    ha = pa_.with_columns(pl.Series("__h", pa_.hash_rows(seed=7)))
+    hr = pr.with_columns(pl.Series("__h", pr.hash_rows(seed=7)))
+    pairs = ha.select(ROW_ID, "__h").join(hr.select(ROW_ID, "__h"), on=[ROW_ID, "__h"])
+    if pairs.height == 0:
+        return added, removed
+    keep_a = ha.join(pairs, on=[ROW_ID, "__h"], how="anti").drop("__h")
+    keep_r = hr.join(pairs, on=[ROW_ID, "__h"], how="anti").drop("__h")
+    return keep_a.to_arrow().cast(added.schema), keep_r.to_arrow().cast(removed.schema)
+
+
+def _schema_changes(a: pa.Schema, b: pa.Schema) -> dict[str, Any]:
+    added = [f.name for f in b if a.get_field_index(f.name) < 0]
+    dropped = [f.name for f in a if b.get_field_index(f.name) < 0]
+    retyped = {
+        f.name: [str(a.field(f.name).type), str(f.type)]
+        for f in b
+        if a.get_field_index(f.name) >= 0 and a.field(f.name).type != f.type
+    }
+    out: dict[str, Any] = {}
+    if added:
+        out["added_columns"] = added
+    if dropped:
+        out["dropped_columns"] = dropped
+    if retyped:
+        out["retyped_columns"] = retyped
+    return out
+
+
+def diff(a: Snapshot, b: Snapshot, *, on: Sequence[str] | None = None) -> Diff:
+    """Row-level difference from snapshot ``a`` to snapshot ``b``."""
+    schema = _union_schema(a.schema, b.schema)
+    storage = _storage_of(a)
+    added, removed = _row_versions(storage, a.state, b.state, schema)
+    added, removed = _cancel_moves(added, removed)
+    changes = _schema_changes(a.schema, b.schema)
+    if on is None:
+        return Diff(a.version, b.version, added, removed, schema_changes=changes)
+    keys = [on] if isinstance(on, str) else list(on)
+    missing = [k for k in keys if k not in a.schema.names or k not in b.schema.names]
+    if not keys or missing:
+        raise SchemaMismatchError(
+            f"diff key column(s) not in both versions: {', '.join(missing) or '(none given)'}",
+            missing,
+        )
+    inserted, deleted, updated = _by_key(added, removed, keys, schema)
+    return Diff(a.version, b.version, added, removed, keys, inserted, deleted, updated, changes)
+
+
+def _by_key(
+    added: pa.Table, removed: pa.Table, keys: list[str], schema: pa.Schema
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    import polars as pl
+
+    new = pl.from_arrow(added)
+    old = pl.from_arrow(removed)
+    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
+    inserted = new.join(old.select(keys), on=keys, how="anti", nulls_equal=False)
+    deleted = old.join(new.select(keys), on=keys, how="anti", nulls_equal=False)
+    values = [c for c in schema.names if c not in keys]
+    both = old.join(new, on=keys, how="inner", suffix="__new")
+    changed_lists: list[list[str]] = []
+    rows = both.to_dicts()
+    for row in rows:
+        changed_lists.append([c for c in values if row[c] != row[f"{c}__new"]])
+    mask = [bool(c) for c in changed_lists]
+    before = both.select([*keys, *values])
+    after = both.select([*keys, *[pl.col(f"{c}__new").alias(c) for c in values]])
+    updated = pl.DataFrame(
+        {
+            **{k: both.get_column(k) for k in keys},
+            ROW_ID: both.get_column(f"{ROW_ID}__new"),
+            "_changed": pl.Series("_changed", changed_lists, dtype=pl.List(pl.String)),
+            "before": before.to_struct("before"),
+            "after": after.to_struct("after"),
+        }
+    ).filter(pl.Series(mask, dtype=pl.Boolean))
+    return inserted.to_arrow(), deleted.to_arrow(), updated.to_arrow()
+
+
+def _storage_of(s: Snapshot) -> Storage:
+    return s._storage  # noqa: SLF001 - same package
+
+
+def changes(table: Table, start: int, end: int) -> pa.Table:
+    """Change feed: for each version in (start, end], its deleted and inserted rows."""
+    if end < start:
+        raise SchemaMismatchError(f"changes: end version {end} is before start {start}")
+    parts = []
+    prev = table.as_of(start)
+    schema = prev.schema
+    snaps = [prev]
+    for v in range(start + 1, end + 1):
+        snaps.append(table.as_of(v))
+        schema = _union_schema(schema, snaps[-1].schema)
+    storage = table.storage
+    for before, after in zip(snaps, snaps[1:]):
+        added, removed = _row_versions(storage, before.state, after.state, schema)
+        added, removed = _cancel_moves(added, removed)
+        for rows, kind in ((removed, "delete"), (added, "insert")):
+            if rows.num_rows:
+                rows = rows.append_column("_change", pa.array([kind] * rows.num_rows, pa.string()))
+                rows = rows.append_column(
+                    "_version", pa.array([after.version] * rows.num_rows, pa.int64())
+                )
+                parts.append(rows)
+    full = schema.append(pa.field(ROW_ID, pa.int64())).append(
+        pa.field("_change", pa.string())
+    ).append(pa.field("_version", pa.int64()))
+    if not parts:
+        return full.empty_table()
+    return pa.concat_tables([p.cast(full) for p in parts])

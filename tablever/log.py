@@ -1,0 +1,317 @@
+"""The transaction log on storage: commits, checkpoints, tags, runs, and commit + retry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tablever.errors import CommitConflictError, CorruptLogError, TableNotFoundError
+from tablever.format.commit import (
+    Commit,
+    DataFile,
+    DeleteVector,
+    canonical_json,
+    check_rel_path,
+    from_json,
+    to_json,
+)
+from tablever.format.refs import VersionInfo
+from tablever.format.state import TableState, apply, empty_state
+from tablever.storage import Storage, fault_point
+
+__all__ = ["Log", "Prepare", "commit_path", "DEFAULT_CHECKPOINT_INTERVAL"]
+
+log = logging.getLogger("tablever")
+
+META = "_tablever"
+LOG_DIR = f"{META}/log"
+CKPT_DIR = f"{META}/checkpoints"
+TAGS_DIR = f"{META}/tags"
+RUNS_DIR = f"{META}/runs"
+DEFAULT_CHECKPOINT_INTERVAL = 100
+DEFAULT_MAX_RETRIES = 50
+_COMMIT_NAME = re.compile(r"^(\d{20})\.json$")
+_CKPT_NAME = re.compile(r"^(\d{20})\.parquet$")
+
+Prepare = Callable[[TableState, Sequence[Commit]], "Commit | None"]
+"""Builds the commit to put on top of a state, given the commits that won races since
+the operation first read the table. Returns None when there is nothing to commit."""
+
+
+def commit_path(version: int) -> str:
+    return f"{LOG_DIR}/{version:020d}.json"
+
+
+def checkpoint_path(version: int) -> str:
+    return f"{CKPT_DIR}/{version:020d}.parquet"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Log:
+    """Reads and writes one table's ``_tablever`` folder."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.commits_read = 0  # instrumentation: how many commit files were parsed
+
+    # --- commits ------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.storage.exists(commit_path(0)) or bool(self.list_checkpoints())
+
+    def list_versions(self) -> list[int]:
+        out = []
+        for name in self.storage.list_names(LOG_DIR):
+            m = _COMMIT_NAME.match(name)
+            if m:
+                out.append(int(m.group(1)))
+        out.sort()
+        return out
+
+    def read_commit(self, version: int) -> Commit:
+        path = commit_path(version)
+        try:
+            raw = self.storage.read_bytes(path)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise CorruptLogError(f"{path}: cannot read: {exc}") from exc
+        self.commits_read += 1
+        return from_json(raw, where=path, expected_version=version)
+
+    def has_commit(self, version: int) -> bool:
+        return self.storage.exists(commit_path(version))
+
+    # --- checkpoints --------------------------------------------------------------
+
+    def list_checkpoints(self) -> list[int]:
+        out = []
+        for name in self.storage.list_names(CKPT_DIR):
+            m = _CKPT_NAME.match(name)
+            if m:
+                out.append(int(m.group(1)))
+        out.sort()
+        return out
+
+    def write_checkpoint(self, state: TableState, history: Sequence[VersionInfo]) -> str:
+        """Write the live state of ``state.version`` as Parquet (after its commit)."""
+        files = list(state.files.values())
+        dvs = [state.deletes.get(f.key) for f in files]
+        table = pa.table(
+            {
+                "path": pa.array([f.path for f in files], pa.string()),
+                "sha256": pa.array([f.sha256 for f in files], pa.string()),
+                "bytes": pa.array([f.bytes for f in files], pa.int64()),
+                "rows": pa.array([f.rows for f in files], pa.int64()),
+                "first_row_id": pa.array([f.first_row_id for f in files], pa.int64()),
+                "stats": pa.array(
+                    [canonical_json({k: dict(v) for k, v in f.stats.items()}).decode()
+                     for f in files],
+                    pa.string(),
+                ),
+                "dv_path": pa.array([d.path if d else None for d in dvs], pa.string()),
+                "dv_sha256": pa.array([d.sha256 if d else None for d in dvs], pa.string()),
+                "dv_rows": pa.array([d.rows if d else None for d in dvs], pa.int64()),
+            }
+        )
+        meta = {
+            "version": state.version,
+            "id": state.id,
+            "schema": dict(state.schema),
+            "next_row_id": state.next_row_id,
+            "properties": dict(state.properties),
+            "commit": json.loads(to_json(state.commit)),
+            "history": [[h.version, h.id, h.timestamp_ms] for h in history],
+        }
+        table = table.replace_schema_metadata({"tablever.state": canonical_json(meta)})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        path = checkpoint_path(state.version)
+        fault_point("checkpoint.write")
+        self.storage.write_file(path, sink.getvalue().to_pybytes())
+        return path
+
+    def read_checkpoint(self, version: int) -> tuple[TableState, list[VersionInfo]]:
+        path = checkpoint_path(version)
+        try:
+            with self.storage.open_read(path) as f:
+                table = pq.read_table(f)
+            raw_meta = (table.schema.metadata or {}).get(b"tablever.state")
+            if raw_meta is None:
+                raise CorruptLogError(f"{path}: no tablever state in the checkpoint")
+            meta = json.loads(raw_meta)
+            commit = from_json(canonical_json(meta["commit"]), where=path, expected_version=version)
+            if meta["version"] != version or meta["id"] != commit.id:
+                raise CorruptLogError(f"{path}: checkpoint does not match its commit")
+            files: dict[Any, DataFile] = {}
+            deletes: dict[Any, DeleteVector] = {}
+            cols = table.to_pydict()
+            for i in range(table.num_rows):
+                from tablever.format.commit import data_file_from_dict, delete_vector_from_dict
+
+                df = data_file_from_dict(
+                    {
+                        "path": cols["path"][i],
+                        "sha256": cols["sha256"][i],
+                        "bytes": cols["bytes"][i],
+                        "rows": cols["rows"][i],
+                        "first_row_id": cols["first_row_id"][i],
+                        "stats": json.loads(cols["stats"][i]),
+                    },
+                    path,
+                )
+                if df.key in files:
+                    raise CorruptLogError(f"{path}: file {df.path} listed twice")
+                files[df.key] = df
+                if cols["dv_path"][i] is not None:
+                    deletes[df.key] = delete_vector_from_dict(
+                        {
+                            "data_file": df.path,
+                            "data_first_row_id": df.first_row_id,
+                            "path": cols["dv_path"][i],
+                            "sha256": cols["dv_sha256"][i],
+                            "rows": cols["dv_rows"][i],
+                        },
+                        path,
+                    )
+            next_row_id = meta["next_row_id"]
+            if isinstance(next_row_id, bool) or not isinstance(next_row_id, int):
+                raise CorruptLogError(f"{path}: bad next_row_id")
+            history = [VersionInfo(int(v), str(i), int(t)) for v, i, t in meta["history"]]
+            state = TableState(
+                version=version,
+                id=commit.id,
+                commit=commit,
+                schema=meta["schema"],
+                files=files,
+                deletes=deletes,
+                next_row_id=next_row_id,
+                properties=meta["properties"],
+            )
+        except CorruptLogError:
+            raise
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # any malformed Parquet or JSON inside it
+            raise CorruptLogError(f"{path}: unreadable checkpoint: {exc}") from exc
+        return state, history
+
+    # --- state --------------------------------------------------------------------
+
+    def latest_version(self, known: int | None = None) -> int:
+        """The newest committed version (probing forward from ``known`` when given)."""
+        if known is not None and self.has_commit(known):
+            v = known
+            while self.has_commit(v + 1):
+                v += 1
+            return v
+        versions = self.list_versions()
+        if not versions:
+            ckpts = self.list_checkpoints()
+            if not ckpts:
+                raise TableNotFoundError(self.storage.uri)
+            return ckpts[-1]
+        return versions[-1]
+
+    def load_state(
+        self, version: int, *, base: TableState | None = None
+    ) -> tuple[TableState, list[VersionInfo]]:
+        """The state at ``version``, from ``base``, the nearest checkpoint, or version 0.
+
+        Also returns what the checkpoint knew of the history before it (for refs).
+        """
+        history: list[VersionInfo] = []
+        state: TableState | None = None
+        if base is not None and base.version <= version:
+            state = base
+        else:
+            for ck in reversed(self.list_checkpoints()):
+                if ck > version:
+                    continue
+                try:
+                    state, history = self.read_checkpoint(ck)
+                    break
+                except CorruptLogError:
+                    if not self.has_commit(0) or any(
+                        not self.has_commit(v) for v in range(ck, version + 1)
+                    ):
+                        raise
+                    log.warning("skipping unreadable checkpoint %s; replaying the log", ck)
+        if state is None:
+            try:
+                first = self.read_commit(0)
+            except FileNotFoundError as exc:
+                raise TableNotFoundError(self.storage.uri) from exc
+            state = empty_state(first)
+        while state.version < version:
+            try:
+                commit = self.read_commit(state.version + 1)
+            except FileNotFoundError as exc:
+                raise CorruptLogError(
+                    f"{commit_path(state.version + 1)}: missing from the log"
+                ) from exc
+            state = apply(state, commit)
+        return state, history
+
+    # --- committing ---------------------------------------------------------------
+
+    def commit(
+        self,
+        state: TableState,
+        prepare: Prepare,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        txn: str,
+        checkpoint: Callable[[TableState], None] | None = None,
+    ) -> TableState:
+        """Put the commit ``prepare`` builds as ``state.version + 1``; on a lost race read
+        the winners and ask ``prepare`` again, at most ``max_retries`` times."""
+        winners: list[Commit] = []
+        attempt = 0
+        while True:
+            commit = prepare(state, winners)
+            if commit is None:
+                return state
+            commit = commit.with_id()
+            if commit.version != state.version + 1 or commit.parent_id != state.id:
+                raise AssertionError("prepare must build on the state it was given")
+            path = commit_path(commit.version)
+            if self.storage.put_if_absent(path, to_json(commit)):
+                new_state = apply(state, commit)
+                if checkpoint is not None:
+                    checkpoint(new_state)
+                return new_state
+            attempt += 1
+            # Someone else holds that version: read forward to the new head.
+            while True:
+                try:
+                    other = self.read_commit(state.version + 1)
+                except FileNotFoundError:
+                    break
+                if other.txn == txn:  # our own put, whose answer was lost
+                    return apply(state, other)
+                winners.append(other)
+                state = apply(state, other)
+            if attempt > max_retries:
+                raise CommitConflictError(
+                    f"gave up after {max_retries} retries: other writers kept committing "
+                    f"(last seen version {state.version}); the operation changed nothing "
+                    "and is safe to rerun"
+                )
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+
+
+def validate_paths(paths: Sequence[str], where: str) -> None:
+    for p in paths:
+        check_rel_path(p, where)

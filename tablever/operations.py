@@ -1,0 +1,439 @@
+"""Row-level writes: delete, filter, update, upsert, overwrite, restore, set-properties.
+
+Each builds :class:`~tablever.format.commit.Actions` for the newest state; the table's
+commit loop retries them. Deletes are merge-on-read: a deletion vector per data file,
+replaced by the union when the same file loses more rows; no data file is rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tablever.errors import (
+    DuplicateKeyError,
+    InvalidNameError,
+    InvalidPredicateError,
+    SchemaMismatchError,
+)
+from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
+from tablever.format.refs import Ref
+from tablever.format.state import TableState, touched_keys
+from tablever.schema import ROW_ID, conform, schema_from_dict, to_arrow_table
+from tablever.snapshot import Snapshot, load_positions
+from tablever.write import write_data_files, write_positions
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from tablever.table import Table
+
+__all__ = ["delete", "filter", "overwrite", "restore", "set_properties", "update", "upsert"]
+
+def _matches(
+    table: Table,
+    state: TableState,
+    files: Sequence[DataFile],
+    condition: str,
+    extra: Sequence[str] = (),
+    *,
+    with_row_id: bool = False,
+) -> pa.Table:
+    """``__file`` (a DataFile of ``files``), ``__pos`` and ``extra`` SQL columns of the
+    live rows where ``condition`` IS TRUE."""
+    from tablever.query.engine import default_connection, fetch_arrow, plan_sql
+
+    snap = Snapshot(table.storage, state)
+    plan = snap.read_plan(files)
+    conn = default_connection().cursor()
+    inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True)
+    cols = ", ".join(["__file", "__pos", *extra])
+    sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
+    try:
+        return fetch_arrow(conn.sql(sql))
+    except Exception as exc:  # DuckDB raises many types; all are the predicate's fault here
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "IO Error" in text or "No files found" in text:
+            from tablever.errors import IntegrityError
+
+            raise IntegrityError(f"cannot read a data file: {text}") from exc
+        raise InvalidPredicateError(f"cannot evaluate {condition!r}: {text}", sql=condition) from exc
+
+
+def _deletion_actions(
+    table: Table, state: TableState, files: Sequence[DataFile], hits: pa.Table
+) -> Actions:
+    """Deletion vectors (unions with the live ones) for the rows in ``hits``."""
+    if hits.num_rows == 0:
+        return Actions()
+    file_idx = hits.column("__file").to_numpy()
+    pos = hits.column("__pos").to_numpy().astype(np.int64)
+    order = np.argsort(file_idx, kind="stable")
+    file_idx, pos = file_idx[order], pos[order]
+    removes: list[FileKey] = []
+    vectors: list[DeleteVector] = []
+    bounds = np.flatnonzero(np.diff(file_idx)) + 1
+    for chunk_idx, chunk_pos in zip(np.split(file_idx, bounds), np.split(pos, bounds)):
+        f = files[int(chunk_idx[0])]
+        old = state.deletes.get(f.key)
+        merged = chunk_pos
+        if old is not None:
+            merged = np.union1d(load_positions(table.storage, old, f.rows), chunk_pos)
+        merged = np.unique(merged)
+        if len(merged) >= f.rows:
+            removes.append(f.key)
+            continue
+        path, sha = write_positions(table.storage, merged)
+        vectors.append(DeleteVector(f.path, f.first_row_id, path, sha, int(len(merged))))
+    return Actions(remove=tuple(removes), deletes=tuple(vectors))
+
+
+def _touches(actions: Actions) -> set[FileKey]:
+    return set(actions.remove) | {d.key for d in actions.deletes}
+
+
+def _predicate(table: Table, where: object, what: str = "predicate") -> exp.Expression:
+    from tablever.query.predicate import parse_expression
+
+    return parse_expression(where, table.latest().schema.names, what=what)
+
+
+def _rebasing(compute: Any) -> Any:
+    """Wrap ``compute(state)`` so a retry reuses the result unless a winner touched one
+    of the files it changes (then the predicate is re-run on the new state)."""
+    cache: dict[str, Any] = {}
+
+    def build(state: TableState, winners: Sequence[Commit]) -> Any:
+        if "result" in cache:
+            result = cache["result"]
+            touched: set[FileKey] = set()
+            for w in winners[cache["seen"]:]:
+                touched |= touched_keys(w)
+            cache["seen"] = len(winners)
+            if result is None or not (touched & _touches(result[0])):
+                return result
+        cache["result"] = compute(state)
+        cache["seen"] = len(winners)
+        return cache["result"]
+
+    return build
+
+
+def delete(
+    table: Table,
+    where: str,
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
+) -> Snapshot:
+    """Delete the rows where ``where`` IS TRUE (rows where it is NULL stay)."""
+    tree = _predicate(table, where)
+    condition = tree.sql(dialect="duckdb")
+
+    def compute(state: TableState) -> tuple[Actions, None] | None:
+        from tablever.query.predicate import prune
+
+        files = prune(tree, state.files.values())
+        if not files:
+            return None
+        hits = _matches(table, state, files, condition)
+        actions = _deletion_actions(table, state, files, hits)
+        return None if actions.empty else (actions, None)
+
+    props = {**dict(properties or {}), "predicate": condition}
+    return table.commit_actions(
+        "delete", _rebasing(compute), message=message or f"delete where {condition}",
+        properties=props, allow_empty=allow_empty,
+    )
+
+
+def filter(  # noqa: A001 - the verb users know
+    table: Table,
+    keep: str,
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
+) -> Snapshot:
+    """Keep only the rows where ``keep`` IS TRUE (rows where it is NULL go)."""
+    tree = _predicate(table, keep)
+    condition = tree.sql(dialect="duckdb")
+    drop = f"NOT COALESCE(({condition}), FALSE)"
+
+    def compute(state: TableState) -> tuple[Actions, None] | None:
+        files = list(state.files.values())
+        if not files:
+            return None
+        hits = _matches(table, state, files, drop)
+        actions = _deletion_actions(table, state, files, hits)
+        return None if actions.empty else (actions, None)
+
+    props = {**dict(properties or {}), "predicate": condition}
+    return table.commit_actions(
+        "filter", _rebasing(compute), message=message or f"filter {condition}",
+        properties=props, allow_empty=allow_empty,
+    )
+
+
+def _cast_like(values: pa.Table, schema: pa.Schema) -> pa.Table:
+    arrays = []
+    bad: list[str] = []
+    reasons = []
+    for f in schema:
+        col = values.column(f.name)
+        if col.type != f.type:
+            try:
+                col = pc.cast(col, f.type, safe=True)
+            except (pa.ArrowException, ValueError) as exc:
+                bad.append(f.name)
+                reasons.append(f"{f.name!r}: cannot store {col.type} in {f.type} ({exc})")
+                continue
+        if not f.nullable and col.null_count:
+            bad.append(f.name)
+            reasons.append(f"{f.name!r}: NULL in a non-nullable column")
+            continue
+        arrays.append(col)
+    if bad:
+        raise SchemaMismatchError("updated values do not fit: " + "; ".join(reasons), bad)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def update(
+    table: Table,
+    set: Mapping[str, str],  # noqa: A002 - mirrors SQL UPDATE ... SET
+    where: str | None = None,
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
+) -> Snapshot:
+    """Set columns to SQL expressions on the rows where ``where`` IS TRUE (all rows when
+    None). Updated rows keep their ``_row_id``; old versions are untouched."""
+    from tablever.query.predicate import parse_expression, quote
+
+    schema = table.latest().schema
+    if not isinstance(set, Mapping) or not set:
+        raise InvalidPredicateError("update needs a non-empty mapping of column -> SQL expression")
+    assignments: dict[str, str] = {}
+    for col, expr in set.items():
+        if col == ROW_ID or col not in schema.names:
+            raise InvalidPredicateError(
+                f"update names unknown column {col!r}; columns are: {', '.join(schema.names)}"
+            )
+        assignments[col] = parse_expression(expr, schema.names, what="expression").sql(
+            dialect="duckdb"
+        )
+    tree = _predicate(table, where) if where is not None else None
+    condition = tree.sql(dialect="duckdb") if tree is not None else "TRUE"
+
+    def compute(state: TableState) -> tuple[Actions, None] | None:
+        from tablever.query.predicate import prune
+
+        current = schema_from_dict(state.schema)
+        files = prune(tree, state.files.values())
+        if not files:
+            return None
+        select = [
+            f"({assignments[n]}) AS {quote(n)}" if n in assignments else quote(n)
+            for n in current.names
+        ]
+        hits = _matches(table, state, files, condition, [*select, quote(ROW_ID)],
+                        with_row_id=True)
+        if hits.num_rows == 0:
+            return None
+        new_rows = _cast_like(hits.select(current.names), current)
+        new_rows = new_rows.append_column(ROW_ID, hits.column(ROW_ID).cast(pa.int64()))
+        dels = _deletion_actions(table, state, files, hits.select(["__file", "__pos"]))
+        added = write_data_files(table.storage, new_rows, first_row_id=None)
+        return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
+
+    props = {**dict(properties or {}), "predicate": condition, "set": assignments}
+    return table.commit_actions(
+        "update", _rebasing(compute), message=message or f"update where {condition}",
+        properties=props, allow_empty=allow_empty,
+    )
+
+
+def upsert(
+    table: Table,
+    data: Any,
+    on: Sequence[str],
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
+) -> Snapshot:
+    """Replace the rows whose key ``on`` matches a row of ``data`` (keeping their
+    ``_row_id``) and append the others. NULL keys never match."""
+    from tablever.query.predicate import quote
+
+    if isinstance(on, str):
+        on = [on]
+    keys = list(on)
+    schema = table.latest().schema
+    if not keys:
+        raise InvalidPredicateError("upsert needs at least one key column in on=[...]")
+    unknown = [k for k in keys if k not in schema.names]
+    if unknown:
+        raise SchemaMismatchError(f"upsert key column(s) not in the table: {', '.join(unknown)}",
+                                  unknown)
+    source = conform(to_arrow_table(data), schema)
+    if source.num_rows == 0 and not allow_empty:
+        return table.latest()
+    key_table = source.select(keys)
+    grouped = key_table.group_by(keys).aggregate([([], "count_all")])
+    dupes = grouped.filter(pc.greater(grouped.column("count_all"), 1))
+    if dupes.num_rows:
+        sample = dupes.slice(0, 3).drop_columns(["count_all"]).to_pylist()
+        raise DuplicateKeyError(
+            f"upsert data repeats {dupes.num_rows} key(s) on {keys}, e.g. {sample}"
+        )
+    src_keys = key_table.append_column("__src", pa.array(np.arange(source.num_rows), pa.int64()))
+    bounds = []
+    for k in keys:
+        col = source.column(k)
+        if pa.types.is_integer(col.type) and col.null_count < len(col):
+            mm = pc.min_max(col)
+            bounds.append(f"{quote(k)} BETWEEN {mm['min'].as_py()} AND {mm['max'].as_py()}")
+    from tablever.query.predicate import parse_expression
+
+    prune_tree = parse_expression(" AND ".join(bounds), schema.names) if bounds else None
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
+        from tablever.query.engine import default_connection, fetch_arrow, plan_sql
+        from tablever.query.predicate import prune
+
+        current = schema_from_dict(state.schema)
+        rows = conform(source, current, mode="merge") if current != schema else source
+        files = prune(prune_tree, state.files.values())
+        matched_src = np.array([], dtype=np.int64)
+        matched_ids = np.array([], dtype=np.int64)
+        dels = Actions()
+        if files:
+            snap = Snapshot(table.storage, state)
+            plan = snap.read_plan(files)
+            conn = default_connection().cursor()
+            inner = plan_sql(plan, conn, with_row_id=True, positions=True)
+            name = f"__tv_src_{plan.key[:16]}"
+            conn.register(name, src_keys)
+            cond = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+            sql = (f"SELECT t.__file, t.__pos, t.{quote(ROW_ID)}, s.__src FROM ({inner}) AS t "
+                   f"JOIN {name} AS s ON {cond}")
+            hits = fetch_arrow(conn.sql(sql))
+            conn.unregister(name)
+            if hits.num_rows:
+                dels = _deletion_actions(table, state, files, hits.select(["__file", "__pos"]))
+                order = pc.sort_indices(hits, [("__src", "ascending"), (ROW_ID, "ascending")])
+                hits = hits.take(order)
+                src = hits.column("__src").to_numpy()
+                ids = hits.column(ROW_ID).to_numpy()
+                first = np.ones(len(src), dtype=bool)
+                first[1:] = src[1:] != src[:-1]
+                matched_src, matched_ids = src[first], ids[first]
+        row_ids = np.full(rows.num_rows, -1, dtype=np.int64)
+        row_ids[matched_src] = matched_ids
+        fresh = row_ids < 0
+        row_ids[fresh] = state.next_row_id + np.arange(int(fresh.sum()), dtype=np.int64)
+        out = rows.append_column(ROW_ID, pa.array(row_ids, pa.int64()))
+        added = write_data_files(table.storage, out, first_row_id=None)
+        return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
+
+    props = {**dict(properties or {}), "on": keys}
+    return table.commit_actions(
+        "upsert", build, message=message or f"upsert on {', '.join(keys)}",
+        properties=props, allow_empty=allow_empty,
+    )
+
+
+def overwrite(
+    table: Table,
+    data: Any,
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
+) -> Snapshot:
+    """Replace every row with ``data`` (same schema); earlier versions keep theirs."""
+    rows = conform(to_arrow_table(data), table.latest().schema)
+    files = write_data_files(table.storage, rows, first_row_id=0)
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
+        start = state.next_row_id
+        added = []
+        from dataclasses import replace
+
+        for f in files:
+            added.append(replace(f, first_row_id=start))
+            start += f.rows
+        actions = Actions(add=tuple(added), remove=tuple(state.files))
+        return None if actions.empty else (actions, None)
+
+    return table.commit_actions(
+        "overwrite", build, message=message or "overwrite", properties=properties,
+        allow_empty=allow_empty,
+    )
+
+
+def restore(
+    table: Table,
+    ref: Ref,
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+) -> Snapshot:
+    """A new snapshot whose live files and deletion vectors are exactly those of ``ref``
+    (so its fingerprint equals ``ref``'s); no data is copied."""
+    target = table.as_of(ref)
+    tstate = target.state
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, Any] | None:
+        removes: list[FileKey] = []
+        adds: list[DataFile] = []
+        vectors: list[DeleteVector] = []
+        for key in state.files:
+            if key not in tstate.files:
+                removes.append(key)
+            elif state.deletes.get(key) != tstate.deletes.get(key):
+                want = tstate.deletes.get(key)
+                if want is None:
+                    removes.append(key)
+                    adds.append(tstate.files[key])
+                else:
+                    vectors.append(want)
+        for key, f in tstate.files.items():
+            if key not in state.files:
+                adds.append(f)
+                if key in tstate.deletes:
+                    vectors.append(tstate.deletes[key])
+        new_schema = schema_from_dict(tstate.schema) if tstate.schema != state.schema else None
+        actions = Actions(add=tuple(adds), remove=tuple(removes), deletes=tuple(vectors))
+        if actions.empty and new_schema is None:
+            return None
+        return actions, new_schema
+
+    props = {**dict(properties or {}), "restored_version": target.version,
+             "restored_id": target.id}
+    return table.commit_actions(
+        "restore", build, message=message or f"restore version {target.version}",
+        properties=props, allow_empty=True,
+    )
+
+
+def set_properties(table: Table, properties: Mapping[str, Any], *, message: str = "") -> Snapshot:
+    """Set table properties (policy such as ``checkpoint_interval``, ``retention.*``)."""
+    if not isinstance(properties, Mapping) or not properties:
+        raise InvalidNameError("set_properties needs a non-empty mapping")
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
+        return Actions(), None
+
+    return table.commit_actions(
+        "set-properties", build, message=message or "set properties", properties=properties,
+        allow_empty=True,
+    )
+

@@ -1,0 +1,240 @@
+"""DuckDB: a snapshot as a relation over its files and deletion vectors, and the sandbox.
+
+Clean files (no deletion vector) are read raw; only files with a deletion vector go
+through an ANTI JOIN on ``(file_index, file_row_number)`` against their positions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from tablever.errors import InvalidPredicateError, TableverError
+from tablever.query.predicate import quote
+from tablever.schema import ROW_ID
+
+__all__ = [
+    "FileRead",
+    "ReadPlan",
+    "default_connection",
+    "duckdb_type",
+    "fetch_arrow",
+    "plan_sql",
+    "run_sql",
+    "sandbox_connection",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """One live data file as a reader sees it."""
+
+    path: str  # full path for DuckDB / pyarrow
+    rows: int
+    first_row_id: int | None  # None: a physical _row_id column
+    columns: tuple[str, ...]
+    deleted: np.ndarray | None  # sorted int64 positions, or None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What to read for a snapshot: its schema and its live files, in order."""
+
+    key: str  # unique and stable for the content (the snapshot fingerprint)
+    schema: pa.Schema
+    files: tuple[FileRead, ...]
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path for f in self.files]
+
+
+_local = threading.local()
+
+
+def default_connection() -> duckdb.DuckDBPyConnection:
+    """A per-thread in-memory DuckDB connection for ``Snapshot.relation()``."""
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = duckdb.connect()
+        _local.conn = conn
+    return conn
+
+
+_DUCK = {
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.uint8(): "UTINYINT",
+    pa.uint16(): "USMALLINT",
+    pa.uint32(): "UINTEGER",
+    pa.uint64(): "UBIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.binary(): "BLOB",
+    pa.large_binary(): "BLOB",
+    pa.date32(): "DATE",
+}
+
+
+def duckdb_type(t: pa.DataType) -> str | None:
+    if t in _DUCK:
+        return _DUCK[t]
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    return None
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _file_list(files: Sequence[FileRead]) -> str:
+    return "[" + ", ".join(_sql_str(f.path) for f in files) + "]"
+
+
+def plan_sql(
+    plan: ReadPlan,
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    columns: Sequence[str] | None = None,
+    with_row_id: bool = False,
+    positions: bool = False,
+) -> str:
+    """DuckDB SQL for the live rows of ``plan``; registers deletion vectors on ``conn``.
+
+    ``positions`` adds ``__file`` (index into ``plan.files``) and ``__pos`` (row position
+    in that file), which row-level writes use to build deletion vectors.
+    """
+    names = list(columns) if columns is not None else plan.schema.names
+    present: set[str] = set()
+    for f in plan.files:
+        present.update(f.columns)
+
+    def select_list(prefix: str) -> str:
+        out = []
+        for n in names:
+            field = plan.schema.field(n)
+            dtype = duckdb_type(field.type)
+            if n in present:
+                expr = f"{prefix}{quote(n)}"
+                out.append(f"CAST({expr} AS {dtype}) AS {quote(n)}" if dtype else expr)
+            else:
+                out.append(f"CAST(NULL AS {dtype or 'VARCHAR'}) AS {quote(n)}")
+        if with_row_id:
+            if ROW_ID in present:
+                out.append(
+                    f"COALESCE({prefix}{quote(ROW_ID)}, __fi.first_row_id + {prefix}file_row_number)"
+                    f" AS {quote(ROW_ID)}"
+                )
+            else:
+                out.append(f"__fi.first_row_id + {prefix}file_row_number AS {quote(ROW_ID)}")
+        if positions:
+            out.append(f"__fi.gidx AS __file, {prefix}file_row_number AS __pos")
+        return ", ".join(out) if out else "NULL AS __empty"
+
+    if not plan.files:
+        cols = []
+        for n in names:
+            dtype = duckdb_type(plan.schema.field(n).type) or "VARCHAR"
+            cols.append(f"CAST(NULL AS {dtype}) AS {quote(n)}")
+        if with_row_id:
+            cols.append(f"CAST(NULL AS BIGINT) AS {quote(ROW_ID)}")
+        if positions:
+            cols.append("CAST(NULL AS BIGINT) AS __file, CAST(NULL AS BIGINT) AS __pos")
+        return f"SELECT {', '.join(cols) or '1 AS __empty'} LIMIT 0"
+
+    clean = [(i, f) for i, f in enumerate(plan.files) if f.deleted is None]
+    dirty = [(i, f) for i, f in enumerate(plan.files) if f.deleted is not None]
+    parts = []
+    tag = plan.key[:24]
+    for label, indexed in (("c", clean), ("d", dirty)):
+        if not indexed:
+            continue
+        group = [f for _, f in indexed]
+        src = f"read_parquet({_file_list(group)}, union_by_name=true) AS __s"
+        joins = ""
+        if with_row_id or positions:
+            fi = pa.table(
+                {
+                    "file_index": pa.array(range(len(group)), pa.int64()),
+                    "first_row_id": pa.array([f.first_row_id for f in group], pa.int64()),
+                    "gidx": pa.array([i for i, _ in indexed], pa.int64()),
+                }
+            )
+            fi_name = f"__tv_fi_{label}_{tag}"
+            conn.register(fi_name, fi)
+            joins += f" JOIN {fi_name} AS __fi ON __s.file_index = __fi.file_index"
+        if label == "d":
+            idx = np.concatenate(
+                [np.full(len(f.deleted), i, dtype=np.int64) for i, f in enumerate(group)]  # type: ignore[arg-type]
+            )
+            pos = np.concatenate([f.deleted for f in group])  # type: ignore[misc]
+            dv_name = f"__tv_dv_{tag}"
+            conn.register(dv_name, pa.table({"file_index": idx, "pos": pos}))
+            joins += (
+                f" ANTI JOIN {dv_name} AS __dv ON __s.file_index = __dv.file_index"
+                " AND __s.file_row_number = __dv.pos"
+            )
+        parts.append(f"SELECT {select_list('__s.')} FROM {src}{joins}")
+    return " UNION ALL ".join(parts)
+
+
+def sandbox_connection(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
+    """A connection that may read exactly ``paths`` and nothing else, and cannot be
+    reconfigured (statements are also whitelisted before they reach it)."""
+    conn = duckdb.connect()
+    if paths:
+        conn.execute("SET allowed_paths = " + _file_list_str(paths))
+    conn.execute("SET enable_external_access = false")
+    conn.execute("SET lock_configuration = true")
+    return conn
+
+
+def _file_list_str(paths: Sequence[str]) -> str:
+    return "[" + ", ".join(_sql_str(p) for p in paths) + "]"
+
+
+def run_sql(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pa.Table:
+    """Execute and fetch as Arrow; DuckDB's errors for the user's SQL become ours."""
+    try:
+        result = conn.execute(sql, params) if params is not None else conn.sql(sql)
+        if result is None:  # a statement without a result set
+            return pa.table({})
+        table = fetch_arrow(result)
+    except duckdb.PermissionException as exc:
+        raise TableverError(f"not allowed: {_first_line(exc)}") from exc
+    except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
+        raise InvalidPredicateError(f"invalid SQL: {_first_line(exc)}", sql=sql) from exc
+    except duckdb.Error as exc:
+        raise TableverError(f"query failed: {_first_line(exc)}") from exc
+    if isinstance(table, pa.RecordBatchReader):
+        table = table.read_all()
+    return table
+
+
+def fetch_arrow(result: Any) -> pa.Table:
+    """An Arrow table from a DuckDB result or relation, across DuckDB versions."""
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        fn = getattr(result, name, None)
+        if fn is not None:
+            out = fn()
+            return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+    raise TypeError(f"cannot fetch Arrow from {type(result).__name__}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

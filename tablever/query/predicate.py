@@ -1,0 +1,251 @@
+"""SQL predicates and expressions: validation with sqlglot, and min/max file pruning."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from tablever.errors import InvalidPredicateError
+from tablever.format.commit import DataFile
+
+__all__ = ["may_match", "parse_expression", "prune", "quote", "validate_predicate"]
+
+_FORBIDDEN = (exp.Select, exp.Subquery, exp.Table, exp.AggFunc, exp.Window, exp.Command)
+
+
+def quote(name: str) -> str:
+    """A DuckDB-quoted identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def parse_expression(sql: object, columns: Sequence[str], *, what: str = "predicate") -> exp.Expression:
+    """Parse one scalar SQL expression (DuckDB dialect) over ``columns``.
+
+    Raises InvalidPredicateError for syntax errors (with line and column), for
+    subqueries, table references, aggregates, window functions, and unknown columns.
+    """
+    if not isinstance(sql, str) or not sql.strip():
+        raise InvalidPredicateError(f"empty or non-string {what}: {sql!r}", sql=str(sql))
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb", into=exp.Condition)
+    except (ParseError, TokenError) as exc:
+        line = col = None
+        errors = getattr(exc, "errors", None) or []
+        if errors:
+            line, col = errors[0].get("line"), errors[0].get("col")
+        where = f" at line {line}, column {col}" if line is not None else ""
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise InvalidPredicateError(
+            f"invalid {what} {sql!r}{where}: {first}", sql=sql, line=line, col=col
+        ) from exc
+    if tree is None:
+        raise InvalidPredicateError(f"empty {what}: {sql!r}", sql=sql)
+    for node in tree.walk():
+        if isinstance(node, _FORBIDDEN):
+            raise InvalidPredicateError(
+                f"{what} {sql!r} may not contain {node.key.upper()} "
+                "(only scalar expressions over the table's columns)",
+                sql=sql,
+            )
+    known = set(columns)
+    lower = {c.lower(): c for c in columns}
+    unknown = []
+    for col in tree.find_all(exp.Column):
+        name = col.name
+        if col.table:
+            unknown.append(col.sql(dialect="duckdb"))
+        elif name not in known and name.lower() not in lower:
+            unknown.append(name)
+    if unknown:
+        raise InvalidPredicateError(
+            f"{what} {sql!r} names unknown column(s) {', '.join(sorted(set(unknown)))}; "
+            f"columns are: {', '.join(columns)}",
+            sql=sql,
+        )
+    return tree
+
+
+def validate_predicate(sql: object, columns: Sequence[str]) -> str:
+    """The predicate re-generated as DuckDB SQL, after validation."""
+    return parse_expression(sql, columns).sql(dialect="duckdb")
+
+
+# --- pruning -------------------------------------------------------------------------
+
+_MAYBE = None  # three-valued: True (may match), False (cannot match)
+
+
+def _literal(node: exp.Expression) -> Any:
+    if isinstance(node, exp.Paren):
+        return _literal(node.this)
+    if isinstance(node, exp.Neg):
+        v = _literal(node.this)
+        return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else _NOPE
+    if isinstance(node, exp.Boolean):
+        return node.this
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        try:
+            return int(node.this)
+        except ValueError:
+            try:
+                return float(node.this)
+            except ValueError:
+                return _NOPE
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
+        return node.this.this
+    return _NOPE
+
+
+class _Nope:
+    pass
+
+
+_NOPE = _Nope()
+
+
+def _comparable(value: Any, bound: Any) -> tuple[Any, Any] | None:
+    """Put a literal and a stats bound in one comparable domain, or None."""
+    if isinstance(value, bool) or isinstance(bound, bool):
+        return (value, bound) if isinstance(value, bool) and isinstance(bound, bool) else None
+    if isinstance(value, (int, float)) and isinstance(bound, (int, float)):
+        return value, bound
+    if isinstance(value, str) and isinstance(bound, str):
+        if len(bound) >= 10 and bound[4:5] == "-" and bound[:4].isdigit():
+            try:
+                a, b = _as_time(value), _as_time(bound)
+            except ValueError:
+                return value, bound
+            if (a.tzinfo is None) != (b.tzinfo is None):
+                a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
+            return a, b
+        return value, bound
+    return None
+
+
+def _as_time(text: str) -> dt.datetime:
+    t = text.strip().replace(" ", "T", 1)
+    if t.endswith(("Z", "z")):
+        t = t[:-1] + "+00:00"
+    if "T" not in t and len(t) == 10:
+        return dt.datetime.fromisoformat(t)
+    v = dt.datetime.fromisoformat(t)
+    if v.tzinfo is not None:
+        v = v.astimezone(dt.timezone.utc)
+    return v
+
+
+def _column(node: exp.Expression, stats: Mapping[str, Mapping[str, Any]]) -> str | None:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Column) and not node.table:
+        name = node.name
+        if name in stats:
+            return name
+        for k in stats:
+            if k.lower() == name.lower():
+                return k
+    return None
+
+
+_FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+
+
+def _compare(op: type, col_stats: Mapping[str, Any], value: Any, rows: int) -> bool:
+    """May some row satisfy ``column <op> value`` given min/max/nulls?"""
+    if value is None or isinstance(value, _Nope):
+        return True
+    if col_stats.get("nulls", 0) >= rows and rows > 0:
+        return False  # all null: no comparison is TRUE
+    lo, hi = col_stats.get("min"), col_stats.get("max")
+    if lo is None or hi is None:
+        return True
+    a = _comparable(value, lo)
+    b = _comparable(value, hi)
+    if a is None or b is None:
+        return True
+    v, lo_ = a
+    v2, hi_ = b
+    try:
+        if op is exp.EQ:
+            return bool(lo_ <= v <= hi_)
+        if op is exp.GT:
+            return bool(hi_ > v2)
+        if op is exp.GTE:
+            return bool(hi_ >= v2)
+        if op is exp.LT:
+            return bool(lo_ < v)
+        if op is exp.LTE:
+            return bool(lo_ <= v)
+    except TypeError:
+        return True
+    return True
+
+
+def may_match(node: exp.Expression, stats: Mapping[str, Mapping[str, Any]], rows: int) -> bool:
+    """False only if no row of a file with these stats can make ``node`` TRUE."""
+    if isinstance(node, exp.Paren):
+        return may_match(node.this, stats, rows)
+    if isinstance(node, exp.And):
+        return may_match(node.left, stats, rows) and may_match(node.right, stats, rows)
+    if isinstance(node, exp.Or):
+        return may_match(node.left, stats, rows) or may_match(node.right, stats, rows)
+    if isinstance(node, tuple(_FLIP)):
+        left, right = node.left, node.right
+        col = _column(left, stats)
+        if col is not None:
+            return _compare(type(node), stats[col], _literal(right), rows)
+        col = _column(right, stats)
+        if col is not None:
+            return _compare(_FLIP[type(node)], stats[col], _literal(left), rows)
+        return True
+    if isinstance(node, exp.Between):
+        col = _column(node.this, stats)
+        if col is None:
+            return True
+        return _compare(exp.GTE, stats[col], _literal(node.args["low"]), rows) and _compare(
+            exp.LTE, stats[col], _literal(node.args["high"]), rows
+        )
+    if isinstance(node, exp.In) and not node.args.get("query"):
+        col = _column(node.this, stats)
+        if col is None:
+            return True
+        return any(_compare(exp.EQ, stats[col], _literal(e), rows) for e in node.expressions)
+    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
+        col = _column(node.this, stats)
+        if col is None:
+            return True
+        return bool(stats[col].get("nulls", 1) > 0)
+    if isinstance(node, exp.Not) and isinstance(node.this, exp.Is):
+        inner = node.this
+        if isinstance(inner.expression, exp.Null):
+            col = _column(inner.this, stats)
+            if col is None:
+                return True
+            return bool(stats[col].get("nulls", 0) < rows)
+    return True
+
+
+def prune(tree: exp.Expression | None, files: Iterable[DataFile]) -> list[DataFile]:
+    """The files that may hold a row for which ``tree`` is TRUE (all, if tree is None).
+
+    A column absent from a file's stats is NULL in every row of it (schema evolution).
+    """
+    out = []
+    for f in files:
+        if tree is None:
+            out.append(f)
+            continue
+        stats = dict(f.stats)
+        for col in tree.find_all(exp.Column):
+            if _column(col, stats) is None and not col.table:
+                stats[col.name] = {"nulls": f.rows}
+        if may_match(tree, stats, f.rows):
+            out.append(f)
+    return out

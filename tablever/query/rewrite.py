@@ -1,0 +1,806 @@
+"""Pure sqlglot transforms for tablever SQL: time-travel references, sandbox checks, DML.
+
+Nothing here touches DuckDB or a file. The engine parses a statement with :func:`parse`,
+classifies it with :func:`as_dml`, refuses anything that is not a plain query with
+:func:`check_read_only`, lists the snapshots it needs with :func:`table_refs`, creates one
+view per :class:`TableRef`, and runs the SQL that :func:`rewrite_query` returns.
+
+Accepted version clauses (each may follow any table reference, in any dialect sqlglot
+reads them in):
+
+- ``events VERSION AS OF 3`` / ``VERSION AS OF 'v2.0'`` (Spark, Databricks)
+- ``events TIMESTAMP AS OF '2024-01-01T00:00:00Z'`` (Spark, Databricks)
+- ``events FOR VERSION AS OF 3`` / ``FOR TIMESTAMP AS OF TIMESTAMP '...'`` (Trino)
+- ``events FOR SYSTEM_TIME AS OF '...'`` (BigQuery, T-SQL)
+- ``events AT (VERSION => 3)`` / ``AT (TIMESTAMP => ...)`` (DuckDB, DuckLake, Snowflake)
+
+An alias may come before or after the clause (``events e VERSION AS OF 3`` and
+``events VERSION AS OF 3 e``). With ``dialect=None`` the SQL is read as DuckDB; when that
+fails and the SQL holds a version clause, the Trino, Snowflake, BigQuery and Databricks
+readers are tried in turn (BigQuery and Databricks only if the SQL has no ``"..."`` token,
+which they would read as a string rather than an identifier).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.tokens import Token, TokenType
+
+from tablever.errors import InvalidPredicateError
+
+__all__ = [
+    "Dml",
+    "TableRef",
+    "as_dml",
+    "check_read_only",
+    "parse",
+    "rewrite_query",
+    "table_refs",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TableRef:
+    """One snapshot a statement reads: a table name and the version it is pinned to.
+
+    ``value`` is ``None`` for ``latest``; an ``int`` or a ``str`` (tag, snapshot-id prefix,
+    or digits that were quoted) for ``version``; for ``timestamp``, a DuckDB SQL expression
+    that evaluates to a timestamp, such as ``"'2024-01-01 10:00:00+00'"``.
+    """
+
+    name: str
+    kind: Literal["latest", "version", "timestamp"]
+    value: int | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dml:
+    """An INSERT, DELETE or UPDATE on a warehouse table, ready for the Python API.
+
+    ``where`` and the values of ``assignments`` are DuckDB SQL over the target's columns
+    (qualifiers naming the target are removed). ``source`` is the INSERT's query (a
+    SELECT, set operation or VALUES), to be run through :func:`rewrite_query`.
+    """
+
+    kind: Literal["insert", "delete", "update"]
+    table: str
+    where: str | None
+    assignments: dict[str, str]
+    source: exp.Expression | None
+    columns: list[str] | None
+
+
+# --------------------------------------------------------------------------- parse
+
+_FALLBACK_DIALECTS = ("trino", "snowflake", "bigquery", "databricks")
+# These readers take "..." as a string literal, where DuckDB reads an identifier.
+_DOUBLE_QUOTE_STRINGS = {"bigquery", "databricks"}
+_VERSION_PHRASES = (
+    ("VERSION", "AS", "OF"),
+    ("TIMESTAMP", "AS", "OF"),
+    ("FOR", "SYSTEM_TIME"),
+    ("FOR", "SYSTEM", "TIME"),
+    ("FOR", "VERSION"),
+    ("FOR", "TIMESTAMP"),
+)
+_HISTORICAL_PREFIXES = {"AT", "BEFORE"}
+_NEVER_PARSED = {"EXPORT": "EXPORT DATABASE", "IMPORT": "IMPORT DATABASE"}
+_QUOTED_TOKENS = {TokenType.STRING, TokenType.IDENTIFIER}
+
+
+def parse(sql: str, *, dialect: str | None = None) -> exp.Expression:
+    """Parse exactly one SQL statement.
+
+    Args:
+        sql: the statement; a trailing semicolon is fine.
+        dialect: the sqlglot dialect to read (``"spark"``, ``"trino"``, ...); ``None``
+            reads DuckDB SQL and also accepts the other dialects' version clauses.
+
+    Raises:
+        InvalidPredicateError: the SQL does not parse (``line``/``col`` give the 1-based
+            start of the offending token, ``sql`` the input), is empty, holds more than
+            one statement, or uses Databricks ``table@v3`` syntax.
+
+    Example:
+        >>> parse("SELECT id FROM events VERSION AS OF 3 AS e").sql("duckdb")
+        'SELECT id FROM events FOR VERSION AS OF 3 AS e'
+    """
+    if not isinstance(sql, str):
+        raise InvalidPredicateError(f"SQL must be a string, got {type(sql).__name__}")
+    primary = _dialect(dialect)
+    candidates = [primary]
+    if _has_version_clause(sql, primary):
+        candidates.append(_flipped(primary))
+        if dialect is None:
+            for name in _FALLBACK_DIALECTS:
+                other = Dialect.get_or_raise(name)
+                if name in _DOUBLE_QUOTE_STRINGS and _has_double_quoted_token(sql, other):
+                    continue
+                candidates += [other, _flipped(other)]
+
+    first_error: ParseError | TokenError | None = None
+    for candidate in candidates:
+        try:
+            statements = _parse_quietly(candidate, sql)
+        except (ParseError, TokenError) as exc:
+            first_error = first_error or exc
+            continue
+        break
+    else:
+        assert first_error is not None
+        raise _parse_error(sql, first_error, primary) from first_error
+
+    if not statements:
+        raise InvalidPredicateError("empty SQL: nothing to run", sql=sql)
+    if len(statements) > 1:
+        raise InvalidPredicateError(
+            f"expected exactly one SQL statement, got {len(statements)}", sql=sql
+        )
+    tree = statements[0]
+    if not isinstance(tree, exp.Expression):  # pragma: no cover - sqlglot returns nodes
+        raise InvalidPredicateError("cannot parse SQL", sql=sql)
+    _reject_at_syntax(tree, sql)
+    return tree
+
+
+class _NoCommandFallbackWarning(logging.Filter):
+    # sqlglot warns on stderr when it keeps a statement it cannot read as an opaque
+    # Command (LOAD, RESET, CALL, EXPLAIN, ...); check_read_only refuses those by name.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+_QUIET = _NoCommandFallbackWarning()
+
+
+def _parse_quietly(dialect: Dialect, sql: str) -> list[exp.Expr]:
+    logger = logging.getLogger("sqlglot")
+    logger.addFilter(_QUIET)
+    try:
+        return [s for s in dialect.parse(sql) if s is not None]
+    finally:
+        logger.removeFilter(_QUIET)
+
+
+def _dialect(name: str | None) -> Dialect:
+    try:
+        return Dialect.get_or_raise(name or "duckdb")
+    except ValueError as exc:
+        raise InvalidPredicateError(f"unknown SQL dialect {name!r}") from exc
+
+
+def _flipped(dialect: Dialect) -> Dialect:
+    # The same reader with the alias on the other side of the version clause: sqlglot
+    # reads `t VERSION AS OF 3 AS x` by default and `t AS x FOR SYSTEM_TIME AS OF ...`
+    # in BigQuery, and fails on the other order. An instance attribute keeps it local.
+    other = type(dialect)()
+    other.ALIAS_POST_VERSION = not dialect.ALIAS_POST_VERSION
+    return other
+
+
+def _tokens(sql: str, dialect: Dialect) -> list[Token] | None:
+    try:
+        return dialect.tokenize(sql)
+    except TokenError:
+        return None
+
+
+def _has_version_clause(sql: str, dialect: Dialect) -> bool:
+    tokens = _tokens(sql, dialect)
+    if tokens is None:
+        return False
+    words = ["" if tok.token_type in _QUOTED_TOKENS else tok.text.upper() for tok in tokens]
+    for i in range(len(words)):
+        for phrase in _VERSION_PHRASES:
+            if tuple(words[i : i + len(phrase)]) == phrase:
+                return True
+        if words[i] in _HISTORICAL_PREFIXES and words[i + 1 : i + 4 : 2] == ["(", "=>"]:
+            return True
+    return False
+
+
+def _has_double_quoted_token(sql: str, dialect: Dialect) -> bool:
+    tokens = _tokens(sql, dialect)
+    return tokens is None or any(
+        tok.token_type in _QUOTED_TOKENS and sql[tok.start] == '"' for tok in tokens
+    )
+
+
+def _line_col(sql: str, offset: int) -> tuple[int, int]:
+    offset = max(0, min(offset, len(sql)))
+    line = sql.count("\n", 0, offset) + 1
+    return line, offset - (sql.rfind("\n", 0, offset) + 1) + 1
+
+
+def _snippet(sql: str, line: int, col: int, width: int = 1) -> str:
+    lines = sql.splitlines() or [""]
+    text = lines[min(line, len(lines)) - 1]
+    return f"  {text}\n  {' ' * (col - 1)}{'^' * max(width, 1)}"
+
+
+def _parse_error(
+    sql: str, exc: ParseError | TokenError, dialect: Dialect
+) -> InvalidPredicateError:
+    tokens = _tokens(sql, dialect) or []
+    first = tokens[0].text.upper() if tokens else ""
+    if first in _NEVER_PARSED:
+        return InvalidPredicateError(
+            f"{_NEVER_PARSED[first]} is not allowed: tablever SQL runs queries "
+            "(SELECT, UNION/INTERSECT/EXCEPT, WITH, VALUES) and INSERT, DELETE, UPDATE",
+            sql=sql, line=1, col=1,
+        )
+    if isinstance(exc, ParseError) and exc.errors:
+        err = exc.errors[0]
+        line, end_col = int(err.get("line") or 1), int(err.get("col") or 1)
+        highlight = str(err.get("highlight") or "")
+        col = max(1, end_col - len(highlight) + 1)
+        what = str(err.get("description") or "")
+        if not what or "<class" in what:
+            what = "incomplete or invalid SQL"
+        near = f" near {highlight!r}" if highlight else ""
+    else:
+        # The tokenizer reports "Missing ' from <line>:<offset>" for unterminated quotes;
+        # anything else it cannot read runs to the end of the text.
+        cause = str(exc.__cause__ or exc)
+        found = re.search(r"Missing (.) from \d+:(\d+)", cause)
+        offset = int(found.group(2)) if found else len(sql)
+        line, col = _line_col(sql, offset)
+        what = f"unterminated {found.group(1)}" if found else "cannot read the SQL text"
+        near, highlight = "", ""
+    hint = _at_syntax_hint(tokens)
+    message = (
+        f"invalid SQL at line {line}, column {col}: {what}{near}\n"
+        f"{_snippet(sql, line, col, len(highlight))}{hint}"
+    )
+    return InvalidPredicateError(message, sql=sql, line=line, col=col)
+
+
+def _at_syntax_hint(tokens: list[Token]) -> str:
+    for prev, tok in zip(tokens, tokens[1:], strict=False):
+        if tok.text == "@" and tok.start == prev.end + 1 and prev.token_type in (
+            TokenType.VAR, TokenType.IDENTIFIER,
+        ):
+            return (
+                f"\nhint: Databricks `{prev.text}@...` is not supported; write "
+                f"`{prev.text} VERSION AS OF <n>` or `{prev.text} TIMESTAMP AS OF '<time>'`"
+            )
+    return ""
+
+
+def _reject_at_syntax(tree: exp.Expr, sql: str) -> None:
+    # sqlglot reads Databricks `events@v3` as a table aliased by a parameter.
+    for table in tree.find_all(exp.Table):
+        alias = table.args.get("alias")
+        if isinstance(alias, exp.TableAlias) and isinstance(
+            alias.this, (exp.Placeholder, exp.Parameter)
+        ):
+            line, col = _position(table)
+            raise InvalidPredicateError(
+                f"Databricks `{table.name}@...` is not supported (line {line}, column {col}):"
+                f" write `{table.name} VERSION AS OF <n>` or"
+                f" `{table.name} TIMESTAMP AS OF '<time>'`",
+                sql=sql, line=line, col=col,
+            )
+
+
+def _position(node: exp.Expr) -> tuple[int | None, int | None]:
+    """1-based line and column where a table reference starts, if the parser recorded it."""
+    ident = node.this if isinstance(node.this, exp.Identifier) else node
+    meta = ident.meta if isinstance(ident, exp.Expr) else {}
+    if not {"line", "col", "start", "end"} <= meta.keys():
+        return None, None
+    return int(meta["line"]), int(meta["col"]) - (int(meta["end"]) - int(meta["start"]))
+
+
+def _table_error(table: exp.Table, message: str) -> InvalidPredicateError:
+    line, col = _position(table)
+    at = f" (line {line}, column {col})" if line is not None else ""
+    return InvalidPredicateError(f"{table.name}{at}: {message}", line=line, col=col)
+
+
+# ---------------------------------------------------------------------- table refs
+
+
+def table_refs(tree: exp.Expr) -> list[TableRef]:
+    """Every snapshot the statement reads, deduplicated, in order of appearance.
+
+    Base tables in subqueries, joins (SEMI/ANTI too), set operations, LATERAL, IN and
+    EXISTS count; references to a CTE do not.
+
+    Raises:
+        InvalidPredicateError: an unsupported clause (``BEFORE``, ``AT (OFFSET => ...)``,
+            ``FOR SYSTEM_TIME FROM ... TO``, ``CHANGES``), a version that is not an
+            integer or a quoted string, a timestamp that reads a table, or a version
+            clause on a CTE.
+
+    Example:
+        >>> tree = parse("SELECT * FROM events VERSION AS OF 'v2.0' e JOIN events f USING (id)")
+        >>> [(ref.name, ref.kind, ref.value) for ref in table_refs(tree)]
+        [('events', 'version', 'v2.0'), ('events', 'latest', None)]
+    """
+    refs: list[TableRef] = []
+    for node in _base_tables(tree):
+        ref = _table_ref(node)
+        if ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def _base_tables(tree: exp.Expr) -> list[exp.Table]:
+    """The base-table nodes of `tree` (not CTE references), in order of appearance."""
+    # DuckDB matches names case-insensitively (quoted or not), so resolve CTE names on a
+    # normalized copy; the copy's nodes map back to the original by walk order.
+    norm = normalize_identifiers(tree.copy(), dialect="duckdb")
+    originals = list(tree.walk(bfs=False))
+    copies = list(norm.walk(bfs=False))
+    back = {id(c): o for c, o in zip(copies, originals, strict=True)}
+
+    # Scope analysis knows which names are CTEs at each point; a table it does not list
+    # as a source (a statement-level PIVOT in a subquery, a scalar subquery in VALUES)
+    # is still a table unless an enclosing WITH names it.
+    base_ids: set[int] = set()
+    try:
+        for scope in traverse_scope(norm):
+            for source in scope.sources.values():
+                if isinstance(source, exp.Table):
+                    base_ids.add(id(source))
+    except OptimizeError:
+        base_ids.clear()
+
+    base: list[exp.Table] = []
+    for node in copies:
+        if not _is_named_table(node):
+            continue
+        assert isinstance(node, exp.Table)
+        original = back[id(node)]
+        assert isinstance(original, exp.Table)
+        if id(node) in base_ids:
+            base.append(original)
+        elif _names_visible_cte(node):
+            _reject_version_on_cte(original)
+        else:
+            base.append(original)
+
+    if all("start" in t.this.meta for t in base):
+        base.sort(key=lambda t: int(t.this.meta["start"]))
+    return base
+
+
+def _is_named_table(node: exp.Expr) -> bool:
+    return (
+        isinstance(node, exp.Table)
+        and isinstance(node.this, exp.Identifier)
+        and not isinstance(node.parent, exp.JoinHint)
+    )
+
+
+def _names_visible_cte(table: exp.Table) -> bool:
+    """Whether an enclosing WITH defines a CTE of this name visible at this point."""
+    if table.args.get("db"):
+        return False
+    prev: exp.Expr = table
+    node = table.parent
+    while node is not None:
+        if isinstance(node, exp.With):
+            # Inside a CTE's own body: only earlier CTEs (and itself, if RECURSIVE).
+            visible = []
+            for cte in node.expressions:
+                if cte is prev and not node.recursive:
+                    break
+                visible.append(cte.alias_or_name)
+                if cte is prev:
+                    break
+            if table.name in visible:
+                return True
+        else:
+            with_ = node.args.get("with_")
+            if (
+                isinstance(with_, exp.With)
+                and with_ is not prev
+                and any(cte.alias_or_name == table.name for cte in with_.expressions)
+            ):
+                return True
+        prev, node = node, node.parent
+    return False
+
+
+def _reject_version_on_cte(table: exp.Table) -> None:
+    if table.args.get("version") or table.args.get("when"):
+        raise _table_error(table, "a CTE defined in this query, not a table: it has no versions")
+
+
+_AT_ONLY = "use AT (VERSION => n) or AT (TIMESTAMP => ...)"
+
+
+def _table_ref(table: exp.Table) -> TableRef:
+    name = table.name
+    version = table.args.get("version")
+    when = table.args.get("when")
+    for arg in ("changes", "system_time"):
+        if isinstance(table.args.get(arg), exp.Expr):
+            raise _table_error(table, f"{table.args[arg].sql('duckdb')} is not supported")
+    if version and when:
+        raise _table_error(table, "more than one version clause")
+    if isinstance(version, exp.Version):
+        kind = str(version.this).upper()
+        if str(version.args.get("kind") or "").upper() != "AS OF":
+            raise _table_error(
+                table, f"{version.sql('duckdb')} is not supported: pin one snapshot with AS OF"
+            )
+        value = version.expression
+    elif isinstance(when, exp.HistoricalData):
+        if str(when.this).upper() != "AT":
+            raise _table_error(table, f"{str(when.this).upper()} (...) is not supported; {_AT_ONLY}")
+        kind = str(when.args.get("kind") or "").upper()
+        if kind not in ("VERSION", "TIMESTAMP"):
+            raise _table_error(table, f"AT ({kind} => ...) is not supported; {_AT_ONLY}")
+        value = when.expression
+    else:
+        return TableRef(name, "latest", None)
+
+    if kind == "VERSION":
+        return TableRef(name, "version", _version_value(table, value))
+    return TableRef(name, "timestamp", _timestamp_value(table, value))
+
+
+def _version_value(table: exp.Table, value: exp.Expr | None) -> int | str:
+    while isinstance(value, exp.Paren):
+        value = value.this
+    if isinstance(value, exp.Literal):
+        if value.is_string and value.this:
+            return str(value.this)
+        if value.is_int:
+            return int(value.this)
+    shown = value.sql("duckdb") if isinstance(value, exp.Expr) else "nothing"
+    raise _table_error(
+        table,
+        f"version {shown} is not a non-negative integer or a quoted tag or snapshot id "
+        "(e.g. VERSION AS OF 3, VERSION AS OF 'v2.0')",
+    )
+
+
+def _timestamp_value(table: exp.Table, value: exp.Expr | None) -> str:
+    if value is None:
+        raise _table_error(table, "the time-travel clause has no timestamp")
+    reads = (exp.Table, exp.Query, exp.UDTF, exp.Placeholder, exp.Parameter)
+    if isinstance(value, reads) or value.find(*reads) is not None:
+        raise _table_error(
+            table,
+            f"timestamp {value.sql('duckdb')} must be a constant expression, "
+            "not a query, table or parameter",
+        )
+    return value.sql(dialect="duckdb")
+
+
+# ------------------------------------------------------------------------ rewrite
+
+
+def rewrite_query(tree: exp.Expr, bind: Callable[[TableRef], str]) -> str:
+    """DuckDB SQL in which every base-table reference reads the relation ``bind`` names.
+
+    ``bind`` is called once per distinct :class:`TableRef`, in order of appearance, and
+    returns the name of a relation the caller created (a view over that snapshot). The
+    version clause goes away; the user's alias stays, and an unaliased reference is
+    aliased to its table name so ``events.id`` still resolves. ``tree`` is not changed.
+
+    Example:
+        >>> views = {}
+        >>> def bind(ref):
+        ...     return views.setdefault(ref, f"v{len(views)}")
+        >>> rewrite_query(parse(
+        ...     "SELECT id FROM events VERSION AS OF 1 EXCEPT SELECT id FROM events"), bind)
+        'SELECT id FROM "v0" AS events EXCEPT SELECT id FROM "v1" AS events'
+    """
+    new = tree.copy()
+    names: dict[TableRef, str] = {}
+    for node in _base_tables(new):
+        ref = _table_ref(node)
+        if ref not in names:
+            names[ref] = bind(ref)
+        node.replace(_bound(node, names[ref]))
+    return new.sql(dialect="duckdb")
+
+
+def _bound(table: exp.Table, relation: str) -> exp.Table:
+    new = table.copy()
+    for arg in ("version", "when", "db", "catalog"):
+        new.set(arg, None)
+    new.set("this", exp.to_identifier(relation, quoted=True))
+    if not table.args.get("alias"):
+        new.set("alias", exp.TableAlias(this=table.this.copy()))
+    return new
+
+
+# -------------------------------------------------------------------- read-only
+
+_QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Values)
+_STATEMENTS: tuple[type[exp.Expr], ...] = tuple(
+    cls
+    for cls in (
+        getattr(exp, name, None)
+        for name in (
+            "DML", "DDL", "Command", "Copy", "Attach", "Detach", "Install", "Set", "Pragma",
+            "Use", "Drop", "Alter", "Describe", "Show", "Summarize", "Transaction", "Commit",
+            "Rollback", "TruncateTable", "Into", "Export", "Kill", "Grant", "Revoke",
+            "Analyze", "LoadData", "Refresh", "Cache", "Uncache", "Execute", "Declare",
+            "Comment", "Lock",
+        )
+    )
+    if isinstance(cls, type)
+)
+_STATEMENT_NAMES = {
+    "Insert": "INSERT", "Update": "UPDATE", "Delete": "DELETE", "Merge": "MERGE",
+    "Copy": "COPY", "Create": "CREATE", "TruncateTable": "TRUNCATE", "Into": "SELECT ... INTO",
+    "Transaction": "BEGIN", "LoadData": "LOAD DATA", "Pivot": "PIVOT",
+}
+# Function names refused anywhere: file readers, catalog/settings introspection,
+# SQL-from-string executors and foreign scanners.
+_DENIED_PREFIXES = (
+    "read_", "parquet_", "glob", "sniff_", "iceberg_", "delta_", "sqlite_", "postgres_",
+    "mysql_", "duckdb_", "pragma_", "st_read", "arrow_scan", "json_execute",
+)
+_DENIED_NAMES = {"query", "query_table", "getenv", "current_setting", "which_secret"}
+_FILE_SUFFIX = re.compile(
+    r"\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|bz2|xz|xlsx|db|duckdb|sqlite|"
+    r"sqlite3|arrow|feather|ipc|avro|orc)$",
+    re.IGNORECASE,
+)
+
+
+def check_read_only(tree: exp.Expr) -> None:
+    """Refuse anything but a read-only query over warehouse tables.
+
+    The root must be a SELECT, a set operation (UNION, INTERSECT, EXCEPT), a WITH ...
+    SELECT or VALUES. Anywhere in the tree, statements (COPY, ATTACH, SET, PRAGMA, ...),
+    table functions (``read_csv(...)``, ``range(...)``: any function in FROM position;
+    UNNEST is allowed), file-reading or introspection functions, and table names that
+    look like files (``'data.csv'``, ``"/tmp/x.db".main.t``) are refused.
+
+    Raises:
+        InvalidPredicateError: naming what was refused.
+
+    Example:
+        >>> check_read_only(parse("SELECT count(*) FROM events VERSION AS OF 2"))
+        >>> try:
+        ...     check_read_only(parse("SELECT * FROM read_csv('/etc/passwd')"))
+        ... except InvalidPredicateError as exc:
+        ...     print(exc)
+        table function read_csv() is not allowed: queries read only warehouse tables
+    """
+    root = tree.unnest() if isinstance(tree, exp.Subquery) else tree
+    if not isinstance(root, _QUERY_ROOTS):
+        raise _refused(_statement_name(root))
+    for node in tree.walk():
+        if isinstance(node, _STATEMENTS):
+            raise _refused(_statement_name(node))
+        if isinstance(node, exp.Table):
+            _check_table(node)
+        elif _is_table_function(node):
+            raise InvalidPredicateError(
+                f"table function {_function_name(node)}() is not allowed: "
+                "queries read only warehouse tables"
+            )
+        if isinstance(node, exp.Func):
+            _check_function(node)
+
+
+def _is_table_function(node: exp.Expr) -> bool:
+    # A function in FROM/JOIN/LATERAL position (a Table wrapping a function is handled
+    # by _check_table). UNNEST and VALUES read nothing but the query's own values.
+    if isinstance(node, (exp.Unnest, exp.Values, exp.Lateral)):
+        return False
+    return isinstance(node, (exp.UDTF, exp.Func)) and isinstance(
+        node.parent, (exp.From, exp.Join, exp.Lateral)
+    )
+
+
+def _refused(what: str) -> InvalidPredicateError:
+    return InvalidPredicateError(
+        f"{what} is not allowed: tablever SQL runs queries (SELECT, UNION/INTERSECT/EXCEPT, "
+        "WITH, VALUES) over warehouse tables, and INSERT, DELETE, UPDATE on them"
+    )
+
+
+def _statement_name(node: exp.Expr) -> str:
+    for cls in type(node).__mro__:
+        if cls.__name__ in _STATEMENT_NAMES:
+            return _STATEMENT_NAMES[cls.__name__]
+    words = node.sql(dialect="duckdb").split(None, 1)
+    return words[0].upper() if words else type(node).__name__.upper()
+
+
+def _function_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    text = node.sql(dialect="duckdb")
+    return text.split("(", 1)[0].strip().lower() or type(node).__name__.lower()
+
+
+def _check_function(node: exp.Func) -> None:
+    names = {_function_name(node)}
+    if not isinstance(node, exp.Anonymous):
+        names.add(node.sql_name().lower())
+    for name in names:
+        if name in _DENIED_NAMES or name.startswith(_DENIED_PREFIXES):
+            raise InvalidPredicateError(
+                f"function {_function_name(node)}() is not allowed: "
+                "queries read only warehouse tables"
+            )
+
+
+def _check_table(table: exp.Table) -> None:
+    if not isinstance(table.this, exp.Identifier):
+        if isinstance(table.this, (exp.Placeholder, exp.Parameter)):
+            raise InvalidPredicateError("a parameter cannot stand for a table name")
+        if table.this is None:
+            return
+        func = table.this
+        if isinstance(func, exp.Anonymous) and func.name.upper() == "TABLE" and func.expressions:
+            func = func.expressions[0]  # TABLE(read_csv(...)): name the function inside
+        raise InvalidPredicateError(
+            f"table function {_function_name(func)}() is not allowed: "
+            "queries read only warehouse tables"
+        )
+    for part in table.parts:
+        name = part.name
+        if (
+            any(ch in name for ch in "/\\:")
+            or name.startswith(("~", "."))
+            or _FILE_SUFFIX.search(name)
+        ):
+            raise InvalidPredicateError(
+                f"{table.sql('duckdb')} looks like a file path: queries read only "
+                "warehouse tables, by name"
+            )
+
+
+# ---------------------------------------------------------------------------- DML
+
+_UNSUPPORTED_ARGS: dict[type[exp.Expr], dict[str, str]] = {
+    exp.Insert: {
+        "conflict": "INSERT ... ON CONFLICT (use Table.upsert)",
+        "returning": "INSERT ... RETURNING",
+        "overwrite": "INSERT OVERWRITE",
+        "alternative": "INSERT OR REPLACE / OR IGNORE (use Table.upsert)",
+        "ignore": "INSERT IGNORE",
+        "by_name": "INSERT ... BY NAME (list the columns instead)",
+        "where": "INSERT ... WHERE",
+        "partition": "INSERT ... PARTITION",
+        "default": "INSERT ... DEFAULT VALUES",
+        "using": "INSERT ... USING",
+        "exists": "INSERT ... IF NOT EXISTS",
+    },
+    exp.Delete: {
+        "using": "DELETE ... USING (other tables)",
+        "returning": "DELETE ... RETURNING",
+        "order": "DELETE ... ORDER BY",
+        "limit": "DELETE ... LIMIT",
+        "tables": "multi-table DELETE",
+        "with_": "WITH ... DELETE",
+    },
+    exp.Update: {
+        "from_": "UPDATE ... FROM (other tables)",
+        "returning": "UPDATE ... RETURNING",
+        "order": "UPDATE ... ORDER BY",
+        "limit": "UPDATE ... LIMIT",
+        "with_": "WITH ... UPDATE",
+    },
+}
+
+
+def as_dml(tree: exp.Expr) -> Dml | None:
+    """Classify an INSERT, DELETE or UPDATE on a warehouse table; ``None`` otherwise.
+
+    ``INSERT INTO t [(cols)] VALUES ... | SELECT ...`` gives the source query (checked
+    with :func:`check_read_only`); ``DELETE FROM t [WHERE p]`` and
+    ``UPDATE t SET c = e, ... [WHERE p]`` give DuckDB SQL for ``p`` and each ``e``.
+
+    Raises:
+        InvalidPredicateError: a version clause on the target ("cannot modify a past
+            version"), MERGE, UPDATE ... FROM, DELETE ... USING, RETURNING, ON CONFLICT,
+            subqueries in WHERE or SET, or any other form tablever cannot map.
+
+    Example:
+        >>> dml = as_dml(parse("DELETE FROM events WHERE events.confidence < 0.7"))
+        >>> dml.kind, dml.table, dml.where
+        ('delete', 'events', 'confidence < 0.7')
+    """
+    if isinstance(tree, exp.Merge):
+        raise InvalidPredicateError("MERGE is not supported: use Table.upsert")
+    if not isinstance(tree, (exp.Insert, exp.Delete, exp.Update)):
+        return None
+    verb = _STATEMENT_NAMES[type(tree).__name__]
+    for arg, what in _UNSUPPORTED_ARGS[type(tree)].items():
+        if tree.args.get(arg):
+            raise InvalidPredicateError(f"{what} is not supported")
+
+    target, columns = tree.this, None
+    if isinstance(target, exp.Schema):
+        columns = [ident.name for ident in target.expressions]
+        target = target.this
+        if len({c.lower() for c in columns}) != len(columns):
+            raise InvalidPredicateError(f"INSERT INTO {target.sql('duckdb')}: a column repeats")
+    if not isinstance(target, exp.Table) or not isinstance(target.this, exp.Identifier):
+        raise InvalidPredicateError(f"{verb} needs a table name as its target")
+    _check_table(target)
+    if target.args.get("version") or target.args.get("when"):
+        raise InvalidPredicateError(
+            f"cannot modify a past version: {verb} target {target.name}{_clause_text(target)}"
+            f" is read-only; write to {target.name} (its latest version)"
+        )
+    names = {target.name.lower()}
+    if target.alias:
+        names.add(target.alias.lower())
+
+    if isinstance(tree, exp.Insert):
+        return Dml("insert", target.name, None, {}, _insert_source(tree), columns)
+    where = tree.args.get("where")
+    where_sql = _scalar_sql(where.this, names, verb) if isinstance(where, exp.Where) else None
+    if isinstance(tree, exp.Delete):
+        return Dml("delete", target.name, where_sql, {}, None, None)
+    assignments: dict[str, str] = {}
+    for item in tree.expressions:
+        if not isinstance(item, exp.EQ) or not isinstance(item.this, exp.Column):
+            raise InvalidPredicateError(f"UPDATE: cannot read assignment {item.sql('duckdb')}")
+        column = item.this
+        parts = column.parts
+        if len(parts) > 2 or (len(parts) == 2 and parts[0].name.lower() not in names):
+            raise InvalidPredicateError(
+                f"UPDATE: {column.sql('duckdb')} is not a column of {target.name}"
+            )
+        if column.name.lower() in {c.lower() for c in assignments}:
+            raise InvalidPredicateError(f"UPDATE: column {column.name} is set twice")
+        assignments[column.name] = _scalar_sql(item.expression, names, verb)
+    return Dml("update", target.name, where_sql, assignments, None, None)
+
+
+def _clause_text(table: exp.Table) -> str:
+    clause = table.args.get("version") or table.args.get("when")
+    return f" {clause.sql('duckdb')}" if isinstance(clause, exp.Expr) else ""
+
+
+def _insert_source(tree: exp.Insert) -> exp.Expression:
+    source = tree.expression
+    if not isinstance(source, (exp.Query, exp.Values)):
+        raise InvalidPredicateError("INSERT needs VALUES or a query as its source")
+    source = source.copy()
+    with_ = tree.args.get("with_")
+    if with_ is not None:
+        if not isinstance(source, (exp.Select, exp.SetOperation)) or source.args.get("with_"):
+            raise InvalidPredicateError("WITH ... INSERT: put the WITH inside the query")
+        source.set("with_", with_.copy())
+    check_read_only(source)
+    return source
+
+
+def _scalar_sql(node: exp.Expr, names: set[str], verb: str) -> str:
+    """DuckDB SQL of a WHERE or SET expression, with the target's qualifiers removed."""
+    reads = (exp.Query, exp.Table, exp.UDTF)
+    if isinstance(node, reads) or node.find(*reads) is not None:
+        raise InvalidPredicateError(
+            f"{verb}: subqueries and other tables are not supported in WHERE or SET"
+        )
+    node = node.copy()
+    for func in node.find_all(exp.Func):
+        _check_function(func)
+    for column in list(node.find_all(exp.Column)):
+        parts = column.parts
+        if len(parts) > 1 and parts[0].name.lower() in names:
+            rest = [p.copy() for p in parts[1:]]
+            column.replace(_column(rest))
+    return node.sql(dialect="duckdb")
+
+
+def _column(parts: list[exp.Expr]) -> exp.Column:
+    names = ("this", "table", "db", "catalog")
+    return exp.Column(**dict(zip(names, reversed(parts), strict=False)))

@@ -1,0 +1,100 @@
+"""Running user SQL over snapshots in a DuckDB connection that can read only them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from tablever.errors import InvalidPredicateError, TableNotFoundError
+from tablever.query.engine import plan_sql, run_sql, sandbox_connection
+from tablever.query.rewrite import TableRef, check_read_only, parse, rewrite_query, table_refs
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from tablever.snapshot import Snapshot
+    from tablever.table import Table
+
+__all__ = ["eval_timestamp", "query_snapshots", "query_table", "run_query"]
+
+
+def eval_timestamp(expr: str) -> datetime:
+    """Evaluate a DuckDB timestamp expression (from a ``TIMESTAMP AS OF`` clause)."""
+    conn = sandbox_connection([])
+    try:
+        table = run_sql(conn, f"SELECT CAST(({expr}) AS TIMESTAMPTZ) AS ts")
+    finally:
+        conn.close()
+    value = table.column(0)[0].as_py()
+    if not isinstance(value, datetime):
+        raise InvalidPredicateError(f"{expr!r} is not a timestamp", sql=expr)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> pa.Table:
+    """Bind every table reference of a read-only statement to a snapshot and run it."""
+    check_read_only(tree)
+    refs = table_refs(tree)
+    snaps = {ref: resolve(ref) for ref in refs}
+    paths: list[str] = []
+    plans = {}
+    for ref, snap in snaps.items():
+        plan = snap.read_plan()
+        plans[ref] = plan
+        paths.extend(plan.paths)
+    conn = sandbox_connection(sorted(set(paths)))
+    try:
+        names: dict[TableRef, str] = {}
+        for i, ref in enumerate(refs):
+            name = f"__tv_ref_{i}"
+            conn.execute(f"CREATE TEMP VIEW {name} AS {plan_sql(plans[ref], conn)}")
+            names[ref] = name
+        sql = rewrite_query(tree, lambda ref: names[ref])
+        return run_sql(conn, sql)
+    finally:
+        conn.close()
+
+
+def query_snapshots(sql: str, named: Mapping[str, Snapshot]) -> pa.Table:
+    """Run ``sql`` where each name in ``named`` is a snapshot (no version clauses)."""
+    tree = parse(sql)
+    lower = {k.lower(): v for k, v in named.items()}
+
+    def resolve(ref: TableRef) -> Snapshot:
+        snap = lower.get(ref.name.lower())
+        if snap is None:
+            raise TableNotFoundError(ref.name, available=sorted(named))
+        if ref.kind != "latest":
+            raise InvalidPredicateError(
+                f"{ref.name!r} is one fixed snapshot here: version clauses are not allowed "
+                "(use Table.sql or Warehouse.sql to query other versions)"
+            )
+        return snap
+
+    return run_query(tree, resolve)
+
+
+def resolve_ref(table: Table, ref: TableRef) -> Snapshot:
+    if ref.kind == "latest":
+        return table.latest()
+    if ref.kind == "version":
+        return table.as_of(ref.value)
+    assert isinstance(ref.value, str)
+    return table.as_of(eval_timestamp(ref.value))
+
+
+def query_table(table: Table, sql: str) -> pa.Table:
+    """Run ``sql`` where ``t`` (or the table's own name) is ``table``; any reference may
+    carry a version clause."""
+    tree = parse(sql)
+    names = {"t", table.name.lower()}
+
+    def resolve(ref: TableRef) -> Snapshot:
+        if ref.name.lower() not in names:
+            raise TableNotFoundError(ref.name, available=sorted(names))
+        return resolve_ref(table, ref)
+
+    return run_query(tree, resolve)

@@ -1,0 +1,519 @@
+"""Snapshot: a read-only view of one version of a table."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from tablever.errors import CorruptLogError, IntegrityError, SchemaMismatchError, TableverError
+from tablever.format.commit import DataFile, DeleteVector
+from tablever.format.state import TableState
+from tablever.schema import ROW_ID, schema_from_dict
+from tablever.storage import Storage
+from tablever.write import read_positions
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas
+    import polars
+
+    from tablever.query.engine import ReadPlan
+
+__all__ = ["Snapshot"]
+
+_DV_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+_DV_LOCK = threading.Lock()
+_DV_CACHE_MAX = 256
+
+
+def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.ndarray:
+    """The deletion vector's positions, checked against what the log says of it."""
+    key = f"{dv.sha256}:{data_rows}"
+    with _DV_LOCK:
+        hit = _DV_CACHE.get(key)
+        if hit is not None:
+            _DV_CACHE.move_to_end(key)
+            return hit
+    try:
+        pos = read_positions(storage, dv.path)
+    except FileNotFoundError as exc:
+        raise IntegrityError(f"deletion vector {dv.path} is missing") from exc
+    except (pa.ArrowException, KeyError, OSError, ValueError) as exc:
+        raise IntegrityError(f"deletion vector {dv.path} is unreadable: {exc}") from exc
+    if len(pos) != dv.rows or (len(pos) and (pos[0] < 0 or pos[-1] >= data_rows)) or (
+        len(pos) > 1 and not bool(np.all(pos[1:] > pos[:-1]))
+    ):
+        raise IntegrityError(
+            f"deletion vector {dv.path} does not match the log ({len(pos)} positions, "
+            f"expected {dv.rows} in 0..{data_rows - 1})"
+        )
+    pos.setflags(write=False)
+    with _DV_LOCK:
+        _DV_CACHE[key] = pos
+        if len(_DV_CACHE) > _DV_CACHE_MAX:
+            _DV_CACHE.popitem(last=False)
+    return pos
+
+
+def _hash_file(storage: Storage, path: str) -> str:
+    h = hashlib.sha256()
+    with storage.open_read(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Snapshot:
+    """One immutable version of a table. Obtain it from ``Table.as_of`` / ``latest``.
+
+    Example:
+        >>> import pyarrow as pa, tablever as tv, tempfile, os
+        >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "events"),
+        ...               schema=pa.schema([("id", pa.int64())]))
+        >>> s = t.append(pa.table({"id": [1, 2, 3]}), message="first rows")
+        >>> s.version, s.num_rows, s.operation
+        (1, 3, 'append')
+        >>> s.to_arrow(where="id > 1").column("id").to_pylist()
+        [2, 3]
+    """
+
+    __slots__ = ("_state", "_storage", "_location", "_schema")
+
+    def __init__(self, storage: Storage, state: TableState) -> None:
+        self._storage = storage
+        self._state = state
+        self._location = storage.uri
+        self._schema: pa.Schema | None = None
+
+    # --- metadata -----------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"Snapshot(version={self.version}, id={self.id[:12]!r}, "
+            f"operation={self.operation!r}, rows={self.num_rows})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Snapshot)
+            and other._location == self._location
+            and other.id == self.id
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._location, self.id))
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    @property
+    def version(self) -> int:
+        return self._state.version
+
+    @property
+    def id(self) -> str:
+        return self._state.id
+
+    @property
+    def short_id(self) -> str:
+        return self._state.id[:12]
+
+    @property
+    def parent_id(self) -> str | None:
+        return self._state.commit.parent_id
+
+    @property
+    def timestamp(self) -> datetime:
+        return datetime.fromtimestamp(self._state.commit.timestamp_ms / 1000, tz=timezone.utc)
+
+    @property
+    def timestamp_ms(self) -> int:
+        return self._state.commit.timestamp_ms
+
+    @property
+    def operation(self) -> str:
+        return self._state.commit.operation
+
+    @property
+    def message(self) -> str:
+        return self._state.commit.message
+
+    @property
+    def author(self) -> str:
+        return self._state.commit.author
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return dict(self._state.commit.properties)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return dict(self._state.commit.provenance)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self._state.commit.summary)
+
+    @property
+    def num_rows(self) -> int:
+        return self._state.num_rows
+
+    @property
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            try:
+                self._schema = schema_from_dict(self._state.schema)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CorruptLogError(f"version {self.version}: unreadable schema: {exc}") from exc
+        return self._schema
+
+    @property
+    def fingerprint(self) -> str:
+        return self._state.fingerprint
+
+    @property
+    def files(self) -> list[str]:
+        """Relative paths of the live data files, in the order they were added."""
+        return [f.path for f in self._state.files.values()]
+
+    @property
+    def data_files(self) -> list[DataFile]:
+        return list(self._state.files.values())
+
+    @property
+    def deletion_vectors(self) -> list[DeleteVector]:
+        return list(self._state.deletes.values())
+
+    @property
+    def state(self) -> TableState:
+        return self._state
+
+    # --- reading ------------------------------------------------------------------
+
+    def _check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
+        if columns is None:
+            return None
+        if isinstance(columns, str):
+            columns = [columns]
+        names = self.schema.names
+        unknown = [c for c in columns if c not in names]
+        if unknown:
+            raise SchemaMismatchError(
+                f"unknown column(s) {', '.join(unknown)}; columns are: {', '.join(names)}",
+                unknown,
+            )
+        return list(columns)
+
+    def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
+        """The files (with deletion vectors loaded) a reader must scan."""
+        from tablever.query.engine import FileRead, ReadPlan
+
+        chosen = self.data_files if files is None else files
+        reads = []
+        for f in chosen:
+            dv = self._state.deletes.get(f.key)
+            deleted = load_positions(self._storage, dv, f.rows) if dv else None
+            reads.append(
+                FileRead(
+                    path=self._storage.full(f.path),
+                    rows=f.rows,
+                    first_row_id=f.first_row_id,
+                    columns=tuple(f.stats),
+                    deleted=deleted,
+                )
+            )
+        ident = hashlib.sha256()
+        for f in chosen:
+            dv = self._state.deletes.get(f.key)
+            ident.update(f"{f.path}:{f.first_row_id}:{dv.sha256 if dv else ''}\n".encode())
+        return ReadPlan(key=ident.hexdigest(), schema=self.schema, files=tuple(reads))
+
+    def to_arrow(
+        self,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        *,
+        with_row_id: bool = False,
+    ) -> pa.Table:
+        """The snapshot's rows as a pyarrow Table.
+
+        ``columns`` projects; ``where`` is a SQL predicate (DuckDB dialect) keeping rows
+        where it IS TRUE, with per-file min/max pruning; ``with_row_id`` adds ``_row_id``.
+        """
+        cols = self._check_columns(columns)
+        if where is not None:
+            return self._read_where(cols, where, with_row_id)
+        return self._read_arrow(self.data_files, cols, with_row_id)
+
+    def _read_arrow(
+        self, files: Sequence[DataFile], cols: list[str] | None, with_row_id: bool
+    ) -> pa.Table:
+        schema = self.schema
+        out_schema = pa.schema([schema.field(c) for c in cols]) if cols is not None else schema
+        if with_row_id:
+            out_schema = out_schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
+        if not files:
+            return out_schema.empty_table()
+        plan = self.read_plan(files)
+        physical = any(f.first_row_id is None for f in files)
+        read_schema = out_schema
+        if with_row_id:
+            read_schema = out_schema.remove(out_schema.get_field_index(ROW_ID))
+            if physical:
+                read_schema = read_schema.append(pa.field(ROW_ID, pa.int64()))
+        paths = plan.paths
+        try:
+            dataset = ds.dataset(
+                paths, schema=read_schema, format=_FORMAT, filesystem=self._fs_for_read()
+            )
+            table = dataset.to_table(columns=read_schema.names)
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"a data file of version {self.version} is missing: {exc}") from exc
+        except (pa.ArrowException, OSError) as exc:
+            bad = self._first_bad_file(files)
+            raise IntegrityError(
+                f"cannot read version {self.version}: {bad or exc}"
+            ) from exc
+        if table.num_rows != sum(f.rows for f in files):
+            raise IntegrityError(f"version {self.version}: data files hold an unexpected row count")
+        deleted_any = any(r.deleted is not None for r in plan.files)
+        if with_row_id:
+            ids = np.empty(table.num_rows, dtype=np.int64)
+            phys = table.column(ROW_ID).to_numpy(zero_copy_only=False) if physical else None
+            offset = 0
+            for f in files:
+                if f.first_row_id is not None:
+                    ids[offset : offset + f.rows] = np.arange(
+                        f.first_row_id, f.first_row_id + f.rows, dtype=np.int64
+                    )
+                else:
+                    assert phys is not None
+                    ids[offset : offset + f.rows] = phys[offset : offset + f.rows]
+                offset += f.rows
+            if physical:
+                table = table.drop_columns([ROW_ID])
+            table = table.append_column(pa.field(ROW_ID, pa.int64(), nullable=False), pa.array(ids))
+        if deleted_any:
+            mask = np.ones(table.num_rows, dtype=bool)
+            offset = 0
+            for r in plan.files:
+                if r.deleted is not None and len(r.deleted):
+                    mask[offset + r.deleted] = False
+                offset += r.rows
+            table = table.filter(pa.array(mask))
+        if table.schema != out_schema:
+            table = table.cast(out_schema)
+        return table
+
+    def _fs_for_read(self) -> Any:
+        return None if self._storage.is_local else self._storage.fs
+
+    def _first_bad_file(self, files: Sequence[DataFile]) -> str | None:
+        for f in files:
+            if not self._storage.exists(f.path):
+                return f"data file {f.path} is missing"
+            try:
+                pq.read_metadata(self._storage.full(f.path))
+            except Exception:  # any unreadable footer
+                return f"data file {f.path} is corrupt"
+        return None
+
+    def _read_where(self, cols: list[str] | None, where: str, with_row_id: bool) -> pa.Table:
+        from tablever.query.engine import default_connection, fetch_arrow, plan_sql
+        from tablever.query.predicate import parse_expression, prune
+
+        tree = parse_expression(where, self.schema.names)
+        files = prune(tree, self.data_files)
+        if not files:
+            return self._read_arrow([], cols, with_row_id)
+        plan = self.read_plan(files)
+        conn = default_connection().cursor()
+        inner = plan_sql(plan, conn, with_row_id=with_row_id)
+        names = list(cols) if cols is not None else list(self.schema.names)
+        if with_row_id:
+            names.append(ROW_ID)
+        from tablever.query.predicate import quote
+
+        sql = (
+            f"SELECT {', '.join(quote(n) for n in names)} FROM ({inner}) AS t "
+            f"WHERE ({tree.sql(dialect='duckdb')}) IS TRUE"
+        )
+        try:
+            table = fetch_arrow(conn.sql(sql))
+        except Exception as exc:
+            raise _wrap_duckdb(exc, where) from exc
+        target = pa.schema([self.schema.field(c) for c in (cols or self.schema.names)])
+        if with_row_id:
+            target = target.append(pa.field(ROW_ID, pa.int64(), nullable=False))
+        try:
+            return table.cast(target)
+        except (pa.ArrowException, ValueError):
+            return table
+
+    def to_polars(
+        self,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        *,
+        with_row_id: bool = False,
+    ) -> polars.DataFrame:
+        import polars as pl
+
+        out = pl.from_arrow(self.to_arrow(columns, where, with_row_id=with_row_id))
+        assert isinstance(out, pl.DataFrame)
+        return out
+
+    def to_pandas(
+        self,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        *,
+        with_row_id: bool = False,
+    ) -> pandas.DataFrame:
+        return self.to_arrow(columns, where, with_row_id=with_row_id).to_pandas()
+
+    def lazy(self, *, with_row_id: bool = False) -> polars.LazyFrame:
+        """A polars LazyFrame over the snapshot's files, deletion vectors applied."""
+        import polars as pl
+
+        schema = self.schema
+        target = pl.from_arrow(schema.empty_table()).schema  # type: ignore[union-attr]
+        plan = self.read_plan()
+        parts = []
+        clean: list[Any] = []
+
+        def flush() -> None:
+            if clean:
+                parts.append(_scan(pl, [r.path for r in clean], [r for r in clean], with_row_id))
+                clean.clear()
+
+        for r in plan.files:
+            if r.deleted is None:
+                if clean and clean[-1].columns != r.columns:
+                    flush()
+                clean.append(r)
+                continue
+            flush()
+            lf = _scan(pl, [r.path], [r], with_row_id, keep_pos=True)
+            lf = lf.filter(~pl.col("__pos").is_in(pl.Series(r.deleted))).drop("__pos")
+            parts.append(lf)
+        flush()
+        names = list(schema.names) + ([ROW_ID] if with_row_id else [])
+        if not parts:
+            empty = pl.DataFrame(schema=target)
+            if with_row_id:
+                empty = empty.with_columns(pl.lit(None, dtype=pl.Int64).alias(ROW_ID))
+            return empty.lazy()
+        lf = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+        exprs = []
+        for name in names:
+            dtype = pl.Int64 if name == ROW_ID else target[name]
+            if name in lf.collect_schema().names():
+                exprs.append(pl.col(name).cast(dtype))
+            else:
+                exprs.append(pl.lit(None, dtype=dtype).alias(name))
+        return lf.select(exprs)
+
+    def relation(
+        self,
+        conn: duckdb.DuckDBPyConnection | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        with_row_id: bool = False,
+    ) -> duckdb.DuckDBPyRelation:
+        """A DuckDB relation over the snapshot (deletion vectors applied)."""
+        from tablever.query.engine import default_connection, plan_sql
+
+        cols = self._check_columns(columns)
+        conn = conn or default_connection()
+        return conn.sql(plan_sql(self.read_plan(), conn, columns=cols, with_row_id=with_row_id))
+
+    def sql(self, query: str) -> pa.Table:
+        """Run a read-only SQL query (DuckDB dialect) where the snapshot is named ``t``.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.table({"x": [1, 2]}))
+            >>> t.append(pa.table({"x": [1, 2, 2]})).sql("SELECT count(*) AS n FROM t").to_pylist()
+            [{'n': 3}]
+        """
+        from tablever.query.sandbox import query_snapshots
+
+        return query_snapshots(query, {"t": self})
+
+    def verify(self) -> None:
+        """Re-hash every file of the snapshot; IntegrityError names each bad file."""
+        problems = []
+        for f in self.data_files:
+            problems += _check_hash(self._storage, f.path, f.sha256)
+        for dv in self.deletion_vectors:
+            problems += _check_hash(self._storage, dv.path, dv.sha256)
+        if problems:
+            raise IntegrityError(
+                f"version {self.version} failed verification: " + "; ".join(problems)
+            )
+
+
+_FORMAT = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
+
+
+def _check_hash(storage: Storage, path: str, sha: str) -> list[str]:
+    try:
+        actual = _hash_file(storage, path)
+    except FileNotFoundError:
+        return [f"{path} is missing"]
+    except OSError as exc:
+        return [f"{path} is unreadable ({exc})"]
+    if actual != sha:
+        return [f"{path} does not match its SHA-256 (expected {sha[:12]}, got {actual[:12]})"]
+    return []
+
+
+def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
+          keep_pos: bool = False) -> Any:
+    lf = pl.scan_parquet(paths) if len(paths) > 1 else pl.scan_parquet(paths[0])
+    if with_row_id or keep_pos:
+        lf = lf.with_row_index("__pos")
+    if with_row_id:
+        has_phys = ROW_ID in reads[0].columns
+        if has_phys:
+            lf = lf.with_columns(pl.col(ROW_ID).cast(pl.Int64))
+        else:
+            starts = []
+            offset = 0
+            for r in reads:
+                starts.append((offset, r.first_row_id))
+                offset += r.rows
+            expr = None
+            for off, first in reversed(starts):
+                val = pl.col("__pos").cast(pl.Int64) - off + first
+                expr = val if expr is None else pl.when(pl.col("__pos") >= off).then(val).otherwise(expr)
+            lf = lf.with_columns(expr.alias(ROW_ID))
+    elif ROW_ID in reads[0].columns:
+        lf = lf.drop(ROW_ID)
+    if (with_row_id or keep_pos) and not keep_pos:
+        lf = lf.drop("__pos")
+    return lf
+
+
+def _wrap_duckdb(exc: BaseException, sql: str) -> TableverError:
+    from tablever.errors import InvalidPredicateError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, TableverError):
+        return exc
+    if "IO Error" in text or "No files found" in text or "No such file" in text:
+        return IntegrityError(f"cannot read a data file: {text}")
+    return InvalidPredicateError(f"cannot evaluate {sql!r}: {text}", sql=sql)

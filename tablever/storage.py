@@ -1,0 +1,221 @@
+"""The one I/O seam: every byte tablever reads or writes goes through :class:`Storage`.
+
+A :class:`Storage` is a table root on a ``pyarrow.fs`` file system. On a local disk it
+uses ``os`` directly (temp file + ``os.link`` is the put-if-absent primitive, with
+fsyncs for durability); other file systems go through ``pyarrow.fs``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import pyarrow.fs as pafs
+
+from tablever.errors import TableverError
+
+__all__ = ["FileInfo", "Storage", "fault_point", "TMP_PREFIX"]
+
+TMP_PREFIX = ".tmp-"
+FAULT_ENV = "TABLEVER_FAULT"
+
+
+def fault_point(name: str) -> None:
+    """Crash here (``os._exit``) if ``TABLEVER_FAULT`` names this point; for crash tests."""
+    if os.environ.get(FAULT_ENV) == name:
+        os._exit(77)
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: str  # relative to the table root, with '/' separators
+    size: int
+    mtime: float  # seconds since the epoch
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Storage:
+    """A table root on a file system, addressed with relative '/' paths."""
+
+    def __init__(self, location: str | os.PathLike[str], fs: pafs.FileSystem | None = None):
+        loc = os.fspath(location)
+        if fs is None and "://" in loc and not loc.startswith("file://"):
+            try:
+                fs, path = pafs.FileSystem.from_uri(loc)
+            except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+                raise TableverError(f"cannot open file system for {loc!r}: {exc}") from exc
+            loc = path
+        elif loc.startswith("file://"):
+            loc = loc[len("file://") :]
+        self.is_local = fs is None or isinstance(fs, pafs.LocalFileSystem)
+        self.fs = fs or pafs.LocalFileSystem()
+        self.root = os.path.abspath(loc) if self.is_local else loc.rstrip("/")
+
+    @property
+    def uri(self) -> str:
+        return self.root if self.is_local else f"{self.fs.type_name}://{self.root}"
+
+    def full(self, rel: str) -> str:
+        """The path of ``rel`` for readers (DuckDB, pyarrow) on this file system."""
+        if self.is_local:
+            return os.path.join(self.root, *rel.split("/")) if rel else self.root
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    # --- reading ------------------------------------------------------------------
+
+    def read_bytes(self, rel: str) -> bytes:
+        if self.is_local:
+            with open(self.full(rel), "rb") as f:
+                return f.read()
+        try:
+            with self.fs.open_input_stream(self.full(rel)) as f:
+                return bytes(f.read())
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if "not found" in str(exc).lower() or "no such" in str(exc).lower():
+                raise FileNotFoundError(errno.ENOENT, str(exc), rel) from exc
+            raise
+
+    def open_read(self, rel: str) -> IO[bytes]:
+        if self.is_local:
+            return open(self.full(rel), "rb")
+        return self.fs.open_input_file(self.full(rel))  # type: ignore[return-value]
+
+    def exists(self, rel: str) -> bool:
+        if self.is_local:
+            return os.path.exists(self.full(rel))
+        return bool(self.fs.get_file_info(self.full(rel)).type != pafs.FileType.NotFound)
+
+    def is_dir(self, rel: str) -> bool:
+        if self.is_local:
+            return os.path.isdir(self.full(rel))
+        return bool(self.fs.get_file_info(self.full(rel)).type == pafs.FileType.Directory)
+
+    def size(self, rel: str) -> int:
+        if self.is_local:
+            return os.stat(self.full(rel)).st_size
+        return int(self.fs.get_file_info(self.full(rel)).size or 0)
+
+    def list_names(self, rel: str) -> list[str]:
+        """Names directly inside directory ``rel`` (empty if it does not exist)."""
+        if self.is_local:
+            try:
+                return os.listdir(self.full(rel))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        sel = pafs.FileSelector(self.full(rel), allow_not_found=True)
+        return [posixpath.basename(i.path) for i in self.fs.get_file_info(sel)]
+
+    def walk(self, rel: str) -> Iterator[FileInfo]:
+        """Every file below ``rel``, recursively."""
+        if self.is_local:
+            base = self.full(rel)
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    full = os.path.join(dirpath, name)
+                    try:
+                        st = os.lstat(full)
+                    except FileNotFoundError:
+                        continue
+                    relpath = os.path.relpath(full, self.root).replace(os.sep, "/")
+                    yield FileInfo(relpath, st.st_size, st.st_mtime)
+            return
+        sel = pafs.FileSelector(self.full(rel), recursive=True, allow_not_found=True)
+        for info in self.fs.get_file_info(sel):
+            if info.type == pafs.FileType.File:
+                relpath = posixpath.relpath(info.path, self.root)
+                mtime = info.mtime.timestamp() if info.mtime else 0.0
+                yield FileInfo(relpath, int(info.size or 0), mtime)
+
+    # --- writing ------------------------------------------------------------------
+
+    def _tmp_name(self, rel: str) -> str:
+        head, _, _tail = rel.rpartition("/")
+        name = f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        return f"{head}/{name}" if head else name
+
+    def _write_local_tmp(self, rel: str, data: bytes, durable: bool) -> str:
+        tmp = self.full(self._tmp_name(rel))
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        return tmp
+
+    def write_file(self, rel: str, data: bytes, *, durable: bool = True) -> None:
+        """Write ``data`` at ``rel`` atomically (readers see all of it or nothing)."""
+        if self.is_local:
+            tmp = self._write_local_tmp(rel, data, durable)
+            os.replace(tmp, self.full(rel))
+            if durable:
+                _fsync_dir(os.path.dirname(self.full(rel)))
+            return
+        self.fs.create_dir(posixpath.dirname(self.full(rel)), recursive=True)
+        with self.fs.open_output_stream(self.full(rel)) as f:
+            f.write(data)
+
+    def put_if_absent(self, rel: str, data: bytes, *, fault: str = "commit") -> bool:
+        """Create ``rel`` with ``data`` only if absent; False if it already existed."""
+        if not self.is_local:
+            raise TableverError(
+                f"put-if-absent is not available on {self.fs.type_name}: committing to this "
+                "file system is not supported yet"
+            )
+        fault_point(f"{fault}.before_temp")
+        tmp = self._write_local_tmp(rel, data, durable=True)
+        fault_point(f"{fault}.after_fsync")
+        try:
+            os.link(tmp, self.full(rel))
+        except FileExistsError:
+            return False
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        fault_point(f"{fault}.after_link")
+        _fsync_dir(os.path.dirname(self.full(rel)))
+        return True
+
+    def makedirs(self, rel: str) -> None:
+        if self.is_local:
+            os.makedirs(self.full(rel), exist_ok=True)
+        else:
+            self.fs.create_dir(self.full(rel), recursive=True)
+
+    def delete(self, rel: str) -> None:
+        if self.is_local:
+            try:
+                os.unlink(self.full(rel))
+            except FileNotFoundError:
+                pass
+            return
+        try:
+            self.fs.delete_file(self.full(rel))
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,640 @@
+"""Table: the write operations, refs, tags and runs of one table."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from tablever import operations as ops
+from tablever import provenance as prov
+from tablever.catalog import Catalog, Run, TagRecord, now_ms
+from tablever.errors import (
+    CorruptLogError,
+    InvalidNameError,
+    RefNotFoundError,
+    SchemaMismatchError,
+    TableExistsError,
+    TableNotFoundError,
+)
+from tablever.format.commit import Actions, Commit, check_name
+from tablever.format.refs import Ref, VersionInfo, resolve
+from tablever.format.state import TableState, summarize
+from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, commit_path
+from tablever.schema import (
+    ROW_ID,
+    SchemaMode,
+    conform,
+    merge_schemas,
+    schema_from_dict,
+    schema_to_dict,
+    to_arrow_table,
+)
+from tablever.snapshot import Snapshot
+from tablever.storage import Storage
+from tablever.write import write_data_files
+
+if TYPE_CHECKING:
+    from tablever.lineage import Diff
+
+__all__ = ["Table", "create", "open_table"]
+
+Build = Callable[[TableState, Sequence[Commit]], "tuple[Actions, pa.Schema | None] | None"]
+
+
+def _location(location: str | os.PathLike[str]) -> str:
+    loc = os.fspath(location)
+    if not loc:
+        raise InvalidNameError("empty table location")
+    if "\x00" in loc:
+        raise InvalidNameError("table location contains a NUL byte")
+    return loc
+
+
+def _json_props(properties: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    from tablever.format.commit import canonical_json
+
+    props = dict(properties or {})
+    for k in props:
+        if not isinstance(k, str):
+            raise InvalidNameError(f"{what} keys must be strings, got {k!r}")
+    try:
+        canonical_json(props)
+    except (TypeError, ValueError) as exc:
+        raise InvalidNameError(f"{what} must be JSON values: {exc}") from exc
+    return props
+
+
+def create(
+    location: str | os.PathLike[str],
+    schema: Any = None,
+    *,
+    properties: Mapping[str, Any] | None = None,
+    message: str = "create table",
+    data: Any = None,
+    fs: Any = None,
+) -> Table:
+    """Create a table (version 0) at ``location``; TableExistsError if there is one.
+
+    ``schema`` is a ``pyarrow.Schema`` or any table-like value whose schema is taken
+    (its rows are not added unless passed as ``data``, which is appended as version 1).
+
+    Example:
+        >>> import pyarrow as pa, tablever as tv, tempfile, os
+        >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "events"),
+        ...               schema=pa.schema([("id", pa.int64()), ("label", pa.string())]))
+        >>> t.latest().version, t.name
+        (0, 'events')
+    """
+    loc = _location(location)
+    if schema is None and data is None:
+        raise SchemaMismatchError("create needs a schema (or data to take it from)")
+    if isinstance(schema, pa.Schema):
+        arrow_schema = to_arrow_table(schema.empty_table()).schema
+    else:
+        arrow_schema = to_arrow_table(schema if schema is not None else data).schema
+    if not arrow_schema.names:
+        raise SchemaMismatchError("a table needs at least one column")
+    if ROW_ID in arrow_schema.names:
+        raise SchemaMismatchError(f"column name {ROW_ID!r} is reserved", [ROW_ID])
+    dupes = sorted({n for n in arrow_schema.names if arrow_schema.names.count(n) > 1})
+    if dupes:
+        raise SchemaMismatchError(f"duplicate column names: {', '.join(dupes)}", dupes)
+    props = _json_props(properties, "table properties")
+    storage = Storage(loc, fs)
+    if storage.exists(commit_path(0)) or Log(storage).list_checkpoints():
+        raise TableExistsError(f"a table already exists at {storage.uri!r}")
+    storage.makedirs("_tablever/log")
+    commit = Commit(
+        version=0,
+        parent_id=None,
+        timestamp_ms=now_ms(),
+        txn=uuid.uuid4().hex,
+        operation="create",
+        message=message,
+        author=prov.author(),
+        properties=props,
+        provenance=prov.capture(),
+        schema=schema_to_dict(arrow_schema),
+        actions=Actions(),
+        summary={
+            "added_rows": 0, "deleted_rows": 0, "total_rows": 0, "total_files": 0,
+            "total_bytes": 0, "next_row_id": 0,
+        },
+    ).with_id()
+    from tablever.format.commit import to_json
+
+    if not storage.put_if_absent(commit_path(0), to_json(commit)):
+        raise TableExistsError(f"a table already exists at {storage.uri!r}")
+    table = Table(storage)
+    if data is not None:
+        table.append(data, message="initial data")
+    return table
+
+
+def open_table(
+    location: str | os.PathLike[str], *, fs: Any = None, max_retries: int | None = None
+) -> Table:
+    """Open an existing table; TableNotFoundError if there is none at ``location``.
+
+    Example:
+        >>> import pyarrow as pa, tablever as tv, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "events")
+        >>> _ = tv.create(path, schema=pa.schema([("id", pa.int64())]))
+        >>> tv.open(path).latest().version
+        0
+    """
+    storage = Storage(_location(location), fs)
+    log = Log(storage)
+    if not log.exists():
+        raise TableNotFoundError(storage.uri)
+    return Table(storage, max_retries=max_retries)
+
+
+class Table:
+    """A versioned table. Every write returns the new :class:`Snapshot`."""
+
+    def __init__(self, storage: Storage, *, max_retries: int | None = None) -> None:
+        self._storage = storage
+        self._log = Log(storage)
+        self._catalog = Catalog(storage)
+        self._lock = threading.RLock()
+        self._state: TableState | None = None
+        self._index: list[VersionInfo] | None = None
+        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+
+    def __repr__(self) -> str:
+        return f"Table({self.location!r})"
+
+    @property
+    def location(self) -> str:
+        return self._storage.uri
+
+    @property
+    def name(self) -> str:
+        return self._storage.root.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    @property
+    def log(self) -> Log:
+        return self._log
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return dict(self._current().properties)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.latest().schema
+
+    # --- state and refs -----------------------------------------------------------
+
+    def _current(self) -> TableState:
+        """The latest state, refreshed from storage (cheap when nothing changed)."""
+        with self._lock:
+            known = self._state
+            latest = self._log.latest_version(known.version if known else None)
+            if known is not None and known.version == latest:
+                return known
+            state, hist = self._log.load_state(latest, base=known)
+            self._state = state
+            if self._index is None and hist:
+                self._index = None  # rebuilt lazily by _versions()
+            return state
+
+    def _state_at(self, version: int) -> TableState:
+        current = self._current()
+        if version == current.version:
+            return current
+        if version > current.version:
+            raise RefNotFoundError(version, f"no version {version}: the latest is {current.version}")
+        try:
+            state, _ = self._log.load_state(version)
+        except CorruptLogError as exc:
+            if "missing from the log" in str(exc) or not self._log.has_commit(version):
+                raise RefNotFoundError(
+                    version, f"version {version} is no longer retained (expired): {exc}"
+                ) from exc
+            raise
+        except TableNotFoundError as exc:
+            raise RefNotFoundError(
+                version, f"version {version} is no longer retained (expired)"
+            ) from exc
+        return state
+
+    def _versions(self) -> list[VersionInfo]:
+        """(version, id, timestamp) of every retained version, ascending."""
+        current = self._current()
+        with self._lock:
+            index = self._index
+            if index is None or not index or index[-1].version > current.version:
+                index = self._build_index()
+            while index[-1].version < current.version:
+                c = self._log.read_commit(index[-1].version + 1)
+                index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
+            self._index = index
+            return list(index)
+
+    def _build_index(self) -> list[VersionInfo]:
+        present = set(self._log.list_versions())
+        ckpts = self._log.list_checkpoints()
+        index: list[VersionInfo] = []
+        start = 0
+        for ck in reversed(ckpts):
+            try:
+                _, hist = self._log.read_checkpoint(ck)
+            except CorruptLogError:
+                continue
+            index = [h for h in hist if h.version in present or h.version == ck]
+            start = ck + 1
+            break
+        for v in sorted(x for x in present if x >= start):
+            c = self._log.read_commit(v)
+            index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
+        return index
+
+    def _tag_versions(self) -> dict[str, int]:
+        return {name: self._catalog.read_tag(name).version for name in self._catalog.tag_names()}
+
+    def _resolve(self, ref: Ref) -> int:
+        if ref is None:
+            return self._current().version
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            current = self._current().version
+            return current + 1 + ref if ref < 0 else ref
+        if isinstance(ref, Snapshot):
+            return ref.version
+        if isinstance(ref, str):
+            text = ref.strip()
+            try:
+                check_name(text, "tag name")
+                is_name = True
+            except InvalidNameError:
+                is_name = False
+            if is_name:
+                try:
+                    rec = self._catalog.read_tag(text)
+                except FileNotFoundError:
+                    pass
+                else:
+                    return rec.version
+            if text.isdigit() and len(text) < 6:
+                return int(text)
+        return resolve(ref, self._versions(), self._tag_versions())
+
+    def as_of(self, ref: Ref = None, *, verify: bool = False) -> Snapshot:
+        """The snapshot a ref names: tag, version (negative counts from the latest),
+        snapshot-id prefix (>= 6 hex digits), datetime or ISO-8601 time; None = latest.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.schema([("x", pa.int64())]))
+            >>> _ = t.append(pa.table({"x": [1]}), message="one")
+            >>> _ = t.tag("v1.0")
+            >>> _ = t.append(pa.table({"x": [2]}), message="two")
+            >>> t.as_of("v1.0").to_arrow().column("x").to_pylist()
+            [1]
+        """
+        if isinstance(ref, Snapshot):
+            ref = ref.version
+        version = self._resolve(ref)
+        state = self._state_at(version)
+        if isinstance(ref, str) and ref.strip() in self._catalog.tag_names():
+            rec = self._catalog.read_tag(ref.strip())
+            if rec.id != state.id:
+                raise CorruptLogError(
+                    f"tag {rec.name!r} points at version {rec.version} with id {rec.id[:12]}, "
+                    f"but that version's id is {state.id[:12]}"
+                )
+        snap = Snapshot(self._storage, state)
+        if verify:
+            snap.verify()
+        return snap
+
+    def latest(self) -> Snapshot:
+        return Snapshot(self._storage, self._current())
+
+    def history(self, *, limit: int | None = None) -> list[Snapshot]:
+        """Every retained snapshot, newest first."""
+        versions = [v.version for v in self._versions()]
+        if limit is not None:
+            versions = versions[-limit:] if limit > 0 else []
+        out: list[Snapshot] = []
+        state: TableState | None = None
+        for v in versions:
+            if state is not None and state.version + 1 == v:
+                from tablever.format.state import apply
+
+                state = apply(state, self._log.read_commit(v))
+            else:
+                state = self._state_at(v)
+            out.append(Snapshot(self._storage, state))
+        out.reverse()
+        return out
+
+    # --- tags and runs ------------------------------------------------------------
+
+    def tag(
+        self, name: str, ref: Ref = None, *, message: str = "", force: bool = False
+    ) -> Snapshot:
+        """Name a version (immutable unless ``force=True``); returns the tagged snapshot."""
+        check_name(name, "tag name")
+        snap = self.as_of(ref)
+        rec = TagRecord(name, snap.version, snap.id, message, now_ms(), prov.author())
+        if not self._catalog.write_tag(rec, force=force):
+            existing = self._catalog.read_tag(name)
+            raise InvalidNameError(
+                f"tag {name!r} already exists (version {existing.version}); tags are "
+                "immutable: pass force=True to move it"
+            )
+        return snap
+
+    def tags(self) -> dict[str, Snapshot]:
+        out = {}
+        for name in self._catalog.tag_names():
+            rec = self._catalog.read_tag(name)
+            out[name] = Snapshot(self._storage, self._state_at(rec.version))
+        return out
+
+    def tag_records(self) -> list[TagRecord]:
+        return [self._catalog.read_tag(n) for n in self._catalog.tag_names()]
+
+    def delete_tag(self, name: str) -> None:
+        """Remove a tag (the version stays until expired)."""
+        self._catalog.read_tag(name)
+        self._catalog.delete_tag(name)
+
+    def link_run(
+        self,
+        run_id: str,
+        ref: Ref = None,
+        *,
+        model: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        artifact_uri: str | None = None,
+        force: bool = False,
+    ) -> Run:
+        """Record that model run ``run_id`` trained on the snapshot ``ref`` names."""
+        check_name(run_id, "run id")
+        snap = self.as_of(ref)
+        run = Run(
+            run_id=run_id,
+            version=snap.version,
+            snapshot_id=snap.id,
+            model=model,
+            metrics=dict(metrics or {}),
+            params=dict(params or {}),
+            artifact_uri=artifact_uri,
+            created_ms=now_ms(),
+            author=prov.author(),
+        )
+        if not self._catalog.write_run(run, force=force):
+            raise InvalidNameError(
+                f"run {run_id!r} is already linked; pass force=True to replace it"
+            )
+        return run
+
+    def runs(self, ref: Ref = None) -> list[Run]:
+        """Linked runs, oldest first; with ``ref``, only the runs of that version."""
+        runs = self._catalog.runs()
+        if ref is not None:
+            version = self.as_of(ref).version
+            runs = [r for r in runs if r.version == version]
+        return sorted(runs, key=lambda r: (r.created_ms, r.run_id))
+
+    # --- committing ---------------------------------------------------------------
+
+    def _checkpoint_interval(self, state: TableState) -> int:
+        raw = state.properties.get("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            return DEFAULT_CHECKPOINT_INTERVAL
+        return value if value > 0 else DEFAULT_CHECKPOINT_INTERVAL
+
+    def _maybe_checkpoint(self, state: TableState) -> None:
+        if state.version % self._checkpoint_interval(state) != 0:
+            return
+        try:
+            self._log.write_checkpoint(state, self._versions())
+        except OSError:
+            pass  # a checkpoint is a cache while the commits exist; the next one retries
+
+    def commit_actions(
+        self,
+        operation: str,
+        build: Build,
+        *,
+        message: str,
+        properties: Mapping[str, Any] | None = None,
+        allow_empty: bool = False,
+        provenance: bool = True,
+        max_retries: int | None = None,
+    ) -> Snapshot:
+        """Commit what ``build`` returns for the newest state, retrying on lost races."""
+        if not isinstance(message, str):
+            raise InvalidNameError(f"message must be a string, got {type(message).__name__}")
+        props = _json_props(properties, "properties")
+        txn = uuid.uuid4().hex
+        provenance_info = prov.capture() if provenance else {}
+        who = prov.author()
+
+        def prepare(state: TableState, winners: Sequence[Commit]) -> Commit | None:
+            built = build(state, winners)
+            if built is None:
+                if not allow_empty:
+                    return None
+                built = (Actions(), None)
+            actions, new_schema = built
+            if actions.empty and not allow_empty:
+                return None
+            next_row_id = state.next_row_id
+            for f in actions.add:
+                if f.first_row_id is not None:
+                    next_row_id = max(next_row_id, f.first_row_id + f.rows)
+                elif ROW_ID in f.stats and isinstance(f.stats[ROW_ID].get("max"), int):
+                    next_row_id = max(next_row_id, int(f.stats[ROW_ID]["max"]) + 1)
+            schema_dict = schema_to_dict(new_schema) if new_schema is not None else None
+            if schema_dict == dict(state.schema):
+                schema_dict = None
+            return Commit(
+                version=state.version + 1,
+                parent_id=state.id,
+                timestamp_ms=max(now_ms(), state.commit.timestamp_ms + 1),
+                txn=txn,
+                operation=operation,
+                message=message,
+                author=who,
+                properties=props,
+                provenance=provenance_info,
+                schema=schema_dict,
+                actions=actions,
+                summary=summarize(state, actions, next_row_id=next_row_id),
+            )
+
+        with self._lock:
+            state = self._current()
+            new_state = self._log.commit(
+                state,
+                prepare,
+                max_retries=self.max_retries if max_retries is None else max_retries,
+                txn=txn,
+                checkpoint=self._maybe_checkpoint,
+            )
+            self._state = new_state
+            if self._index is not None and new_state.version > self._index[-1].version:
+                self._index = None if new_state.version != self._index[-1].version + 1 else (
+                    self._index + [VersionInfo(new_state.version, new_state.id,
+                                               new_state.commit.timestamp_ms)]
+                )
+            return Snapshot(self._storage, new_state)
+
+    # --- writes -------------------------------------------------------------------
+
+    def append(
+        self,
+        data: Any,
+        *,
+        message: str = "",
+        properties: Mapping[str, Any] | None = None,
+        schema_mode: SchemaMode = "strict",
+        allow_empty: bool = False,
+        provenance: bool = True,
+    ) -> Snapshot:
+        """Append rows (pyarrow Table/RecordBatch, polars or pandas DataFrame, ...).
+
+        ``schema_mode="merge"`` adds new nullable columns and widens int32->int64 and
+        float32->float64; otherwise the data must match the table's schema.
+        """
+        if schema_mode not in ("strict", "merge"):
+            raise InvalidNameError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
+        incoming = to_arrow_table(data)
+        state = self._current()
+        table_schema = schema_from_dict(state.schema)
+        if schema_mode == "merge":
+            target = merge_schemas(table_schema, incoming.schema)
+            rows = conform(incoming, target, mode="merge")
+        else:
+            target = table_schema
+            rows = conform(incoming, target)
+        if rows.num_rows == 0 and not allow_empty:
+            return Snapshot(self._storage, state)
+        files = write_data_files(self._storage, rows, first_row_id=0)
+        written_schema = rows.schema
+
+        def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema | None]:
+            current = schema_from_dict(state.schema)
+            new_schema: pa.Schema | None = None
+            if current != target:
+                if schema_mode == "merge":
+                    new_schema = merge_schemas(current, written_schema)
+                else:
+                    # Another writer evolved the schema: our files must still read under it.
+                    merged = merge_schemas(current, written_schema)
+                    if merged != current:
+                        raise SchemaMismatchError(
+                            "the table schema changed while appending: "
+                            f"{current} no longer accepts the data", list(written_schema.names)
+                        )
+            elif schema_mode == "merge" and target != table_schema:
+                new_schema = target
+            start = state.next_row_id
+            renumbered = []
+            for f in files:
+                renumbered.append(replace(f, first_row_id=start))
+                start += f.rows
+            return Actions(add=tuple(renumbered)), new_schema
+
+        return self.commit_actions(
+            "append", build, message=message, properties=properties,
+            allow_empty=allow_empty, provenance=provenance,
+        )
+
+    def delete(
+        self, where: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
+        allow_empty: bool = False,
+    ) -> Snapshot:
+        """Delete the rows where the SQL predicate ``where`` IS TRUE (NULL rows stay).
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.table({"c": [0.5]}))
+            >>> _ = t.append(pa.table({"c": [0.2, 0.9, None]}))
+            >>> s = t.delete("c < 0.7", message="drop low confidence")
+            >>> s.summary["deleted_rows"], s.num_rows
+            (1, 2)
+        """
+        return ops.delete(self, where, message=message, properties=properties,
+                          allow_empty=allow_empty)
+
+    def filter(
+        self, keep: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
+        allow_empty: bool = False,
+    ) -> Snapshot:
+        """Keep only the rows where the SQL predicate ``keep`` IS TRUE (NULL rows go)."""
+        return ops.filter(self, keep, message=message, properties=properties,
+                          allow_empty=allow_empty)
+
+    def update(
+        self, set: Mapping[str, str], where: str | None = None, *, message: str = "",  # noqa: A002
+        properties: Mapping[str, Any] | None = None, allow_empty: bool = False,
+    ) -> Snapshot:
+        """Set columns to SQL expressions where ``where`` IS TRUE; rows keep ``_row_id``."""
+        return ops.update(self, set, where, message=message, properties=properties,
+                          allow_empty=allow_empty)
+
+    def upsert(
+        self, data: Any, on: Sequence[str], *, message: str = "",
+        properties: Mapping[str, Any] | None = None, allow_empty: bool = False,
+    ) -> Snapshot:
+        """Replace rows whose key ``on`` matches ``data`` (keeping ``_row_id``), add others."""
+        return ops.upsert(self, data, on, message=message, properties=properties,
+                          allow_empty=allow_empty)
+
+    def overwrite(
+        self, data: Any, *, message: str = "", properties: Mapping[str, Any] | None = None,
+        allow_empty: bool = False,
+    ) -> Snapshot:
+        """Replace all rows with ``data``."""
+        return ops.overwrite(self, data, message=message, properties=properties,
+                             allow_empty=allow_empty)
+
+    def restore(
+        self, ref: Ref, *, message: str = "", properties: Mapping[str, Any] | None = None
+    ) -> Snapshot:
+        """A new snapshot with exactly the content of ``ref`` (same fingerprint)."""
+        return ops.restore(self, ref, message=message, properties=properties)
+
+    def set_properties(self, properties: Mapping[str, Any], *, message: str = "") -> Snapshot:
+        """Set table properties (``checkpoint_interval``, ``retention.*``, ...)."""
+        return ops.set_properties(self, properties, message=message)
+
+    def diff(self, a: Ref, b: Ref = None, *, on: Sequence[str] | None = None) -> Diff:
+        """What changed from ``a`` to ``b`` (computed from row ids and deletion vectors)."""
+        from tablever.lineage import diff
+
+        return diff(self.as_of(a), self.as_of(b), on=on)
+
+    def changes(self, a: Ref, b: Ref = None) -> pa.Table:
+        """Change feed from ``a`` (exclusive) to ``b``: rows with ``_row_id``,
+        ``_change`` ('insert' | 'delete') and ``_version``."""
+        from tablever.lineage import changes
+
+        return changes(self, self.as_of(a).version, self.as_of(b).version)
+
+    def sql(self, query: str) -> pa.Table:
+        """Run a read-only query where this table's latest snapshot is named ``t``
+        (and by its own name); any reference may carry ``VERSION AS OF``."""
+        from tablever.query.sandbox import query_table
+
+        return query_table(self, query)
+
