@@ -146,15 +146,24 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return merged
 
 
-def _cell(res: dict[str, Any] | None, field: str, unit: str) -> tuple[str, float | None]:
+_NOTES: list[str] = []  # footnotes for the table being rendered (error messages)
+
+
+def _note(text: str) -> str:
+    if text not in _NOTES:
+        _NOTES.append(text)
+    return f"[{_NOTES.index(text) + 1}]"
+
+
+def _cell(res: dict[str, Any] | None, field: str, unit: str, who: str = "") -> tuple[str, float | None]:
     if res is None:
         return "not run", None
     if "unsupported" in res:
         return "unsupported", None
     if "skipped" in res:
-        return "skipped", None
+        return "skipped " + _note(f"{who}: {res['skipped']}"), None
     if "error" in res:
-        return "error: " + str(res["error"])[:60], None
+        return "error " + _note(f"{who}: {res['error']}"), None
     val = res.get(field)
     if not isinstance(val, (int, float)):
         return "n/a", None
@@ -185,6 +194,9 @@ def _render(title: str, header: list[str], rows: list[list[str]]) -> None:
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
         for r in [header, *rows]:
             print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+    for i, text in enumerate(_NOTES, start=1):
+        print(f"  [{i}] {text}")
+    _NOTES.clear()
 
 
 def report(result: dict[str, Any]) -> None:
@@ -201,7 +213,7 @@ def report(result: dict[str, Any]) -> None:
         for key, field, label, unit in steps:
             cells, vals = [], {}
             for s in names:
-                txt, val = _cell(data.get(s, {}).get(key) if s in data else None, field, unit)
+                txt, val = _cell(data.get(s, {}).get(key) if s in data else None, field, unit, s)
                 cells.append(txt)
                 vals[s] = val
             ratios = [_ratio(vals.get("tablever"), vals[p]) for p in peers]
@@ -214,7 +226,7 @@ def report(result: dict[str, Any]) -> None:
     for key, field, label in BYTES_STEPS:
         cells = []
         for s in names:
-            txt, _ = _cell(main.get(s, {}).get(key), field, "s")
+            txt, _ = _cell(main.get(s, {}).get(key), field, "s", s)
             v = main.get(s, {}).get(key, {}).get(field)
             cells.append(f"{v / 1e6:.1f}" if isinstance(v, (int, float)) else txt)
         bytes_rows.append([label, *cells])
@@ -227,8 +239,8 @@ def report(result: dict[str, Any]) -> None:
         rows = []
         for key, label, unit, target in TV_CHECKS:
             res = tvm.get(key)
-            txt, val = _cell(res, "seconds", unit)
-            btxt, base = _cell(res, "baseline", unit)
+            txt, val = _cell(res, "seconds", unit, "tablever")
+            btxt, base = _cell(res, "baseline", unit, "baseline")
             ratio = _ratio(val, base)
             goal = f"<= {target}x" if target else ""
             if key.startswith("plan") or key == "open_v1_long":

@@ -29,7 +29,7 @@ from tablever.errors import (
     TableNotFoundError,
     TableverError,
 )
-from tablever.lineage import Diff
+from tablever.lineage import Diff, from_lock
 from tablever.snapshot import Snapshot
 from tablever.table import Table, create
 from tablever.table import open_table as open  # noqa: A004 - tv.open is the documented verb
@@ -53,5 +53,6 @@ __all__ = [
     "TableverError",
     "__version__",
     "create",
+    "from_lock",
     "open",
 ]

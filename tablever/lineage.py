@@ -8,6 +8,9 @@ same ``_row_id`` and identical values (a compaction or restore moved them) cance
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +29,7 @@ from tablever.storage import Storage
 if TYPE_CHECKING:
     from tablever.table import Table
 
-__all__ = ["Diff", "changes", "diff"]
+__all__ = ["Diff", "changes", "diff", "from_lock", "write_lock"]
 
 
 @dataclass(frozen=True)
@@ -262,3 +265,86 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
     if not parts:
         return full.empty_table()
     return pa.concat_tables([p.cast(full) for p in parts])
+
+
+# --- dataset locks ---------------------------------------------------------------------
+
+LOCK_FORMAT = "tablever-lock/1"
+
+
+def schema_hash(schema: pa.Schema) -> str:
+    from tablever.format.commit import canonical_json
+    from tablever.schema import schema_to_dict
+
+    return hashlib.sha256(canonical_json(schema_to_dict(schema))).hexdigest()
+
+
+def write_lock(snapshot: Snapshot, path: str | os.PathLike[str]) -> str:
+    """Write a small JSON file pinning ``snapshot`` (see :func:`from_lock`)."""
+    from tablever import __version__
+    from tablever.format.commit import canonical_json
+
+    body = {
+        "format": LOCK_FORMAT,
+        "table": snapshot.location,
+        "version": snapshot.version,
+        "id": snapshot.id,
+        "fingerprint": snapshot.fingerprint,
+        "rows": snapshot.num_rows,
+        "schema_hash": schema_hash(snapshot.schema),
+        "timestamp": snapshot.timestamp.isoformat(),
+        "tablever_version": __version__,
+    }
+    out = os.fspath(path)
+    text = json.dumps(json.loads(canonical_json(body)), indent=2, sort_keys=True) + "\n"
+    tmp = f"{out}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, out)
+    return out
+
+
+def from_lock(
+    path: str | os.PathLike[str], *, location: str | None = None, verify: bool = True
+) -> Snapshot:
+    """Open exactly the snapshot a lock file pins; IntegrityError on any mismatch.
+
+    Checks the snapshot id, fingerprint, row count and schema hash, and (``verify``)
+    re-hashes every file of the snapshot. ``location`` overrides the table location
+    recorded in the lock (a moved table).
+    """
+    from tablever.errors import CorruptLogError
+    from tablever.table import open_table
+
+    p = os.fspath(path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            lock = json.load(f)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise CorruptLogError(f"lock file {p}: unreadable: {exc}") from exc
+    if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
+        raise CorruptLogError(f"lock file {p}: not a {LOCK_FORMAT} file")
+    for key in ("table", "version", "id", "fingerprint", "rows", "schema_hash"):
+        if key not in lock:
+            raise CorruptLogError(f"lock file {p}: missing {key!r}")
+    table = open_table(location or lock["table"])
+    snap = table.as_of(int(lock["version"]))
+    problems = []
+    if snap.id != lock["id"]:
+        problems.append(f"snapshot id is {snap.id[:12]}, the lock pins {str(lock['id'])[:12]}")
+    if snap.fingerprint != lock["fingerprint"]:
+        problems.append("fingerprint differs (the files of that version changed)")
+    if snap.num_rows != lock["rows"]:
+        problems.append(f"{snap.num_rows} rows, the lock pins {lock['rows']}")
+    if schema_hash(snap.schema) != lock["schema_hash"]:
+        problems.append("schema differs")
+    if problems:
+        raise IntegrityError(
+            f"lock {p} does not match version {lock['version']} of {lock['table']}: "
+            + "; ".join(problems)
+        )
+    if verify:
+        snap.verify()
+    return snap

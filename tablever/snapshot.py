@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -405,7 +406,7 @@ class Snapshot:
                 continue
             flush()
             lf = _scan(pl, [r.path], [r], with_row_id, keep_pos=True)
-            lf = lf.filter(~pl.col("__pos").is_in(pl.Series(r.deleted))).drop("__pos")
+            lf = lf.filter(~pl.col("__pos").is_in(pl.Series(r.deleted).implode())).drop("__pos")
             parts.append(lf)
         flush()
         names = list(schema.names) + ([ROW_ID] if with_row_id else [])
@@ -450,6 +451,13 @@ class Snapshot:
         from tablever.query.sandbox import query_snapshots
 
         return query_snapshots(query, {"t": self})
+
+    def lock(self, path: str | os.PathLike[str]) -> str:
+        """Write a lock file pinning this snapshot (table, version, id, fingerprint, rows,
+        schema hash); ``tv.from_lock(path)`` reopens exactly it or raises IntegrityError."""
+        from tablever.lineage import write_lock
+
+        return write_lock(self, path)
 
     def verify(self) -> None:
         """Re-hash every file of the snapshot; IntegrityError names each bad file."""

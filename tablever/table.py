@@ -269,7 +269,10 @@ class Table:
             return self._current().version
         if isinstance(ref, int) and not isinstance(ref, bool):
             current = self._current().version
-            return current + 1 + ref if ref < 0 else ref
+            version = current + 1 + ref if ref < 0 else ref
+            if version < 0:  # counting back past version 0 names nothing
+                raise RefNotFoundError(ref, f"no version {ref}: the latest is {current}")
+            return version
         if isinstance(ref, Snapshot):
             return ref.version
         if isinstance(ref, str):
@@ -286,6 +289,8 @@ class Table:
                     pass
                 else:
                     return rec.version
+            if text.lower() == "latest":
+                return self._current().version
             if text.isdigit() and len(text) < 6:
                 return int(text)
         return resolve(ref, self._versions(), self._tag_versions())

@@ -89,6 +89,8 @@ def resolve(
     text = ref.strip()
     if text in tags:
         return known(tags[text], f"{tags[text]} (tag {text!r})")
+    if text.lower() == "latest":
+        return latest
     if _HEX.match(text.lower()):
         matches = [v for v in versions if v.id.startswith(text.lower())]
         if len(matches) > 1:

@@ -119,11 +119,12 @@ def plan_sql(
     in that file), which row-level writes use to build deletion vectors.
     """
     names = list(columns) if columns is not None else plan.schema.names
-    present: set[str] = set()
-    for f in plan.files:
-        present.update(f.columns)
 
-    def select_list(prefix: str) -> str:
+    def select_list(prefix: str, group: Sequence[FileRead]) -> str:
+        # Each group is its own read_parquet(union_by_name): only its files' columns bind.
+        present: set[str] = set()
+        for f in group:
+            present.update(f.columns)
         out = []
         for n in names:
             field = plan.schema.field(n)
@@ -188,7 +189,7 @@ def plan_sql(
                 f" ANTI JOIN {dv_name} AS __dv ON __s.file_index = __dv.file_index"
                 " AND __s.file_row_number = __dv.pos"
             )
-        parts.append(f"SELECT {select_list('__s.')} FROM {src}{joins}")
+        parts.append(f"SELECT {select_list('__s.', group)} FROM {src}{joins}")
     return " UNION ALL ".join(parts)
 
 
