@@ -29,11 +29,45 @@ SCHEMA = pa.schema(
         ("text", pa.string()),
     ]
 )
-_WORDS = (
-    "the a model label image sample frame user click view shows contains blurry clear "
-    "outdoor indoor night day person animal vehicle text token noisy clean crop resized "
-    "annotated reviewed flagged rotated bright dark small large centered partial"
-).split()
+_WORDS = [
+    "the",
+    "a",
+    "model",
+    "label",
+    "image",
+    "sample",
+    "frame",
+    "user",
+    "click",
+    "view",
+    "shows",
+    "contains",
+    "blurry",
+    "clear",
+    "outdoor",
+    "indoor",
+    "night",
+    "day",
+    "person",
+    "animal",
+    "vehicle",
+    "text",
+    "token",
+    "noisy",
+    "clean",
+    "crop",
+    "resized",
+    "annotated",
+    "reviewed",
+    "flagged",
+    "rotated",
+    "bright",
+    "dark",
+    "small",
+    "large",
+    "centered",
+    "partial",
+]
 _T0_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
 
 
@@ -46,8 +80,7 @@ def make_rows(start_id: int, n: int, seed: int) -> pa.Table:
     ids = np.arange(start_id, start_id + n, dtype=np.int64)
     pool_rng = np.random.default_rng(seed)
     pool = [
-        " ".join(pool_rng.choice(_WORDS, size=int(pool_rng.integers(4, 12))))
-        for _ in range(4096)
+        " ".join(pool_rng.choice(_WORDS, size=int(pool_rng.integers(4, 12)))) for _ in range(4096)
     ]
     weights = np.array([14, 13, 12, 11, 10, 10, 9, 8, 5, 8], dtype=np.float64)
     label_idx = rng.choice(len(LABELS), size=n, p=weights / weights.sum())

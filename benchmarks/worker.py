@@ -18,6 +18,7 @@ is recorded as ``{"unsupported": reason}``, a failure as ``{"error": message}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -282,8 +283,14 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import tvmicro
 
             rec = Recorder(None)
-            tvmicro.run(root, spec, rec, sql_rows=args.sql_rows,
-                        plan_commits=args.plan_commits, repeat=args.repeat)
+            tvmicro.run(
+                root,
+                spec,
+                rec,
+                sql_rows=args.sql_rows,
+                plan_commits=args.plan_commits,
+                repeat=args.repeat,
+            )
         result["steps"] = rec.steps
         result["extra"] = rec.extra
     except Exception as exc:  # noqa: BLE001
@@ -299,12 +306,18 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for dist in ("tablever", "deltalake", "pyiceberg", "pylance", "duckdb", "pyarrow",
-                 "duckdb-ext-ducklake", "polars"):
-        try:
+    for dist in (
+        "tablever",
+        "deltalake",
+        "pyiceberg",
+        "pylance",
+        "duckdb",
+        "pyarrow",
+        "duckdb-ext-ducklake",
+        "polars",
+    ):
+        with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
-        except PackageNotFoundError:
-            pass
     return out
 
 

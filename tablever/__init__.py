@@ -33,6 +33,7 @@ from tablever.lineage import Diff, from_lock
 from tablever.snapshot import Snapshot
 from tablever.table import Table, create
 from tablever.table import open_table as open  # noqa: A004 - tv.open is the documented verb
+from tablever.warehouse import Warehouse
 
 __all__ = [
     "AmbiguousRefError",
@@ -51,6 +52,7 @@ __all__ = [
     "TableExistsError",
     "TableNotFoundError",
     "TableverError",
+    "Warehouse",
     "__version__",
     "create",
     "from_lock",

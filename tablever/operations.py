@@ -180,7 +180,8 @@ def filter(  # noqa: A001 - the verb users know
     )
 
 
-def _cast_like(values: pa.Table, schema: pa.Schema) -> pa.Table:
+def cast_to_schema(values: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``values`` cast (safely: no overflow or truncation) to ``schema``."""
     arrays = []
     bad: list[str] = []
     reasons = []
@@ -199,7 +200,7 @@ def _cast_like(values: pa.Table, schema: pa.Schema) -> pa.Table:
             continue
         arrays.append(col)
     if bad:
-        raise SchemaMismatchError("updated values do not fit: " + "; ".join(reasons), bad)
+        raise SchemaMismatchError("values do not fit the table: " + "; ".join(reasons), bad)
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -246,7 +247,7 @@ def update(
                         with_row_id=True)
         if hits.num_rows == 0:
             return None
-        new_rows = _cast_like(hits.select(current.names), current)
+        new_rows = cast_to_schema(hits.select(current.names), current)
         new_rows = new_rows.append_column(ROW_ID, hits.column(ROW_ID).cast(pa.int64()))
         dels = _deletion_actions(table, state, files, hits.select(["__file", "__pos"]))
         added = write_data_files(table.storage, new_rows, first_row_id=None)

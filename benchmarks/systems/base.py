@@ -7,6 +7,7 @@ returned by ``current_version`` (an int for most systems, a snapshot id for Iceb
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,8 @@ def dir_bytes(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(FileNotFoundError):  # a file vacuumed meanwhile
                 total += os.stat(os.path.join(dirpath, f)).st_size
-            except FileNotFoundError:
-                pass
     return total
 
 

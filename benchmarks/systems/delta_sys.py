@@ -23,7 +23,7 @@ class Delta(System):
         "expire_vacuum": "create_checkpoint + cleanup_metadata (log kept: default 30-day "
         "log retention) + vacuum(retention_hours=0, enforce_retention_duration=False)",
         "aggregate": "DuckDB over DeltaTable.to_pyarrow_dataset()",
-        "lookup": "to_pyarrow_table(filters=[('id', '=', k)])",
+        "lookup": "QueryBuilder (DataFusion, file-stats pruning): SELECT * WHERE id = k",
     }
 
     @property
@@ -73,7 +73,10 @@ class Delta(System):
         return to_arrow(con.sql(AGG_SQL.format(src="t")))
 
     def lookup(self, row_id: int) -> pa.Table:
-        return self._open().to_pyarrow_table(filters=[("id", "=", row_id)])
+        from deltalake import QueryBuilder
+
+        qb = QueryBuilder().register("t", self._open())
+        return pa.table(qb.execute(f"SELECT * FROM t WHERE id = {row_id}").read_all())
 
     def open_version(self, version: Any) -> int:
         return int(self._open(version).count())  # from the add actions' statistics

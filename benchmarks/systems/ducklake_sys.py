@@ -39,7 +39,9 @@ def connect() -> Any:
 def attach(con: Any, root: Path) -> None:
     """(Re)attach the lake: DuckLake's "open the table", which reads the catalog afresh."""
     con.execute("DETACH DATABASE IF EXISTS lake")
-    con.execute(f"ATTACH 'ducklake:{root / 'meta.ducklake'}' AS lake (DATA_PATH '{root / 'data'}/')")
+    con.execute(
+        f"ATTACH 'ducklake:{root / 'meta.ducklake'}' AS lake (DATA_PATH '{root / 'data'}/')"
+    )
 
 
 class DuckLake(System):
@@ -80,7 +82,9 @@ class DuckLake(System):
         self.con.execute("CALL ducklake_cleanup_old_files('lake', cleanup_all => true)").fetchall()
 
     def current_version(self) -> int:
-        return int(self.con.execute("SELECT id FROM ducklake_current_snapshot('lake')").fetchall()[0][0])
+        return int(
+            self.con.execute("SELECT id FROM ducklake_current_snapshot('lake')").fetchall()[0][0]
+        )
 
     @staticmethod
     def _src(version: Any) -> str:

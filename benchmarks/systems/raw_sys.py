@@ -36,7 +36,9 @@ class Raw(System):
 
     def _write(self, data: pa.Table) -> None:
         pq.write_table(
-            data, self.dir / f"part-{self.n:06d}.parquet", compression="zstd",
+            data,
+            self.dir / f"part-{self.n:06d}.parquet",
+            compression="zstd",
             row_group_size=ROW_GROUP,
         )
         self.n += 1
@@ -58,9 +60,7 @@ class Raw(System):
             hit = con.execute(f"SELECT count(*) FROM read_parquet(?) WHERE {predicate}", [f])
             if hit.fetchall()[0][0] == 0:
                 continue
-            kept = to_arrow(
-                con.sql(f"SELECT * FROM read_parquet('{f}') WHERE NOT ({predicate})")
-            )
+            kept = to_arrow(con.sql(f"SELECT * FROM read_parquet('{f}') WHERE NOT ({predicate})"))
             tmp = f + ".tmp"
             pq.write_table(kept, tmp, compression="zstd", row_group_size=ROW_GROUP)
             os.replace(tmp, f)
@@ -85,7 +85,9 @@ class Raw(System):
         import duckdb
 
         con = duckdb.connect()
-        return to_arrow(con.sql(f"SELECT * FROM read_parquet({self.files()!r}) WHERE id = {row_id}"))
+        return to_arrow(
+            con.sql(f"SELECT * FROM read_parquet({self.files()!r}) WHERE id = {row_id}")
+        )
 
 
 SYSTEM = Raw

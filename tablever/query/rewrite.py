@@ -244,7 +244,11 @@ def _parse_error(
         line, end_col = int(err.get("line") or 1), int(err.get("col") or 1)
         highlight = str(err.get("highlight") or "")
         col = max(1, end_col - len(highlight) + 1)
-        what = str(err.get("description") or "")
+        what = re.sub(  # sqlglot prints its Token objects into some descriptions
+            r"<Token token_type: [\w.]+, text: (.*?), line: .*?>",
+            lambda m: "the end" if m.group(1) == "SENTINEL" else repr(m.group(1)),
+            str(err.get("description") or ""),
+        )
         if not what or "<class" in what:
             what = "incomplete or invalid SQL"
         near = f" near {highlight!r}" if highlight else ""

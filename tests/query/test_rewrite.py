@@ -438,6 +438,13 @@ def test_parse_error_column_is_where_the_token_starts() -> None:
     assert "  FROM t WHERE\n         ^^^^^" in str(info.value)
 
 
+def test_parse_error_message_hides_sqlglot_internals() -> None:
+    with pytest.raises(InvalidPredicateError) as info:
+        parse("SELECT * FROM")
+    assert "Expected table name but got the end" in str(info.value)
+    assert "<Token" not in str(info.value)
+
+
 def test_parse_error_for_unterminated_string() -> None:
     with pytest.raises(InvalidPredicateError, match="unterminated '") as info:
         parse("SELECT *\nFROM t WHERE a = 'oops")

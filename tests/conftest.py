@@ -1,0 +1,93 @@
+"""Small shared fixtures for the behaviour tests (one file per user verb)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import tablever as tv
+
+SCHEMA = pa.schema(
+    [("id", pa.int64()), ("label", pa.string()), ("confidence", pa.float64())]
+)
+
+
+def make_batch(
+    ids: list[int],
+    labels: list[str | None] | None = None,
+    confidence: list[float | None] | None = None,
+) -> pa.Table:
+    """Rows in the standard ``SCHEMA``; labels and confidences derive from the ids."""
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "label": pa.array(
+                labels if labels is not None else [f"l{i % 3}" for i in ids], pa.string()
+            ),
+            "confidence": pa.array(
+                confidence if confidence is not None else [(i % 10) / 10 for i in ids],
+                pa.float64(),
+            ),
+        },
+        schema=SCHEMA,
+    )
+
+
+def sorted_rows(table: pa.Table, key: str = "_row_id") -> list[dict[str, Any]]:
+    """Rows as dicts, in ``key`` order (row order is not part of the contract)."""
+    rows = table.to_pylist()
+    return sorted(rows, key=lambda r: (r[key] is None, r[key]))
+
+
+def table_files(root: str | os.PathLike[str], *subdirs: str) -> dict[str, int]:
+    """Relative path -> size of every file below ``subdirs`` of a table root."""
+    out: dict[str, int] = {}
+    base = Path(root)
+    for sub in subdirs or ("data", "deletes", "_tablever"):
+        for p in (base / sub).rglob("*"):
+            if p.is_file():
+                out[p.relative_to(base).as_posix()] = p.stat().st_size
+    return out
+
+
+@pytest.fixture
+def batch() -> Callable[..., pa.Table]:
+    """``batch(ids, labels=None, confidence=None)`` -> a pyarrow Table in SCHEMA."""
+    return make_batch
+
+
+@pytest.fixture
+def rows() -> Callable[..., list[dict[str, Any]]]:
+    """``rows(arrow_table, key="_row_id")`` -> list of dicts sorted by ``key``."""
+    return sorted_rows
+
+
+@pytest.fixture
+def files() -> Callable[..., dict[str, int]]:
+    """``files(root, *subdirs)`` -> {relative path: size} of the files there."""
+    return table_files
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    """Where a fresh table may be created."""
+    return str(tmp_path / "events")
+
+
+@pytest.fixture
+def table(path: str) -> tv.Table:
+    """An empty table (version 0) with SCHEMA."""
+    return tv.create(path, schema=SCHEMA)
+
+
+@pytest.fixture
+def filled(table: tv.Table) -> tv.Table:
+    """Version 1: ids 0..9 in one file; version 2: ids 10..19 in another."""
+    table.append(make_batch(list(range(10))), message="first ten")
+    table.append(make_batch(list(range(10, 20))), message="next ten")
+    return table
