@@ -7,7 +7,9 @@ import logging
 import random
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -27,7 +29,7 @@ from tablever.format.refs import VersionInfo
 from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
 
-__all__ = ["Log", "Prepare", "commit_path", "DEFAULT_CHECKPOINT_INTERVAL"]
+__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "Prepare", "commit_path"]
 
 log = logging.getLogger("tablever")
 
@@ -36,14 +38,42 @@ LOG_DIR = f"{META}/log"
 CKPT_DIR = f"{META}/checkpoints"
 TAGS_DIR = f"{META}/tags"
 RUNS_DIR = f"{META}/runs"
+EXPIRED_DIR = f"{META}/expired"
 DEFAULT_CHECKPOINT_INTERVAL = 100
 DEFAULT_MAX_RETRIES = 50
 _COMMIT_NAME = re.compile(r"^(\d{20})\.json$")
 _CKPT_NAME = re.compile(r"^(\d{20})\.parquet$")
+_EXPIRED_NAME = re.compile(r"^\d{20}-[0-9a-f]{16}\.json$")
 
 Prepare = Callable[[TableState, Sequence[Commit]], "Commit | None"]
 """Builds the commit to put on top of a state, given the commits that won races since
 the operation first read the table. Returns None when there is nothing to commit."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredVersion:
+    """A version ``expire`` removed: what it was and when (UTC ms) it went."""
+
+    version: int
+    id: str
+    timestamp_ms: int
+    expired_ms: int
+
+
+def _parse_expired(raw: bytes, path: str) -> list[ExpiredVersion]:
+    try:
+        d = json.loads(raw)
+        expired_ms = d["expired_ms"]
+        rows = d["versions"]
+        out = []
+        for v, i, t in rows:
+            if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                       for x in (v, t, expired_ms)) or not isinstance(i, str):
+                raise ValueError("bad entry")
+            out.append(ExpiredVersion(v, i, t, expired_ms))
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise CorruptLogError(f"{path}: unreadable record of expired versions: {exc}") from exc
+    return out
 
 
 def commit_path(version: int) -> str:
@@ -234,26 +264,34 @@ class Log:
         history: list[VersionInfo] = []
         state: TableState | None = None
         if base is not None and base.version <= version:
-            state = base
-        else:
-            for ck in reversed(self.list_checkpoints()):
-                if ck > version:
-                    continue
-                try:
-                    state, history = self.read_checkpoint(ck)
-                    break
-                except CorruptLogError:
-                    if not self.has_commit(0) or any(
-                        not self.has_commit(v) for v in range(ck, version + 1)
-                    ):
-                        raise
-                    log.warning("skipping unreadable checkpoint %s; replaying the log", ck)
+            try:
+                return self._replay(base, version), history
+            except CorruptLogError as exc:
+                if not isinstance(exc.__cause__, FileNotFoundError):
+                    raise
+                # Commits after ``base`` were expired meanwhile: start from a checkpoint.
+        ckpts = [ck for ck in self.list_checkpoints() if ck <= version]
+        for i in range(len(ckpts) - 1, -1, -1):
+            ck = ckpts[i]
+            try:
+                state, history = self.read_checkpoint(ck)
+                break
+            except CorruptLogError:
+                # A checkpoint is only a cache while the log can rebuild the state
+                # without it; once expire removed the commits it summarises, it is the
+                # record of the version and an unreadable one is an error.
+                if not self._replayable_without(ckpts[:i], version):
+                    raise
+                log.warning("skipping unreadable checkpoint %s; replaying the log", ck)
         if state is None:
             try:
                 first = self.read_commit(0)
             except FileNotFoundError as exc:
                 raise TableNotFoundError(self.storage.uri) from exc
             state = empty_state(first)
+        return self._replay(state, version), history
+
+    def _replay(self, state: TableState, version: int) -> TableState:
         while state.version < version:
             try:
                 commit = self.read_commit(state.version + 1)
@@ -262,7 +300,44 @@ class Log:
                     f"{commit_path(state.version + 1)}: missing from the log"
                 ) from exc
             state = apply(state, commit)
-        return state, history
+        return state
+
+    def _replayable_without(self, older_checkpoints: Sequence[int], version: int) -> bool:
+        """Whether ``version`` can be rebuilt from an older checkpoint (or version 0) and
+        the commits still in the log."""
+        present = set(self.list_versions())
+        missing = [v for v in range(version + 1) if v not in present]
+        if not missing:
+            return True
+        return any(ck >= missing[-1] for ck in older_checkpoints)
+
+    # --- expired versions -----------------------------------------------------------
+
+    def read_expired(self) -> dict[int, ExpiredVersion]:
+        """Versions that ``expire`` removed, with their id, time and when they went."""
+        out: dict[int, ExpiredVersion] = {}
+        for name in sorted(self.storage.list_names(EXPIRED_DIR)):
+            if not _EXPIRED_NAME.match(name):
+                continue
+            path = f"{EXPIRED_DIR}/{name}"
+            try:
+                raw = self.storage.read_bytes(path)
+            except FileNotFoundError:
+                continue
+            for rec in _parse_expired(raw, path):
+                out.setdefault(rec.version, rec)
+        return out
+
+    def write_expired(self, records: Sequence[ExpiredVersion], expired_ms: int) -> str:
+        """Record ``records`` as expired (one immutable file per expire run)."""
+        path = f"{EXPIRED_DIR}/{expired_ms:020d}-{uuid.uuid4().hex[:16]}.json"
+        body = {
+            "expired_ms": expired_ms,
+            "versions": [[r.version, r.id, r.timestamp_ms] for r in records],
+        }
+        self.storage.makedirs(EXPIRED_DIR)
+        self.storage.write_file(path, canonical_json(body))
+        return path
 
     # --- committing ---------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from tablever.errors import (
     TableNotFoundError,
 )
 from tablever.format.commit import Actions, Commit, check_name
-from tablever.format.refs import Ref, VersionInfo, resolve
+from tablever.format.refs import Ref, VersionInfo, expired_message, resolve
 from tablever.format.state import TableState, summarize
 from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, commit_path
 from tablever.schema import (
@@ -216,6 +216,9 @@ class Table:
             return current
         if version > current.version:
             raise RefNotFoundError(version, f"no version {version}: the latest is {current.version}")
+        gone = self._log.read_expired().get(version)
+        if gone is not None:  # even while a checkpoint of it still exists
+            raise RefNotFoundError(version, expired_message(version, gone.expired_ms))
         try:
             state, _ = self._log.load_state(version)
         except CorruptLogError as exc:
@@ -237,9 +240,15 @@ class Table:
             index = self._index
             if index is None or not index or index[-1].version > current.version:
                 index = self._build_index()
-            while index[-1].version < current.version:
-                c = self._log.read_commit(index[-1].version + 1)
-                index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
+            try:
+                while index[-1].version < current.version:
+                    c = self._log.read_commit(index[-1].version + 1)
+                    index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
+            except FileNotFoundError:  # versions were expired since the index was built
+                index = self._build_index()
+            expired = self._log.read_expired()
+            if expired:
+                index = [v for v in index if v.version not in expired]
             self._index = index
             return list(index)
 
@@ -293,7 +302,12 @@ class Table:
                 return self._current().version
             if text.isdigit() and len(text) < 6:
                 return int(text)
-        return resolve(ref, self._versions(), self._tag_versions())
+        gone = self._log.read_expired()
+        return resolve(
+            ref, self._versions(), self._tag_versions(),
+            expired={v: e.expired_ms for v, e in gone.items()},
+            expired_versions=[VersionInfo(e.version, e.id, e.timestamp_ms) for e in gone.values()],
+        )
 
     def as_of(self, ref: Ref = None, *, verify: bool = False) -> Snapshot:
         """The snapshot a ref names: tag, version (negative counts from the latest),

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from tablever.errors import AmbiguousRefError, RefNotFoundError
 
-__all__ = ["Ref", "VersionInfo", "parse_time", "resolve"]
+__all__ = ["Ref", "VersionInfo", "expired_message", "parse_time", "resolve"]
 
 Ref = int | str | datetime | None
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
@@ -42,6 +42,12 @@ def parse_time(value: str | datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
+def expired_message(version: int, expired_ms: int) -> str:
+    """What a reader of an expired version is told."""
+    when = datetime.fromtimestamp(expired_ms / 1000, tz=timezone.utc)
+    return f"version {version} was expired on {when.isoformat()} and can no longer be read"
+
+
 def _looks_like_time(text: str) -> bool:
     return len(text) >= 10 and text[4:5] == "-" and text[:4].isdigit()
 
@@ -52,11 +58,13 @@ def resolve(
     tags: Mapping[str, int],
     *,
     expired: Mapping[int, int] | None = None,
+    expired_versions: Sequence[VersionInfo] = (),
 ) -> int:
     """The version ``ref`` names among ``versions`` (ascending by version).
 
     ``expired`` maps versions that once existed but were expired to the time (ms) they
-    were expired, so the error can say so.
+    were expired, so the error can say so; ``expired_versions`` (their ids and commit
+    times) lets an id prefix or a time that names an expired version say so too.
     """
     if not versions:
         raise RefNotFoundError(ref, "the table has no versions")
@@ -68,10 +76,7 @@ def resolve(
         if version in by_version:
             return version
         if version in expired:
-            when = datetime.fromtimestamp(expired[version] / 1000, tz=timezone.utc)
-            raise RefNotFoundError(
-                ref, f"version {version} was expired on {when.isoformat()} and can no longer be read"
-            )
+            raise RefNotFoundError(ref, expired_message(version, expired[version]))
         raise RefNotFoundError(
             ref, f"no version {shown}: versions run from {versions[0].version} to {latest}"
         )
@@ -83,7 +88,7 @@ def resolve(
     if isinstance(ref, int):
         return known(latest + 1 + ref if ref < 0 else ref, ref)
     if isinstance(ref, datetime):
-        return _at_time(ref, versions, ref)
+        return known(_at_time(ref, _with_expired(versions, expired, expired_versions), ref), ref)
     if not isinstance(ref, str):
         raise RefNotFoundError(ref, f"not a ref: {ref!r} (use a tag, version, id or time)")
     text = ref.strip()
@@ -98,6 +103,9 @@ def resolve(
             raise AmbiguousRefError(f"snapshot-id prefix {text!r} matches {len(matches)}: {ids}")
         if matches:
             return matches[0].version
+        gone = [v for v in expired_versions if v.id.startswith(text.lower()) and v.version in expired]
+        if len(gone) == 1:
+            return known(gone[0].version, text)
     if text.isdigit():
         return known(int(text), text)
     if _looks_like_time(text):
@@ -105,7 +113,7 @@ def resolve(
             when = parse_time(text)
         except ValueError as exc:
             raise RefNotFoundError(ref, f"{ref!r} is not a valid ISO-8601 time: {exc}") from exc
-        return _at_time(when, versions, ref)
+        return known(_at_time(when, _with_expired(versions, expired, expired_versions), ref), ref)
     closest = difflib.get_close_matches(text, list(tags), n=3, cutoff=0.5)
     msg = f"no tag, version or snapshot id {ref!r}"
     if closest:
@@ -113,6 +121,19 @@ def resolve(
     elif tags:
         msg += f"; tags: {', '.join(sorted(tags)[:10])}"
     raise RefNotFoundError(ref, msg, closest)
+
+
+def _with_expired(
+    versions: Sequence[VersionInfo], expired: Mapping[int, int], gone: Sequence[VersionInfo]
+) -> Sequence[VersionInfo]:
+    """Retained and expired versions together, so a time inside an expired stretch names
+    the expired version (and fails) instead of silently an older retained one."""
+    extra = [v for v in gone if v.version in expired]
+    if not extra:
+        return versions
+    by_version = {v.version: v for v in extra}
+    by_version.update({v.version: v for v in versions})
+    return [by_version[k] for k in sorted(by_version)]
 
 
 def _at_time(when: datetime, versions: Sequence[VersionInfo], ref: object) -> int:

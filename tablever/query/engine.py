@@ -63,6 +63,7 @@ def default_connection() -> duckdb.DuckDBPyConnection:
     conn = getattr(_local, "conn", None)
     if conn is None:
         conn = duckdb.connect()
+        conn.execute("SET TimeZone = 'UTC'")
         _local.conn = conn
     return conn
 
@@ -197,6 +198,7 @@ def sandbox_connection(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
     """A connection that may read exactly ``paths`` and nothing else, and cannot be
     reconfigured (statements are also whitelisted before they reach it)."""
     conn = duckdb.connect()
+    conn.execute("SET TimeZone = 'UTC'")  # times without an offset mean UTC
     if paths:
         conn.execute("SET allowed_paths = " + _file_list_str(paths))
     conn.execute("SET enable_external_access = false")

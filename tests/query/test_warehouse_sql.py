@@ -1,0 +1,196 @@
+"""Warehouse.sql: every time-travel syntax against the Python API's answer, DML, sandbox."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import tablever as tv
+
+SCHEMA = pa.schema([("id", pa.int64()), ("label", pa.string()), ("confidence", pa.float64())])
+
+
+def rows(ids: list[int], label: str = "cat") -> pa.Table:
+    return pa.table({"id": ids, "label": [label] * len(ids),
+                     "confidence": [i / 10 for i in ids]}, schema=SCHEMA)
+
+
+@pytest.fixture()
+def wh(tmp_path: Path) -> tv.Warehouse:
+    w = tv.Warehouse(tmp_path / "wh")
+    events = w.create("events", schema=SCHEMA)
+    events.append(rows([1, 2, 3]), message="v1")
+    events.tag("v1.0")
+    time.sleep(0.01)
+    events.append(rows([4, 5, 6, 7, 8, 9], "dog"), message="v2")
+    events.delete("confidence < 0.3", message="v3")
+    events.tag("v2.0")
+    users = w.create("users", schema=pa.schema([("id", pa.int64()), ("name", pa.string())]))
+    users.append(pa.table({"id": [1, 4, 9], "name": ["ann", "bo", "cy"]}), message="u1")
+    return w
+
+
+def ids_of(table: pa.Table, col: str = "id") -> list[int]:
+    return sorted(table.column(col).to_pylist())
+
+
+def py_ids(w: tv.Warehouse, ref: object) -> list[int]:
+    return ids_of(w.table("events").as_of(ref).to_arrow())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("clause", "ref"),
+    [
+        ("VERSION AS OF 1", 1),
+        ("VERSION AS OF 'v1.0'", "v1.0"),
+        ("VERSION AS OF 'v2.0'", "v2.0"),
+        ("FOR VERSION AS OF 2", 2),
+        ("AT (VERSION => 1)", 1),
+        ("", None),
+    ],
+)
+def test_version_syntaxes_match_python(wh: tv.Warehouse, clause: str, ref: object) -> None:
+    got = wh.sql(f"SELECT id FROM events {clause}")
+    assert ids_of(got) == py_ids(wh, ref)
+
+
+def test_version_by_id_prefix(wh: tv.Warehouse) -> None:
+    snap = wh.table("events").as_of(2)
+    got = wh.sql(f"SELECT id FROM events VERSION AS OF '{snap.id[:10]}'")
+    assert ids_of(got) == py_ids(wh, 2)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "SELECT id FROM events TIMESTAMP AS OF '{ts}'",
+        "SELECT id FROM events FOR TIMESTAMP AS OF TIMESTAMP '{ts}'",
+        "SELECT id FROM events FOR SYSTEM_TIME AS OF '{ts}'",
+        "SELECT id FROM events AT (TIMESTAMP => '{ts}')",
+    ],
+)
+def test_timestamp_syntaxes_match_python(wh: tv.Warehouse, template: str) -> None:
+    v1 = wh.table("events").as_of("v1.0")
+    ts = datetime.fromtimestamp(v1.timestamp_ms / 1000, tz=timezone.utc)
+    text = ts.strftime("%Y-%m-%d %H:%M:%S.%f")
+    got = wh.sql(template.format(ts=text))
+    assert ids_of(got) == py_ids(wh, ts) == [1, 2, 3]
+
+
+def test_two_versions_except_and_join_give_the_diff(wh: tv.Warehouse) -> None:
+    events = wh.table("events")
+    removed = wh.sql("SELECT id FROM events VERSION AS OF 'v1.0' "
+                     "EXCEPT SELECT id FROM events VERSION AS OF 'v2.0'")
+    added = wh.sql("SELECT b.id FROM events VERSION AS OF 'v2.0' b "
+                   "LEFT JOIN events VERSION AS OF 'v1.0' a ON a.id = b.id WHERE a.id IS NULL")
+    d = events.diff("v1.0", "v2.0")
+    assert ids_of(removed) == ids_of(d.removed) == [1, 2]
+    assert ids_of(added) == ids_of(d.added) == [4, 5, 6, 7, 8, 9]
+
+
+def test_cte_subquery_and_join_across_tables(wh: tv.Warehouse) -> None:
+    got = wh.sql(
+        "WITH old AS (SELECT * FROM events VERSION AS OF 1) "
+        "SELECT u.name FROM users u WHERE u.id IN (SELECT id FROM old) ORDER BY 1"
+    )
+    assert got.column("name").to_pylist() == ["ann"]
+
+
+def test_other_dialect_is_transpiled(wh: tv.Warehouse) -> None:
+    got = wh.sql("SELECT id FROM events FOR VERSION AS OF 1 LIMIT 10", dialect="trino")
+    assert ids_of(got) == [1, 2, 3]
+
+
+def test_dml_commits_one_version_each_and_returns_count(wh: tv.Warehouse) -> None:
+    events = wh.table("events")
+    before = events.latest().version
+    out = wh.sql("INSERT INTO events VALUES (10, 'eel', 0.95), (11, 'eel', 0.15)")
+    assert out.to_pylist() == [{"count": 2}]
+    assert events.latest().version == before + 1
+    assert wh.sql("DELETE FROM events WHERE confidence < 0.5").to_pylist() == [{"count": 3}]
+    out = wh.sql("UPDATE events SET label = 'big' WHERE id >= 9", message="relabel")
+    assert out.to_pylist() == [{"count": 2}]
+    latest = events.latest()
+    assert latest.version == before + 3 and latest.message == "relabel"
+    assert sorted(latest.to_arrow(where="label = 'big'").column("id").to_pylist()) == [9, 10]
+    assert wh.sql("DELETE FROM events WHERE id = 12345").to_pylist() == [{"count": 0}]
+    assert events.latest().version == before + 3
+    insert_sel = wh.sql("INSERT INTO events SELECT * FROM events VERSION AS OF 'v1.0'")
+    assert insert_sel.to_pylist() == [{"count": 3}]
+
+
+def test_dml_on_a_version_is_refused(wh: tv.Warehouse) -> None:
+    before = wh.table("events").latest().version
+    with pytest.raises(tv.InvalidPredicateError, match="past version"):
+        wh.sql("DELETE FROM events AT (VERSION => 1) WHERE id = 1")
+    assert wh.table("events").latest().version == before
+
+
+def test_unknown_table_and_version_name_what_exists(wh: tv.Warehouse) -> None:
+    with pytest.raises(tv.TableNotFoundError, match="events, users"):
+        wh.sql("SELECT * FROM evnts")
+    with pytest.raises(tv.RefNotFoundError, match="v1.0"):
+        wh.sql("SELECT * FROM events VERSION AS OF 'v1.1'")
+
+
+def test_parse_error_points_at_position(wh: tv.Warehouse) -> None:
+    with pytest.raises(tv.InvalidPredicateError) as err:
+        wh.sql("SELECT id FROM events WHERE (id = 1")
+    assert err.value.line == 1 and err.value.col is not None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "COPY (SELECT 1) TO 'out.csv'",
+        "ATTACH 'x.db'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "PRAGMA version",
+        "SELECT * FROM 'data.parquet'",
+    ],
+)
+def test_sandbox_refuses_file_and_config_access(wh: tv.Warehouse, query: str,
+                                                tmp_path: Path) -> None:
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(tv.TableverError):
+            wh.sql(query)
+    finally:
+        os.chdir(cwd)
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "x.db").exists()
+    assert ids_of(wh.sql("SELECT id FROM events VERSION AS OF 1")) == [1, 2, 3]
+
+
+def test_snapshot_sql_names_the_snapshot_t(wh: tv.Warehouse) -> None:
+    snap = wh.table("events").as_of("v2.0")
+    got = snap.sql("SELECT label, count(*) AS n FROM t GROUP BY label")
+    assert sorted(got.to_pylist(), key=lambda r: r["label"]) == [
+        {"label": "cat", "n": 1},
+        {"label": "dog", "n": 6},
+    ]
+    with pytest.raises(tv.TableNotFoundError):
+        snap.sql("SELECT * FROM users")
+
+
+def test_table_sql_accepts_versions(wh: tv.Warehouse) -> None:
+    events = wh.table("events")
+    got = events.sql("SELECT count(*) AS n FROM t VERSION AS OF 'v1.0'")
+    assert got.to_pylist() == [{"n": 3}]
+    assert events.sql("SELECT count(*) AS n FROM events").to_pylist() == [{"n": 7}]
+
+
+def test_tables_lists_only_tables(wh: tv.Warehouse, tmp_path: Path) -> None:
+    (tmp_path / "wh" / "not-a-table").mkdir()
+    assert wh.tables() == ["events", "users"]
+    with pytest.raises(tv.InvalidNameError):
+        wh.table("../events")
