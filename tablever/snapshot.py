@@ -504,7 +504,7 @@ def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
             for r in reads:
                 starts.append((offset, r.first_row_id))
                 offset += r.rows
-            expr = None
+            expr: Any = None
             for off, first in reversed(starts):
                 val = pl.col("__pos").cast(pl.Int64) - off + first
                 expr = val if expr is None else pl.when(pl.col("__pos") >= off).then(val).otherwise(expr)

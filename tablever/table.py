@@ -211,7 +211,15 @@ class Table:
             return state
 
     def _state_at(self, version: int) -> TableState:
-        current = self._current()
+        try:
+            current = self._current()
+        except CorruptLogError:
+            # A torn or corrupt newer commit is reported when it is read, but must not
+            # hide the versions before it (DESIGN §2): rebuild those without the head.
+            if not 0 <= version < self._log.latest_version():
+                raise
+            state, _ = self._log.load_state(version)
+            return state
         if version == current.version:
             return current
         if version > current.version:
@@ -277,7 +285,10 @@ class Table:
         if ref is None:
             return self._current().version
         if isinstance(ref, int) and not isinstance(ref, bool):
-            current = self._current().version
+            try:
+                current = self._current().version
+            except CorruptLogError:  # the head is unreadable; older versions may not be
+                current = self._log.latest_version()
             version = current + 1 + ref if ref < 0 else ref
             if version < 0:  # counting back past version 0 names nothing
                 raise RefNotFoundError(ref, f"no version {ref}: the latest is {current}")

@@ -55,19 +55,25 @@ def table_files(root: str | os.PathLike[str], *subdirs: str) -> dict[str, int]:
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def schema() -> pa.Schema:
+    """(id int64, label string, confidence float64)."""
+    return SCHEMA
+
+
+@pytest.fixture(scope="session")
 def batch() -> Callable[..., pa.Table]:
     """``batch(ids, labels=None, confidence=None)`` -> a pyarrow Table in SCHEMA."""
     return make_batch
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def rows() -> Callable[..., list[dict[str, Any]]]:
     """``rows(arrow_table, key="_row_id")`` -> list of dicts sorted by ``key``."""
     return sorted_rows
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def files() -> Callable[..., dict[str, int]]:
     """``files(root, *subdirs)`` -> {relative path: size} of the files there."""
     return table_files

@@ -7,6 +7,7 @@ through an ANTI JOIN on ``(file_index, file_row_number)`` against their position
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "fetch_arrow",
     "plan_sql",
     "run_sql",
+    "cached_sandbox",
     "sandbox_connection",
 ]
 
@@ -195,7 +197,7 @@ def plan_sql(
 
 
 def sandbox_connection(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
-    """A connection that may read exactly ``paths`` and nothing else, and cannot be
+    """A new connection that may read exactly ``paths`` and nothing else, and cannot be
     reconfigured (statements are also whitelisted before they reach it)."""
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")  # times without an offset mean UTC
@@ -203,6 +205,32 @@ def sandbox_connection(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
         conn.execute("SET allowed_paths = " + _file_list_str(paths))
     conn.execute("SET enable_external_access = false")
     conn.execute("SET lock_configuration = true")
+    return conn
+
+
+_SANDBOX_CACHE_SIZE = 4
+
+
+def cached_sandbox(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
+    """A sandbox connection for exactly ``paths``, reused per thread (opening a DuckDB
+    database costs ~10 ms, more than a small query). Callers must leave it as they
+    found it: drop their views and unregister their Arrow tables."""
+    key = frozenset(paths)
+    cache: OrderedDict[frozenset[str], duckdb.DuckDBPyConnection] | None = getattr(
+        _local, "sandboxes", None
+    )
+    if cache is None:
+        cache = OrderedDict()
+        _local.sandboxes = cache
+    conn = cache.get(key)
+    if conn is not None:
+        cache.move_to_end(key)
+        return conn
+    conn = sandbox_connection(sorted(key))
+    cache[key] = conn
+    while len(cache) > _SANDBOX_CACHE_SIZE:
+        _, old = cache.popitem(last=False)
+        old.close()
     return conn
 
 

@@ -23,7 +23,10 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def parse_expression(sql: object, columns: Sequence[str], *, what: str = "predicate") -> exp.Expression:
+Node = Any  # a sqlglot expression node (exp.Expr in sqlglot 30, exp.Expression before)
+
+
+def parse_expression(sql: object, columns: Sequence[str], *, what: str = "predicate") -> Node:
     """Parse one scalar SQL expression (DuckDB dialect) over ``columns``.
 
     Raises InvalidPredicateError for syntax errors (with line and column), for
@@ -80,7 +83,7 @@ def validate_predicate(sql: object, columns: Sequence[str]) -> str:
 _MAYBE = None  # three-valued: True (may match), False (cannot match)
 
 
-def _literal(node: exp.Expression) -> Any:
+def _literal(node: Node) -> Any:
     if isinstance(node, exp.Paren):
         return _literal(node.this)
     if isinstance(node, exp.Neg):
@@ -141,7 +144,7 @@ def _as_time(text: str) -> dt.datetime:
     return v
 
 
-def _column(node: exp.Expression, stats: Mapping[str, Mapping[str, Any]]) -> str | None:
+def _column(node: Node, stats: Mapping[str, Mapping[str, Any]]) -> str | None:
     while isinstance(node, exp.Paren):
         node = node.this
     if isinstance(node, exp.Column) and not node.table:
@@ -154,7 +157,7 @@ def _column(node: exp.Expression, stats: Mapping[str, Mapping[str, Any]]) -> str
     return None
 
 
-_FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+_FLIP: dict[type, type] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
 
 
 def _compare(op: type, col_stats: Mapping[str, Any], value: Any, rows: int) -> bool:
@@ -188,7 +191,7 @@ def _compare(op: type, col_stats: Mapping[str, Any], value: Any, rows: int) -> b
     return True
 
 
-def may_match(node: exp.Expression, stats: Mapping[str, Mapping[str, Any]], rows: int) -> bool:
+def may_match(node: Node, stats: Mapping[str, Mapping[str, Any]], rows: int) -> bool:
     """False only if no row of a file with these stats can make ``node`` TRUE."""
     if isinstance(node, exp.Paren):
         return may_match(node.this, stats, rows)
@@ -196,7 +199,7 @@ def may_match(node: exp.Expression, stats: Mapping[str, Mapping[str, Any]], rows
         return may_match(node.left, stats, rows) and may_match(node.right, stats, rows)
     if isinstance(node, exp.Or):
         return may_match(node.left, stats, rows) or may_match(node.right, stats, rows)
-    if isinstance(node, tuple(_FLIP)):
+    if type(node) in _FLIP:
         left, right = node.left, node.right
         col = _column(left, stats)
         if col is not None:
@@ -232,7 +235,7 @@ def may_match(node: exp.Expression, stats: Mapping[str, Mapping[str, Any]], rows
     return True
 
 
-def prune(tree: exp.Expression | None, files: Iterable[DataFile]) -> list[DataFile]:
+def prune(tree: Node | None, files: Iterable[DataFile]) -> list[DataFile]:
     """The files that may hold a row for which ``tree`` is TRUE (all, if tree is None).
 
     A column absent from a file's stats is NULL in every row of it (schema evolution).

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableNotFoundError
-from tablever.query.engine import plan_sql, run_sql, sandbox_connection
+from tablever.query.engine import cached_sandbox, plan_sql, run_sql, sandbox_connection
 from tablever.query.rewrite import TableRef, check_read_only, parse, rewrite_query, table_refs
 
 if TYPE_CHECKING:
@@ -45,17 +45,29 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
         plan = snap.read_plan()
         plans[ref] = plan
         paths.extend(plan.paths)
-    conn = sandbox_connection(sorted(set(paths)))
+    conn = cached_sandbox(sorted(set(paths)))
+    registered_before = _registered(conn)
+    names: dict[TableRef, str] = {}
     try:
-        names: dict[TableRef, str] = {}
         for i, ref in enumerate(refs):
             name = f"__tv_ref_{i}"
-            conn.execute(f"CREATE TEMP VIEW {name} AS {plan_sql(plans[ref], conn)}")
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {plan_sql(plans[ref], conn)}")
             names[ref] = name
         sql = rewrite_query(tree, lambda ref: names[ref])
         return run_sql(conn, sql)
     finally:
-        conn.close()
+        for name in names.values():
+            conn.execute(f"DROP VIEW IF EXISTS {name}")
+        for name in _registered(conn) - registered_before:
+            conn.unregister(name)
+
+
+def _registered(conn: Any) -> set[str]:
+    """Names of the Arrow tables registered on ``conn`` by plan_sql."""
+    rows = conn.sql(
+        "SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__tv_%' AND temporary"
+    ).fetchall()
+    return {r[0] for r in rows if not r[0].startswith("__tv_ref_")}
 
 
 def query_snapshots(sql: str, named: Mapping[str, Snapshot]) -> pa.Table:

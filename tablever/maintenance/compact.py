@@ -1,0 +1,348 @@
+"""Compaction: rewrite small files and files with many deleted rows into files near a
+target size, dropping deleted rows and keeping each row's ``_row_id``.
+
+:func:`plan_compact` is pure (a state and a policy in, groups of files out);
+:func:`compact` reads each group with pyarrow, writes it with
+:func:`~tablever.write.write_data_files` (a physical ``_row_id`` column) and commits
+``operation="compact"``. If a concurrent commit removed a rewritten file or gave it a
+new deletion vector, the commit aborts with :class:`~tablever.errors.CommitConflictError`
+(never resurrecting a deleted row); appends that won meanwhile are simply kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tablever.errors import CommitConflictError, IntegrityError, InvalidNameError
+from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
+from tablever.format.state import TableState
+from tablever.maintenance.policy import Policy, parse_ratio, parse_size
+from tablever.schema import ROW_ID, schema_from_dict
+from tablever.snapshot import Snapshot, load_positions
+from tablever.storage import Storage, fault_point
+from tablever.write import MAX_ROWS_PER_FILE, write_data_files
+
+if TYPE_CHECKING:
+    from tablever.table import Table
+
+__all__ = ["CompactGroup", "CompactPlan", "compact", "compact_plan", "plan_compact"]
+
+Progress = Callable[[str, int, int], None]
+
+SMALL_FRACTION = 0.75
+"""A file under 75% of the target size is "small" (Iceberg's default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompactGroup:
+    """Files rewritten together into (about) one file of the target size."""
+
+    files: tuple[DataFile, ...]
+    deletes: tuple[DeleteVector | None, ...]  # the live vector of each file, as planned
+
+    @property
+    def rows(self) -> int:
+        """Live rows (what the rewritten files will hold)."""
+        return sum(f.rows - (d.rows if d else 0) for f, d in zip(self.files, self.deletes))
+
+    @property
+    def deleted_rows(self) -> int:
+        return sum(d.rows for d in self.deletes if d)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def live_bytes(self) -> int:
+        return sum(_live_bytes(f, d) for f, d in zip(self.files, self.deletes))
+
+
+@dataclass(frozen=True, slots=True)
+class CompactPlan:
+    """What :func:`compact` would rewrite at ``version``; empty when nothing qualifies."""
+
+    version: int
+    target_file_bytes: int
+    groups: tuple[CompactGroup, ...]
+
+    @property
+    def input_files(self) -> int:
+        return sum(len(g.files) for g in self.groups)
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(g.bytes for g in self.groups)
+
+    @property
+    def rows(self) -> int:
+        return sum(g.rows for g in self.groups)
+
+    @property
+    def deleted_rows(self) -> int:
+        return sum(g.deleted_rows for g in self.groups)
+
+    @property
+    def empty(self) -> bool:
+        return not self.groups
+
+
+def _live_bytes(f: DataFile, d: DeleteVector | None) -> int:
+    if not f.rows:
+        return 0
+    return int(f.bytes * (f.rows - (d.rows if d else 0)) / f.rows)
+
+
+def _first_id(f: DataFile) -> int:
+    if f.first_row_id is not None:
+        return f.first_row_id
+    lo = f.stats.get(ROW_ID, {}).get("min")
+    return lo if isinstance(lo, int) and not isinstance(lo, bool) else 0
+
+
+def plan_compact(
+    state: TableState,
+    *,
+    target_file_bytes: int,
+    min_input_files: int = 2,
+    delete_ratio: float = 0.1,
+) -> CompactPlan:
+    """Group the files worth rewriting (pure).
+
+    Candidates are files under 75% of ``target_file_bytes`` and files whose deleted
+    share is at least ``delete_ratio``. In row-id order (so rows added together stay
+    together), candidates are packed into groups of at most ``target_file_bytes`` live
+    bytes. A group is rewritten when it holds at least ``min_input_files`` files (and
+    more than one), or when any of its files has that many deleted rows.
+    """
+    candidates: list[tuple[DataFile, DeleteVector | None]] = []
+    for key, f in state.files.items():
+        dv = state.deletes.get(key)
+        heavy = dv is not None and f.rows > 0 and dv.rows / f.rows >= delete_ratio
+        if heavy or f.bytes < target_file_bytes * SMALL_FRACTION:
+            candidates.append((f, dv))
+    candidates.sort(key=lambda c: (_first_id(c[0]), c[0].path))
+    bins: list[list[tuple[DataFile, DeleteVector | None]]] = []
+    size = 0
+    for f, dv in candidates:
+        live = _live_bytes(f, dv)
+        if bins and bins[-1] and size + live <= target_file_bytes:
+            bins[-1].append((f, dv))
+            size += live
+        else:
+            bins.append([(f, dv)])
+            size = live
+    groups = []
+    for b in bins:
+        heavy = any(d is not None and d.rows / max(f.rows, 1) >= delete_ratio for f, d in b)
+        if heavy or len(b) >= max(min_input_files, 2):
+            groups.append(CompactGroup(tuple(f for f, _ in b), tuple(d for _, d in b)))
+    return CompactPlan(state.version, target_file_bytes, tuple(groups))
+
+
+def _policy(
+    table: Table, target_file_bytes: int | str | None, delete_ratio: float | None
+) -> tuple[int, float]:
+    policy = Policy.from_properties(table.properties)
+    target = (
+        policy.target_file_bytes
+        if target_file_bytes is None
+        else parse_size(target_file_bytes, "target_file_bytes")
+    )
+    ratio = policy.delete_ratio if delete_ratio is None else parse_ratio(
+        delete_ratio, "delete_ratio"
+    )
+    return target, ratio
+
+
+def _check_min_input_files(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidNameError(f"invalid min_input_files {value!r}: expected an integer >= 1")
+
+
+def compact_plan(
+    table: Table,
+    *,
+    target_file_bytes: int | str | None = None,
+    min_input_files: int = 2,
+    delete_ratio: float | None = None,
+) -> CompactPlan:
+    """The plan :func:`compact` would carry out on the latest version (changes nothing)."""
+    _check_min_input_files(min_input_files)
+    target, ratio = _policy(table, target_file_bytes, delete_ratio)
+    return plan_compact(
+        table.latest().state, target_file_bytes=target, min_input_files=min_input_files,
+        delete_ratio=ratio,
+    )
+
+
+# --- executing --------------------------------------------------------------------
+
+
+def _read_file(
+    storage: Storage, f: DataFile, dv: DeleteVector | None, schema: pa.Schema
+) -> pa.Table:
+    """The live rows of one file in ``schema`` plus ``_row_id``; the bytes are checked
+    against the file's SHA-256 first so compaction never launders a corrupt file."""
+    try:
+        raw = storage.read_bytes(f.path)
+    except FileNotFoundError as exc:
+        raise IntegrityError(f"data file {f.path} is missing") from exc
+    if hashlib.sha256(raw).hexdigest() != f.sha256:
+        raise IntegrityError(f"data file {f.path} does not match its SHA-256")
+    try:
+        table = pq.read_table(pa.BufferReader(raw), page_checksum_verification=True)
+    except (pa.ArrowException, OSError) as exc:
+        raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
+    if table.num_rows != f.rows:
+        raise IntegrityError(f"data file {f.path} holds {table.num_rows} rows, expected {f.rows}")
+    if f.first_row_id is not None:
+        ids = pa.array(np.arange(f.first_row_id, f.first_row_id + f.rows, dtype=np.int64))
+    elif ROW_ID in table.column_names:
+        ids = table.column(ROW_ID).combine_chunks().cast(pa.int64())
+    else:
+        raise IntegrityError(f"data file {f.path} has neither first_row_id nor a _row_id column")
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            col = table.column(field.name)
+            columns.append(col if col.type == field.type else col.cast(field.type))
+        else:  # added to the schema after this file was written
+            columns.append(pa.nulls(table.num_rows, field.type))
+    out = pa.Table.from_arrays([*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64())))
+    if dv is not None:
+        mask = np.ones(f.rows, dtype=bool)
+        mask[load_positions(storage, dv, f.rows)] = False
+        out = out.filter(pa.array(mask))
+    return out
+
+
+def _rewrite(
+    storage: Storage, group: CompactGroup, schema: pa.Schema, target: int,
+    sort_by: Sequence[str] | None,
+) -> list[DataFile]:
+    parts = [_read_file(storage, f, d, schema) for f, d in zip(group.files, group.deletes)]
+    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    if table.num_rows != group.rows:
+        raise IntegrityError("compaction read an unexpected number of rows")
+    if sort_by:
+        keys = [(c, "ascending") for c in sort_by] + [(ROW_ID, "ascending")]
+        table = table.take(pc.sort_indices(table, sort_keys=keys, null_placement="at_end"))
+    else:
+        ids = table.column(ROW_ID).to_numpy()
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            table = table.take(pa.array(np.argsort(ids, kind="stable")))
+    per_row = group.live_bytes / group.rows if group.rows else 1.0
+    rows_per_file = int(min(MAX_ROWS_PER_FILE, max(1, target / max(per_row, 1e-9))))
+    return write_data_files(storage, table, first_row_id=None, max_rows_per_file=rows_per_file)
+
+
+def compact(
+    table: Table,
+    *,
+    target_file_bytes: int | str | None = None,
+    min_input_files: int = 2,
+    sort_by: Sequence[str] | None = None,
+    delete_ratio: float | None = None,
+    message: str = "",
+    progress: Progress | None = None,
+) -> Snapshot | None:
+    """Rewrite small and delete-heavy files into files near ``target_file_bytes``.
+
+    The new snapshot (``operation="compact"``) holds exactly the rows, with the same
+    ``_row_id``, of the version it compacted (plus anything appended meanwhile); older
+    versions are untouched. Returns None when nothing qualifies. ``sort_by`` orders the
+    rows of each rewritten file by those columns (then ``_row_id``) for better pruning.
+    Defaults come from the table properties ``compact.target_file_bytes`` (128 MiB) and
+    ``compact.delete_ratio`` (0.1). Raises :class:`~tablever.errors.CommitConflictError`
+    if another commit deleted rows from, or removed, a file being rewritten: nothing
+    changed and rerunning is safe.
+
+    Example:
+        >>> import pyarrow as pa, tablever as tv, tempfile, os
+        >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.table({"x": [1]}))
+        >>> for i in range(3):
+        ...     _ = t.append(pa.table({"x": [i, i + 10]}))
+        >>> _ = t.delete("x = 11")
+        >>> s = tv.compact(t)
+        >>> s.operation, len(s.files), s.num_rows
+        ('compact', 1, 5)
+    """
+    if sort_by is not None:
+        sort_by = [sort_by] if isinstance(sort_by, str) else list(sort_by)
+        names = table.schema.names
+        unknown = [c for c in sort_by if c not in names]
+        if unknown:
+            from tablever.errors import SchemaMismatchError
+
+            raise SchemaMismatchError(
+                f"sort_by names unknown column(s) {', '.join(unknown)}", unknown
+            )
+    _check_min_input_files(min_input_files)
+    target, ratio = _policy(table, target_file_bytes, delete_ratio)
+    state = table.latest().state
+    plan = plan_compact(
+        state, target_file_bytes=target, min_input_files=min_input_files, delete_ratio=ratio
+    )
+    if plan.empty:
+        return None
+    schema = schema_from_dict(state.schema)
+    storage = table.storage
+    total = len(plan.groups)
+    if progress:
+        progress("compact", 0, total)
+    outputs: list[list[DataFile]] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(_rewrite, storage, g, schema, plan.target_file_bytes, sort_by)
+            for g in plan.groups
+        ]
+        for i, fut in enumerate(futures):
+            outputs.append(fut.result())
+            if progress:
+                progress("compact", i + 1, total)
+    fault_point("compact.written")
+    added = tuple(f for out in outputs for f in out)
+    planned = [(f, d) for g in plan.groups for f, d in zip(g.files, g.deletes)]
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
+        # Check the state itself, not only the winners: the table may have moved between
+        # planning and the first attempt too.
+        for f, d in planned:
+            if state.files.get(f.key) != f:
+                raise CommitConflictError(
+                    f"compaction lost a race: data file {f.path} was removed or rewritten "
+                    f"by a newer commit (now at version {state.version}); nothing was "
+                    "committed, rerun compact"
+                )
+            if state.deletes.get(f.key) != d:
+                raise CommitConflictError(
+                    f"compaction lost a race: rows of data file {f.path} were deleted by a "
+                    f"newer commit (now at version {state.version}); nothing was "
+                    "committed, rerun compact"
+                )
+        return Actions(add=added, remove=tuple(f.key for f, _ in planned)), None
+
+    props = {
+        "compacted_version": plan.version,
+        "target_file_bytes": plan.target_file_bytes,
+        "input_files": plan.input_files,
+        "output_files": len(added),
+        "dropped_deleted_rows": plan.deleted_rows,
+    }
+    if sort_by:
+        props["sort_by"] = list(sort_by)
+    return table.commit_actions(
+        "compact", build,
+        message=message or f"compact {plan.input_files} files into {len(added)}",
+        properties=props,
+    )

@@ -1,0 +1,135 @@
+"""Durations and the maintenance policy kept in table properties.
+
+Policy properties (set at ``create`` or with ``Table.set_properties``):
+
+- ``retention.older_than``     versions older than this may be expired (default ``"90d"``)
+- ``retention.keep_last``      the newest N versions are always kept (default ``10``)
+- ``compact.target_file_bytes`` compaction's target file size (default 128 MiB)
+- ``compact.delete_ratio``     a file with at least this share of deleted rows is
+  rewritten even when large (default ``0.1``)
+- ``vacuum.grace``             files younger than this are never vacuumed (default ``"1h"``)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tablever.errors import InvalidNameError
+
+__all__ = [
+    "DEFAULT_DELETE_RATIO",
+    "DEFAULT_GRACE",
+    "DEFAULT_KEEP_LAST",
+    "DEFAULT_OLDER_THAN",
+    "DEFAULT_TARGET_FILE_BYTES",
+    "Duration",
+    "Policy",
+    "parse_duration",
+]
+
+Duration = timedelta | str
+
+DEFAULT_OLDER_THAN = "90d"
+DEFAULT_KEEP_LAST = 10
+DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
+DEFAULT_DELETE_RATIO = 0.1
+DEFAULT_GRACE = "1h"
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
+
+
+def parse_duration(value: object, what: str = "duration") -> timedelta:
+    """A ``timedelta`` from a timedelta or a string like ``"30s"``, ``"15m"``, ``"1h"``,
+    ``"90d"``, ``"2w"`` or ``"1h30m"``; anything else is an :class:`InvalidNameError`
+    (a ``ValueError``) naming the value.
+
+    Example:
+        >>> parse_duration("1h30m")
+        datetime.timedelta(seconds=5400)
+    """
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise InvalidNameError(f"invalid {what} {value!r}: must not be negative")
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if _WHOLE.match(text):
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+            return timedelta(seconds=seconds)
+    raise InvalidNameError(
+        f"invalid {what} {value!r}: use a timedelta or a string such as '30s', '15m', '1h', "
+        "'90d' or '2w'"
+    )
+
+
+def _int(value: object, what: str, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise InvalidNameError(f"invalid {what} {value!r}: expected an integer")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or value < minimum:
+        raise InvalidNameError(f"invalid {what} {value!r}: expected an integer >= {minimum}")
+    return value
+
+
+def parse_size(value: object, what: str = "size") -> int:
+    """Bytes from an int or a string like ``"128MiB"``, ``"64MB"``, ``"1GiB"``."""
+    if isinstance(value, str):
+        m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", value.lower())
+        if m:
+            mult = {
+                None: 1, "b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20,
+                "gb": 10**9, "gib": 2**30,
+            }[m.group(2)]
+            value = int(float(m.group(1)) * mult)
+    return _int(value, what, 1)
+
+
+def parse_ratio(value: object, what: str) -> float:
+    try:
+        ratio = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ratio = -1.0
+    if isinstance(value, bool) or not 0.0 < ratio <= 1.0:
+        raise InvalidNameError(f"invalid {what} {value!r}: expected a number in (0, 1]")
+    return ratio
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The maintenance policy of a table, from its properties with defaults."""
+
+    older_than: timedelta
+    keep_last: int
+    target_file_bytes: int
+    delete_ratio: float
+    grace: timedelta
+
+    @classmethod
+    def from_properties(cls, props: Mapping[str, Any]) -> Policy:
+        """Read the policy; a malformed property is an :class:`InvalidNameError` naming it."""
+        return cls(
+            older_than=parse_duration(
+                props.get("retention.older_than", DEFAULT_OLDER_THAN), "retention.older_than"
+            ),
+            keep_last=_int(props.get("retention.keep_last", DEFAULT_KEEP_LAST),
+                           "retention.keep_last", 0),
+            target_file_bytes=parse_size(
+                props.get("compact.target_file_bytes", DEFAULT_TARGET_FILE_BYTES),
+                "compact.target_file_bytes",
+            ),
+            delete_ratio=parse_ratio(
+                props.get("compact.delete_ratio", DEFAULT_DELETE_RATIO), "compact.delete_ratio"
+            ),
+            grace=parse_duration(props.get("vacuum.grace", DEFAULT_GRACE), "vacuum.grace"),
+        )
+
+
+def keep_last_arg(value: object) -> int:
+    return _int(value, "keep_last", 0)

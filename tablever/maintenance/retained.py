@@ -1,0 +1,104 @@
+"""What the log retains: versions, expired records, checkpoints, and the files they need.
+
+One retention clock: a version is retained when its commit file exists and no expire
+record names it. Everything vacuum may delete is computed from this survey.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tablever.errors import CorruptLogError
+from tablever.log import CKPT_DIR, LOG_DIR, ExpiredVersion, Log, checkpoint_path, commit_path
+
+__all__ = [
+    "CONTENT_FILE",
+    "Survey",
+    "referenced_paths",
+    "runs",
+    "survey",
+]
+
+CONTENT_FILE = re.compile(r"^(data|deletes)/([0-9a-f]{2})/([0-9a-f]{64})\.parquet$")
+"""A content-addressed data file or deletion vector: ``<dir>/<h2>/<sha256>.parquet``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """The log as it stands: retained versions, expired ones and checkpoints."""
+
+    present: tuple[int, ...]  # versions with a commit file (ascending)
+    retained: tuple[int, ...]  # present and not recorded as expired
+    expired: Mapping[int, ExpiredVersion]
+    checkpoints: tuple[int, ...]
+
+    @property
+    def latest(self) -> int:
+        return self.retained[-1] if self.retained else -1
+
+    def leftover_meta(self) -> list[str]:
+        """Commit files and checkpoints of expired versions (an interrupted expire's)."""
+        out = [commit_path(v) for v in self.present if v in self.expired]
+        out += [checkpoint_path(c) for c in self.checkpoints if c in self.expired]
+        return out
+
+
+def survey(log: Log) -> Survey:
+    present = tuple(log.list_versions())
+    expired = log.read_expired()
+    retained = tuple(v for v in present if v not in expired)
+    return Survey(present, retained, expired, tuple(log.list_checkpoints()))
+
+
+def runs(versions: Sequence[int]) -> list[list[int]]:
+    """Consecutive stretches of ``versions`` (ascending)."""
+    out: list[list[int]] = []
+    for v in versions:
+        if out and out[-1][-1] + 1 == v:
+            out[-1].append(v)
+        else:
+            out.append([v])
+    return out
+
+
+def referenced_paths(log: Log, versions: Sequence[int]) -> set[str]:
+    """Every data file and deletion vector any of ``versions`` reads.
+
+    Each stretch of consecutive versions costs one state load (nearest checkpoint plus
+    replay) and one commit read per version: files only enter a state through a
+    commit's ``add`` or ``deletes``, so the union over a stretch is the first state's
+    files plus what the later commits add. The parent chain is checked on the way.
+    """
+    paths: set[str] = set()
+    for stretch in runs(versions):
+        state, _ = log.load_state(stretch[0])
+        paths.update(f.path for f in state.files.values())
+        paths.update(d.path for d in state.deletes.values())
+        prev = state.id
+        for v in stretch[1:]:
+            c = log.read_commit(v)
+            if c.parent_id != prev:
+                raise CorruptLogError(f"{commit_path(v)}: parent_id does not match version {v - 1}")
+            paths.update(f.path for f in c.actions.add)
+            paths.update(d.path for d in c.actions.deletes)
+            prev = c.id
+    return paths
+
+
+def meta_kind(path: str) -> str | None:
+    """``commit`` / ``checkpoint`` / ``tag`` / ``run`` / ``expired`` for a known file
+    under ``_tablever/``, else None."""
+    head, _, name = path.rpartition("/")
+    if head == LOG_DIR and re.match(r"^\d{20}\.json$", name):
+        return "commit"
+    if head == CKPT_DIR and re.match(r"^\d{20}\.parquet$", name):
+        return "checkpoint"
+    if head in ("_tablever/tags", "_tablever/runs") and re.match(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.json$", name
+    ):
+        return "tag" if head.endswith("tags") else "run"
+    if head == "_tablever/expired" and re.match(r"^\d{20}-[0-9a-f]{16}\.json$", name):
+        return "expired"
+    return None

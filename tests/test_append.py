@@ -1,0 +1,216 @@
+"""append: inputs users hold, content-addressed files, summaries, bad input, races."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import tablever as tv
+
+Batch = Callable[..., pa.Table]
+
+EXPECTED = [
+    {"id": 1, "label": "cat", "confidence": 0.5},
+    {"id": 2, "label": None, "confidence": None},
+]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pa.table({"id": [1, 2], "label": ["cat", None], "confidence": [0.5, None]}),
+        lambda: pa.RecordBatch.from_pydict(
+            {"id": [1, 2], "label": ["cat", None], "confidence": [0.5, None]}
+        ),
+        lambda: pl.DataFrame({"id": [1, 2], "label": ["cat", None], "confidence": [0.5, None]}),
+        lambda: pd.DataFrame({"id": [1, 2], "label": ["cat", None], "confidence": [0.5, None]}),
+        lambda: pa.table(  # column order does not matter; dictionary columns are decoded
+            {"confidence": [0.5, None], "id": [1, 2],
+             "label": pa.array(["cat", None]).dictionary_encode()}
+        ),
+    ],
+    ids=["arrow-table", "record-batch", "polars", "pandas", "reordered-dictionary"],
+)
+def test_append_accepts_what_users_hold(table: tv.Table, make: Callable[[], Any]) -> None:
+    s = table.append(make(), message="two rows")
+    assert s.version == 1
+    assert s.to_arrow().to_pylist() == EXPECTED
+    assert s.to_arrow().schema == table.latest().schema
+
+
+def test_snapshot_metadata_and_summary(table: tv.Table, batch: Batch) -> None:
+    v0 = table.latest()
+    s1 = table.append(batch([1, 2, 3]), message="first", properties={"source": "s3://raw"})
+    s2 = table.append(batch([4, 5]), message="second")
+    assert (s1.version, s1.operation, s1.message) == (1, "append", "first")
+    assert s1.properties == {"source": "s3://raw"}
+    assert s1.parent_id == v0.id and s2.parent_id == s1.id
+    assert v0.timestamp < s1.timestamp < s2.timestamp
+    assert s1.timestamp.utcoffset() is not None and s1.timestamp.utcoffset().total_seconds() == 0
+    assert len(s1.id) == 64
+    assert s2.summary["added_rows"] == 2 and s2.summary["deleted_rows"] == 0
+    assert s2.summary["total_rows"] == 5 == s2.num_rows
+    assert s2.summary["total_files"] == 2
+    assert s2.summary["total_bytes"] == sum(f.bytes for f in s2.data_files)
+
+
+def test_data_files_are_content_addressed_with_stats(
+    table: tv.Table, batch: Batch, path: str
+) -> None:
+    s = table.append(batch([3, 1, 2], labels=["b", None, "a"], confidence=[0.1, 0.9, None]))
+    (f,) = s.data_files
+    raw = Path(path, f.path).read_bytes()
+    assert f.sha256 == hashlib.sha256(raw).hexdigest()
+    assert f.path == f"data/{f.sha256[:2]}/{f.sha256}.parquet"
+    assert (f.bytes, f.rows, f.first_row_id) == (len(raw), 3, 0)
+    assert f.stats["id"] == {"min": 1, "max": 3, "nulls": 0}
+    assert f.stats["label"] == {"min": "a", "max": "b", "nulls": 1}
+    assert f.stats["confidence"] == {"min": 0.1, "max": 0.9, "nulls": 1}
+    assert pq.read_table(Path(path, f.path)).num_rows == 3
+
+
+def test_row_ids_follow_the_table_counter(table: tv.Table, batch: Batch, rows: Any) -> None:
+    table.append(batch([10, 11, 12]))
+    s = table.append(batch([13, 14]))
+    assert [r["_row_id"] for r in rows(s.to_arrow(with_row_id=True))] == [0, 1, 2, 3, 4]
+    assert [f.first_row_id for f in s.data_files] == [0, 3]
+
+
+def test_same_bytes_twice_are_stored_once_and_live_twice(
+    table: tv.Table, batch: Batch, files: Any, path: str
+) -> None:
+    table.append(batch([1, 2]))
+    s = table.append(batch([1, 2]))
+    assert len(files(path, "data")) == 1
+    assert s.num_rows == 4
+    assert sorted(s.to_arrow(with_row_id=True).column("_row_id").to_pylist()) == [0, 1, 2, 3]
+
+
+def test_empty_append_commits_nothing_unless_allowed(table: tv.Table, schema: pa.Schema) -> None:
+    before = table.latest()
+    assert table.append(schema.empty_table()).version == before.version
+    assert table.latest().version == 0
+    s = table.append(schema.empty_table(), message="nothing, on purpose", allow_empty=True)
+    assert (s.version, s.message, s.num_rows) == (1, "nothing, on purpose", 0)
+
+
+def test_strict_mode_widens_losslessly(table: tv.Table) -> None:
+    data = pa.table(
+        {"id": pa.array([1], pa.int32()), "label": ["x"],
+         "confidence": pa.array([0.5], pa.float32())}
+    )
+    s = table.append(data)
+    assert s.schema == table.schema
+    assert s.to_arrow().column("id").type == pa.int64()
+
+
+@pytest.mark.parametrize(
+    ("data", "columns"),
+    [
+        (pa.table({"id": ["a"], "label": ["x"], "confidence": [0.1]}), ["id"]),
+        (pa.table({"id": [1], "label": [1], "confidence": ["high"]}), ["label", "confidence"]),
+        (pa.table({"id": [1], "label": ["x"]}), ["confidence"]),
+        (pa.table({"id": [1], "label": ["x"], "confidence": [0.1], "extra": [1]}), ["extra"]),
+        (pa.table({"id": [1], "label": ["x"], "confidence": [0.1], "_row_id": [5]}),
+         ["_row_id"]),
+        (pa.table({"id": [1.5], "confidence": [1], "other": [True]}),  # int64 -> float64 loses
+         ["id", "label", "confidence", "other"]),
+    ],
+)
+def test_schema_mismatch_names_every_column_and_changes_nothing(
+    filled: tv.Table, files: Any, path: str, data: pa.Table, columns: list[str]
+) -> None:
+    before, on_disk = filled.latest(), files(path)
+    with pytest.raises(tv.SchemaMismatchError) as info:
+        filled.append(data)
+    assert sorted(info.value.columns) == sorted(columns)
+    for c in columns:
+        assert repr(c) in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert tv.open(path).latest().id == before.id
+    assert files(path) == on_disk
+
+
+def test_nulls_in_a_non_nullable_column(path: str) -> None:
+    t = tv.create(path, schema=pa.schema([pa.field("id", pa.int64(), nullable=False)]))
+    with pytest.raises(tv.SchemaMismatchError, match="id"):
+        t.append(pa.table({"id": [1, None]}))
+    assert t.latest().version == 0
+
+
+def test_unsupported_input_is_schema_mismatch(table: tv.Table) -> None:
+    with pytest.raises(tv.SchemaMismatchError):
+        table.append([1, 2, 3])
+    with pytest.raises(tv.SchemaMismatchError):
+        table.append(object())
+
+
+def test_message_must_be_a_string(table: tv.Table, batch: Batch) -> None:
+    with pytest.raises(tv.TableverError):
+        table.append(batch([1]), message=3)  # type: ignore[arg-type]
+    assert table.latest().version == 0
+
+
+def test_threads_with_their_own_handles_all_commit(path: str, table: tv.Table, batch: Batch) -> None:
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        t = tv.open(path)
+        barrier.wait()
+        try:
+            for i in range(5):
+                t.append(batch([k * 100 + i]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    s = tv.open(path).latest()
+    assert s.version == 20
+    assert sorted(s.to_arrow().column("id").to_pylist()) == sorted(
+        k * 100 + i for k in range(4) for i in range(5)
+    )
+    assert sorted(s.to_arrow(with_row_id=True).column("_row_id").to_pylist()) == list(range(20))
+
+
+def _append_in_child(path: str, k: int, n: int) -> None:
+    t = tv.open(path)
+    for i in range(n):
+        t.append(pa.table({"id": [k * 1000 + i], "label": [f"w{k}"], "confidence": [0.5]}))
+
+
+def test_processes_appending_concurrently_all_commit(path: str, table: tv.Table) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_in_child, args=(path, k, 8)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    t = tv.open(path)
+    s = t.latest()
+    assert s.version == 24 and s.num_rows == 24
+    got = s.to_arrow(with_row_id=True)
+    assert sorted(got.column("id").to_pylist()) == sorted(
+        k * 1000 + i for k in range(3) for i in range(8)
+    )
+    assert sorted(got.column("_row_id").to_pylist()) == list(range(24))
+    history = t.history()
+    assert [h.version for h in history] == list(range(24, -1, -1))
+    for newer, older in zip(history, history[1:]):
+        assert newer.parent_id == older.id and newer.timestamp > older.timestamp

@@ -1,0 +1,98 @@
+"""Checkpoints: opening any version costs the live files, not the length of history."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import tablever as tv
+
+
+def _one_row(i: int) -> pa.Table:
+    return pa.table({"i": pa.array([i], pa.int64())})
+
+
+def test_a_thousand_commits_open_any_version_without_replaying_the_log(path: str) -> None:
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]))
+    for i in range(1000):
+        t.append(_one_row(i), provenance=False)
+    ckpts = sorted(p.name for p in Path(path, "_tablever", "checkpoints").iterdir())
+    assert ckpts == [f"{v:020d}.parquet" for v in range(100, 1001, 100)]
+
+    # Every open is a fresh handle; the counter sees each commit file it parses. At most
+    # one checkpoint interval of commits is replayed, never the 1,000 of the history.
+    for version in (1, 99, 100, 101, 500, 999, 1000):
+        fresh = tv.open(path)
+        s = fresh.as_of(version)
+        assert s.num_rows == version
+        assert fresh.log.commits_read <= 100, (version, fresh.log.commits_read)
+    fresh = tv.open(path)
+    assert sorted(fresh.as_of(999).to_arrow().column("i").to_pylist()) == list(range(999))
+
+    fresh = tv.open(path)
+    target = t.as_of(777)
+    assert fresh.as_of(target.id[:12]).version == 777
+    assert fresh.as_of(target.timestamp).version == 777
+    assert fresh.log.commits_read < 200  # ids and times come from the checkpoint's history
+
+    fresh = tv.open(path)
+    assert fresh.latest().version == 1000 and fresh.log.commits_read == 0
+
+
+def _table_with_checkpoints(path: str) -> tv.Table:
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 10})
+    for i in range(25):
+        t.append(_one_row(i), provenance=False)
+    t.delete("i % 4 = 0")  # version 26: deletion vectors in the live state
+    for i in range(25, 29):
+        t.append(_one_row(i), provenance=False)  # up to version 30
+    return t
+
+
+def test_checkpoint_interval_is_a_table_property(path: str) -> None:
+    _table_with_checkpoints(path)
+    ckpts = sorted(p.name for p in Path(path, "_tablever", "checkpoints").iterdir())
+    assert ckpts == [f"{v:020d}.parquet" for v in (10, 20, 30)]
+
+
+def test_checkpoint_state_equals_log_replay(path: str) -> None:
+    t = _table_with_checkpoints(path)
+    replayed, _ = t.log.load_state(30, base=None)
+    from_ckpt, _ = tv.open(path).log.read_checkpoint(30)
+    assert from_ckpt.id == replayed.id
+    assert dict(from_ckpt.files) == dict(replayed.files)
+    assert dict(from_ckpt.deletes) == dict(replayed.deletes)
+    assert from_ckpt.next_row_id == replayed.next_row_id
+    assert from_ckpt.fingerprint == replayed.fingerprint
+
+
+@pytest.mark.parametrize("damage", [b"", b"not parquet at all"])
+def test_a_corrupt_checkpoint_falls_back_to_the_log_with_a_warning(
+    path: str, caplog: pytest.LogCaptureFixture, damage: bytes
+) -> None:
+    t = _table_with_checkpoints(path)
+    want = {v: (t.as_of(v).id, t.as_of(v).fingerprint,
+                t.as_of(v).to_arrow(with_row_id=True).sort_by("_row_id"))
+            for v in (25, 27, 30)}
+    Path(path, "_tablever", "checkpoints", f"{30:020d}.parquet").write_bytes(damage)
+    Path(path, "_tablever", "checkpoints", f"{20:020d}.parquet").write_bytes(damage)
+    with caplog.at_level(logging.WARNING, logger="tablever"):
+        fresh = tv.open(path)
+        for v, (sid, fp, data) in want.items():
+            s = fresh.as_of(v)
+            assert (s.id, s.fingerprint) == (sid, fp)
+            assert s.to_arrow(with_row_id=True).sort_by("_row_id").equals(data)
+        assert fresh.as_of(t.as_of(27).id[:12]).version == 27
+    assert any("checkpoint" in r.getMessage() for r in caplog.records)
+    assert fresh.log.commits_read > 10  # it really replayed from checkpoint 10
+
+
+def test_versions_before_the_first_checkpoint_replay_from_zero(path: str) -> None:
+    _table_with_checkpoints(path)
+    fresh = tv.open(path)
+    assert fresh.as_of(5).num_rows == 5
+    assert fresh.log.commits_read == 6
