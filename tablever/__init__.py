@@ -30,6 +30,7 @@ from tablever.errors import (
     TableverError,
 )
 from tablever.lineage import Diff, from_lock
+from tablever.maintenance import Report, compact, expire, vacuum, verify
 from tablever.snapshot import Snapshot
 from tablever.table import Table, create
 from tablever.table import open_table as open  # noqa: A004 - tv.open is the documented verb
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidPredicateError",
     "RefNotFoundError",
+    "Report",
     "Run",
     "SchemaMismatchError",
     "Snapshot",
@@ -54,7 +56,11 @@ __all__ = [
     "TableverError",
     "Warehouse",
     "__version__",
+    "compact",
     "create",
+    "expire",
     "from_lock",
     "open",
+    "vacuum",
+    "verify",
 ]

@@ -379,7 +379,8 @@ def fmt_pairs(values: Mapping[str, Any]) -> Text:
 def fmt_provenance(p: Mapping[str, Any]) -> Text:
     lines = []
     if p.get("git_commit"):
-        lines.append(f"git {str(p['git_commit'])[:12]}" + (" (dirty)" if p.get("git_dirty") else ""))
+        dirty = " (dirty)" if p.get("git_dirty") else ""
+        lines.append(f"git {str(p['git_commit'])[:12]}{dirty}")
     for key, label in (("host", "host"), ("python", "python"), ("tablever_version", "tablever")):
         if p.get(key):
             lines.append(f"{label} {p[key]}")
@@ -491,12 +492,15 @@ def report_write(before: tv.Snapshot, after: tv.Snapshot, as_json: bool, nothing
 
 # --- shared option types ------------------------------------------------------------
 
-PathArg = Annotated[str, typer.Argument(help="The table's location (a folder).", show_default=False)]
-RefArg = Annotated[
-    str | None,
-    typer.Argument(help="Version, tag, snapshot-id prefix or ISO time (default: latest).",
-                   show_default=False),
-]
+
+def arg(metavar: str, help: str) -> Any:  # noqa: A002 - Typer's own keyword
+    """A positional argument shown as ``metavar`` in the usage line."""
+    return typer.Argument(metavar=metavar, help=help, show_default=False)
+
+
+PathArg = Annotated[str, arg("PATH", "The table's location (a folder).")]
+RefArg = Annotated[str | None, arg("REF", "Version, tag, snapshot-id prefix or ISO time "
+                                          "(default: latest).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 MessageOpt = Annotated[str, typer.Option("--message", "-m", help="What changed and why.")]
 PropertyOpt = Annotated[
@@ -532,7 +536,8 @@ def create(
     ] = None,
     schema: Annotated[
         str | None,
-        typer.Option("--schema", help='Empty table: "id:int64,label:string,ts:timestamp[us,UTC]".'),
+        typer.Option("--schema", metavar="SPEC",
+                     help='Empty table: "id:int64,label:string,ts:timestamp\\[us,UTC]".'),
     ] = None,
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Message of the create commit (v0).")
@@ -565,7 +570,7 @@ def create(
 @command("append")
 def append(
     path: PathArg,
-    file: Annotated[str, typer.Argument(help="Parquet, CSV or JSONL file.", show_default=False)],
+    file: Annotated[str, arg("FILE", "Parquet, CSV or JSONL file.")],
     message: MessageOpt,
     prop: PropertyOpt = None,
     merge_schema: Annotated[
@@ -587,8 +592,7 @@ def append(
 @command("delete")
 def delete(
     path: PathArg,
-    where: Annotated[str, typer.Argument(help="SQL predicate: rows where it IS TRUE go.",
-                                         show_default=False)],
+    where: Annotated[str, arg("WHERE", "SQL predicate: rows where it IS TRUE go.")],
     message: MessageOpt,
     as_json: JsonOpt = False,
 ) -> None:
@@ -602,8 +606,7 @@ def delete(
 @command("filter")
 def filter_(
     path: PathArg,
-    keep: Annotated[str, typer.Argument(help="SQL predicate: rows where it IS TRUE stay.",
-                                        show_default=False)],
+    keep: Annotated[str, arg("KEEP", "SQL predicate: rows where it IS TRUE stay.")],
     message: MessageOpt,
     as_json: JsonOpt = False,
 ) -> None:
@@ -635,8 +638,7 @@ def update(
 @command("restore")
 def restore(
     path: PathArg,
-    ref: Annotated[str, typer.Argument(help="Version, tag, snapshot-id prefix or ISO time.",
-                                       show_default=False)],
+    ref: Annotated[str, arg("REF", "Version, tag, snapshot-id prefix or ISO time.")],
     message: Annotated[str, typer.Option("--message", "-m", help="What and why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
@@ -650,8 +652,7 @@ def restore(
 @command("set-property")
 def set_property(
     path: PathArg,
-    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE ... (JSON values are parsed).",
-                                               show_default=False)],
+    pairs: Annotated[list[str], arg("KEY=VALUE", "KEY=VALUE ... (JSON values are parsed).")],
     message: Annotated[str, typer.Option("--message", "-m", help="What and why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
@@ -763,10 +764,11 @@ def show(
 @command("diff")
 def diff(
     path: PathArg,
-    a: Annotated[str, typer.Argument(help="From this ref.", show_default=False)],
-    b: Annotated[str | None, typer.Argument(help="To this ref (default: latest).",
-                                            show_default=False)] = None,
-    on: Annotated[str | None, typer.Option("--on", help="Key columns (a,b): report updates.")] = None,
+    a: Annotated[str, arg("A", "From this ref.")],
+    b: Annotated[str | None, arg("B", "To this ref (default: latest).")] = None,
+    on: Annotated[
+        str | None, typer.Option("--on", metavar="COLS", help="Key columns a,b: report updates.")
+    ] = None,
     sample: Annotated[int, typer.Option("-n", "--sample", min=0, help="Sample rows per kind.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
@@ -827,7 +829,7 @@ def _updates(rows: pa.Table, keys: list[str]) -> list[dict[str, Any]]:
 @command("tag")
 def tag(
     path: PathArg,
-    name: Annotated[str, typer.Argument(help="Tag name, e.g. v1.0.", show_default=False)],
+    name: Annotated[str, arg("NAME", "Tag name, e.g. v1.0.")],
     ref: RefArg = None,
     message: Annotated[str, typer.Option("--message", "-m", help="Why this version.")] = "",
     force: Annotated[bool, typer.Option("--force", help="Move an existing tag.")] = False,
@@ -877,8 +879,7 @@ def runs(path: PathArg, ref: RefArg = None, as_json: JsonOpt = False) -> None:
 @command("link-run")
 def link_run(
     path: PathArg,
-    run_id: Annotated[str, typer.Argument(help="The run's id (e.g. an MLflow run id).",
-                                          show_default=False)],
+    run_id: Annotated[str, arg("RUN_ID", "The run's id (e.g. an MLflow run id).")],
     ref: Annotated[str | None, typer.Option("--ref", help="The version trained on.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model name.")] = None,
     metric: Annotated[list[str] | None, typer.Option("--metric", help="KEY=NUMBER.")] = None,
@@ -920,7 +921,9 @@ def read(
         "--format", "-f", help="table, csv, json (one array), jsonl or parquet; "
         "default: from -o's extension, else table.")] = None,
     output: Annotated[str | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
-    limit: Annotated[int | None, typer.Option("-n", "--limit", min=0, help="At most N rows.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("-n", "--limit", min=0, help="At most N rows.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Export the rows of a version."""

@@ -50,7 +50,7 @@ def _matches(
     snap = Snapshot(table.storage, state)
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
-    inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True)
+    inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True, deletes="anti")
     cols = ", ".join(["__file", "__pos", *extra])
     sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
     try:
@@ -319,7 +319,7 @@ def upsert(
             snap = Snapshot(table.storage, state)
             plan = snap.read_plan(files)
             conn = default_connection().cursor()
-            inner = plan_sql(plan, conn, with_row_id=True, positions=True)
+            inner = plan_sql(plan, conn, with_row_id=True, positions=True, deletes="anti")
             name = f"__tv_src_{plan.key[:16]}"
             conn.register(name, src_keys)
             cond = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)

@@ -212,17 +212,16 @@ class Table:
 
     def _state_at(self, version: int) -> TableState:
         try:
-            current = self._current()
+            current: TableState | None = self._current()
         except CorruptLogError:
             # A torn or corrupt newer commit is reported when it is read, but must not
-            # hide the versions before it (DESIGN §2): rebuild those without the head.
+            # hide the versions before it (DESIGN §2): those are rebuilt without it.
             if not 0 <= version < self._log.latest_version():
                 raise
-            state, _ = self._log.load_state(version)
-            return state
-        if version == current.version:
+            current = None
+        if current is not None and version == current.version:
             return current
-        if version > current.version:
+        if current is not None and version > current.version:
             raise RefNotFoundError(version, f"no version {version}: the latest is {current.version}")
         gone = self._log.read_expired().get(version)
         if gone is not None:  # even while a checkpoint of it still exists

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -52,7 +52,7 @@ class CompactGroup:
     @property
     def rows(self) -> int:
         """Live rows (what the rewritten files will hold)."""
-        return sum(f.rows - (d.rows if d else 0) for f, d in zip(self.files, self.deletes))
+        return sum(f.rows - (d.rows if d else 0) for f, d in zip(self.files, self.deletes, strict=True))
 
     @property
     def deleted_rows(self) -> int:
@@ -64,7 +64,7 @@ class CompactGroup:
 
     @property
     def live_bytes(self) -> int:
-        return sum(_live_bytes(f, d) for f, d in zip(self.files, self.deletes))
+        return sum(_live_bytes(f, d) for f, d in zip(self.files, self.deletes, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +230,7 @@ def _rewrite(
     storage: Storage, group: CompactGroup, schema: pa.Schema, target: int,
     sort_by: Sequence[str] | None,
 ) -> list[DataFile]:
-    parts = [_read_file(storage, f, d, schema) for f, d in zip(group.files, group.deletes)]
+    parts = [_read_file(storage, f, d, schema) for f, d in zip(group.files, group.deletes, strict=True)]
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     if table.num_rows != group.rows:
         raise IntegrityError("compaction read an unexpected number of rows")
@@ -312,7 +312,7 @@ def compact(
                 progress("compact", i + 1, total)
     fault_point("compact.written")
     added = tuple(f for out in outputs for f in out)
-    planned = [(f, d) for g in plan.groups for f, d in zip(g.files, g.deletes)]
+    planned = [(f, d) for g in plan.groups for f, d in zip(g.files, g.deletes, strict=True)]
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
         # Check the state itself, not only the winners: the table may have moved between
@@ -332,7 +332,7 @@ def compact(
                 )
         return Actions(add=added, remove=tuple(f.key for f, _ in planned)), None
 
-    props = {
+    props: dict[str, Any] = {
         "compacted_version": plan.version,
         "target_file_bytes": plan.target_file_bytes,
         "input_files": plan.input_files,

@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -115,15 +115,26 @@ def plan_sql(
     columns: Sequence[str] | None = None,
     with_row_id: bool = False,
     positions: bool = False,
+    deletes: Literal["positional", "anti"] = "positional",
 ) -> str:
     """DuckDB SQL for the live rows of ``plan``; registers deletion vectors on ``conn``.
 
     ``positions`` adds ``__file`` (index into ``plan.files``) and ``__pos`` (row position
     in that file), which row-level writes use to build deletion vectors.
+
+    Files with a deletion vector are read either with a POSITIONAL JOIN against a keep
+    mask (``deletes="positional"``: as fast as a raw scan, but filters cannot prune row
+    groups of those files) or with an ANTI JOIN on ``(file_index, file_row_number)``
+    (``"anti"``: filters still push into the scan; best when a predicate is selective).
     """
     names = list(columns) if columns is not None else plan.schema.names
 
-    def select_list(prefix: str, group: Sequence[FileRead]) -> str:
+    def select_list(
+        prefix: str,
+        group: Sequence[FileRead],
+        first: str = "__fi.first_row_id",
+        gidx: str = "__fi.gidx",
+    ) -> str:
         # Each group is its own read_parquet(union_by_name): only its files' columns bind.
         present: set[str] = set()
         for f in group:
@@ -140,13 +151,13 @@ def plan_sql(
         if with_row_id:
             if ROW_ID in present:
                 out.append(
-                    f"COALESCE({prefix}{quote(ROW_ID)}, __fi.first_row_id + {prefix}file_row_number)"
+                    f"COALESCE({prefix}{quote(ROW_ID)}, {first} + {prefix}file_row_number)"
                     f" AS {quote(ROW_ID)}"
                 )
             else:
-                out.append(f"__fi.first_row_id + {prefix}file_row_number AS {quote(ROW_ID)}")
+                out.append(f"{first} + {prefix}file_row_number AS {quote(ROW_ID)}")
         if positions:
-            out.append(f"__fi.gidx AS __file, {prefix}file_row_number AS __pos")
+            out.append(f"{gidx} AS __file, {prefix}file_row_number AS __pos")
         return ", ".join(out) if out else "NULL AS __empty"
 
     if not plan.files:
@@ -166,6 +177,20 @@ def plan_sql(
     tag = plan.key[:24]
     for label, indexed in (("c", clean), ("d", dirty)):
         if not indexed:
+            continue
+        if label == "d" and deletes == "positional":
+            for gi, f in indexed:
+                assert f.deleted is not None
+                keep = np.ones(f.rows, dtype=bool)
+                keep[f.deleted] = False
+                keep_name = f"__tv_keep_{tag}_{gi}"
+                conn.register(keep_name, pa.table({"keep": keep}))
+                first = "CAST(NULL AS BIGINT)" if f.first_row_id is None else str(f.first_row_id)
+                sel = select_list("__s.", [f], first=first, gidx=str(gi))
+                parts.append(
+                    f"SELECT {sel} FROM read_parquet({_sql_str(f.path)}) AS __s "
+                    f"POSITIONAL JOIN {keep_name} AS __k WHERE __k.keep"
+                )
             continue
         group = [f for _, f in indexed]
         src = f"read_parquet({_file_list(group)}, union_by_name=true) AS __s"

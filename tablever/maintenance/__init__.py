@@ -1,0 +1,45 @@
+"""Maintenance: compact, expire, vacuum, verify, and ``maintain`` running the first three.
+
+Destructive work plans first: each step has a pure planner (``plan_compact``,
+``plan_expire``, ``plan_vacuum``) that turns the table's state and a policy into a plan,
+a function that gathers the inputs and returns that plan without changing anything
+(``compact_plan``, ``expire_plan``, ``vacuum_plan``), and the verb that carries it out
+(``compact``, ``expire``, ``vacuum``; ``dry_run=True`` stops after planning).
+"""
+
+from __future__ import annotations
+
+from tablever.maintenance.compact import (
+    CompactGroup,
+    CompactPlan,
+    compact,
+    compact_plan,
+    plan_compact,
+)
+from tablever.maintenance.expire import ExpirePlan, expire, expire_plan, plan_expire
+from tablever.maintenance.maintain import MaintenanceReport, maintain
+from tablever.maintenance.policy import Policy, parse_duration
+from tablever.maintenance.vacuum import VacuumPlan, plan_vacuum, vacuum, vacuum_plan
+from tablever.maintenance.verify import Report, verify
+
+__all__ = [
+    "CompactGroup",
+    "CompactPlan",
+    "ExpirePlan",
+    "MaintenanceReport",
+    "Policy",
+    "Report",
+    "VacuumPlan",
+    "compact",
+    "compact_plan",
+    "expire",
+    "expire_plan",
+    "maintain",
+    "parse_duration",
+    "plan_compact",
+    "plan_expire",
+    "plan_vacuum",
+    "vacuum",
+    "vacuum_plan",
+    "verify",
+]
