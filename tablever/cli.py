@@ -34,7 +34,9 @@ from typing import Annotated, Any, TypeVar, cast
 
 import pyarrow as pa
 import typer
+from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -112,6 +114,11 @@ def group(name: str, help: str) -> typer.Typer:  # noqa: A002 - Typer's own keyw
 def console() -> Console:
     # Made per call: the width (COLUMNS) and the stream are those of this invocation.
     return Console(highlight=False, soft_wrap=False)
+
+
+def say(line: str | Text) -> None:
+    """One line for people on stdout (never wrapped, never read as markup)."""
+    console().print(line if isinstance(line, Text) else Text(line), soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:
@@ -377,6 +384,7 @@ def fmt_pairs(values: Mapping[str, Any]) -> Text:
 
 
 def fmt_provenance(p: Mapping[str, Any]) -> Text:
+    """git commit (dirty), host, python and tablever versions, on one line."""
     lines = []
     if p.get("git_commit"):
         dirty = " (dirty)" if p.get("git_dirty") else ""
@@ -384,10 +392,12 @@ def fmt_provenance(p: Mapping[str, Any]) -> Text:
     for key, label in (("host", "host"), ("python", "python"), ("tablever_version", "tablever")):
         if p.get(key):
             lines.append(f"{label} {p[key]}")
-    return Text("\n".join(lines))
+    return Text(", ".join(lines))
 
 
 def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
@@ -404,13 +414,17 @@ def cell(value: Any) -> Text:
     return Text(_scalar(value))
 
 
-def new_table(title: str | None, columns: Iterable[str | tuple[str, dict[str, Any]]]) -> RichTable:
+def new_table(
+    title: str | None, columns: Iterable[str | tuple[str, dict[str, Any]]], **kwargs: Any
+) -> RichTable:
     """A Rich table whose title and headers are plain text (never markup); a column is a
-    name or ``(name, add_column keyword arguments)``."""
-    table = RichTable(title=Text(title, style="bold") if title else None, title_justify="left")
+    name or ``(name, add_column keyword arguments)``; ``kwargs`` go to the table."""
+    table = RichTable(
+        title=Text(title, style="bold") if title else None, title_justify="left", **kwargs
+    )
     for col in columns:
-        name, kwargs = (col, {}) if isinstance(col, str) else col
-        table.add_column(Text(name), **{"overflow": "fold", **kwargs})
+        name, opts = (col, {}) if isinstance(col, str) else col
+        table.add_column(Text(name), **{"overflow": "fold", **opts})
     return table
 
 
@@ -477,17 +491,17 @@ def report_write(before: tv.Snapshot, after: tv.Snapshot, as_json: bool, nothing
         emit_json({"committed": committed, **snapshot_dict(after)})
         return
     if not committed:
-        console().print(Text(
+        say(
             f"nothing to commit: {nothing}; the latest is still version {after.version} "
             f"({after.short_id})"
-        ))
+        )
         return
     line = Text(f"version {after.version} ({after.short_id}) {after.operation}: ")
     line.append_text(fmt_rows(after.summary))
     line.append(f" rows, {after.num_rows} total")
     if after.message:
         line.append(f" \u2014 {after.message}")
-    console().print(line)
+    say(line)
 
 
 # --- shared option types ------------------------------------------------------------
@@ -561,10 +575,10 @@ def create(
     if as_json:
         emit_json({"location": table.location, **snapshot_dict(s), "schema": schema_list(s.schema)})
         return
-    console().print(Text(
+    say(
         f"created {table.location}: version {s.version} ({s.short_id}), {s.num_rows} rows, "
         f"{len(s.schema)} columns"
-    ))
+    )
 
 
 @command("append")
@@ -694,25 +708,49 @@ def log(
             {**snapshot_dict(s), "tags": tags[s.version], "runs": runs[s.version]} for s in snaps
         ])
         return
-    right, fixed = {"justify": "right"}, {"no_wrap": True}
-    columns: list[str | tuple[str, dict[str, Any]]] = [
-        ("version", right), ("id", fixed), ("time (UTC)", fixed), "operation",
-        ("rows \u00b1", {**right, **fixed}), ("total", right), "message",
-        ("tags", {"style": "yellow"}), ("runs", right),
-    ]
     if verbose:
-        columns += ["author", "provenance", "properties"]
-    out = new_table(table.location, columns)
+        _log_blocks(snaps, tags, runs)
+        return
+    # A light grid; below ~100 columns the time wraps (date over time) before the message.
+    con = console()
+    fixed: dict[str, Any] = {"no_wrap": True}
+    right: dict[str, Any] = {"justify": "right"}
+    when = fixed if con.width >= 96 else {"min_width": 10}
+    out = new_table(table.location, [
+        ("version", {**right, **fixed}), ("id", fixed), ("time (UTC)", when),
+        ("operation", {"min_width": 7}), ("rows \u00b1", {**right, **fixed}), ("total", right),
+        ("message", {"min_width": 8}), ("tags", {"style": "yellow", "min_width": 4}),
+        ("runs", {**right, "min_width": 4}),
+    ], box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
     for s in snaps:
-        row: list[Any] = [
-            s.version, s.short_id, fmt_time(s.timestamp), s.operation, fmt_rows(s.summary),
+        add_row(
+            out, s.version, s.short_id, fmt_time(s.timestamp), s.operation, fmt_rows(s.summary),
             s.num_rows, s.message, ", ".join(tags[s.version]),
             len(runs[s.version]) if runs[s.version] else "",
-        ]
-        if verbose:
-            row += [s.author, fmt_provenance(s.provenance), fmt_pairs(s.properties)]
-        add_row(out, *row)
-    console().print(out)
+        )
+    con.print(out)
+
+
+def _log_blocks(
+    snaps: list[tv.Snapshot], tags: Mapping[int, list[str]], runs: Mapping[int, list[str]]
+) -> None:
+    """``log -v``: one block per version, like ``git log``, so any width reads well."""
+    con = console()
+    for s in snaps:
+        head = Text()
+        head.append(f"version {s.version}", style="bold")
+        head.append(f"  {s.short_id}  {fmt_time(s.timestamp)} UTC  {s.operation}  ")
+        head.append_text(fmt_rows(s.summary))
+        head.append(f"  {s.num_rows} rows")
+        if tags[s.version]:
+            head.append(f"  tags: {', '.join(tags[s.version])}", style="yellow")
+        if runs[s.version]:
+            head.append(f"  runs: {', '.join(runs[s.version])}")
+        con.print(head)
+        con.print(Padding(grid([
+            ("message", s.message), ("author", s.author),
+            ("provenance", fmt_provenance(s.provenance)), ("properties", fmt_pairs(s.properties)),
+        ]), (0, 0, 1, 4)))
 
 
 @command("show")
@@ -727,13 +765,15 @@ def show(
     s = table.as_of(parse_ref(table, ref))
     tags = [r for r in table.tag_records() if r.version == s.version]
     runs = [r for r in table.runs() if r.version == s.version]
-    head = s.sql(f"SELECT * FROM t LIMIT {rows}") if rows else None
+    # The snapshot's own order; Snapshot has no limit yet, so this reads it whole.
+    head = s.to_arrow().slice(0, rows) if rows else None
     files, nbytes = len(s.files), s.summary.get("total_bytes")
     if as_json:
         emit_json({
             **snapshot_dict(s), "num_files": files, "bytes": nbytes, "files": s.files,
             "schema": schema_list(s.schema), "tags": [t.name for t in tags],
-            "runs": [run_dict(r) for r in runs], "head": head.to_pylist() if head else [],
+            "runs": [run_dict(r) for r in runs],
+            "head": head.to_pylist() if head is not None else [],
         })
         return
     parent = f"{s.parent_id[:12]} (v{s.version - 1})" if s.parent_id else "none"
@@ -841,7 +881,7 @@ def tag(
     if as_json:
         emit_json({"tag": name, **snapshot_dict(s)})
         return
-    console().print(Text(f"tagged version {s.version} ({s.short_id}) as {name}"))
+    say(f"tagged version {s.version} ({s.short_id}) as {name}")
 
 
 @command("tags")
@@ -899,8 +939,8 @@ def link_run(
     if as_json:
         emit_json(run_dict(run))
         return
-    console().print(Text(f"linked run {run.run_id} to version {run.version} "
-                         f"({run.snapshot_id[:12]})"))
+    say(f"linked run {run.run_id} to version {run.version} "
+        f"({run.snapshot_id[:12]})")
 
 
 # --- reading data ---------------------------------------------------------------------
@@ -958,7 +998,7 @@ def read(
         return
     with open(output, "wb") as f:
         f.write(payload)
-    console().print(Text(f"wrote {data.num_rows} rows of version {s.version} to {output}"))
+    say(f"wrote {data.num_rows} rows of version {s.version} to {output}")
 
 
 def _encode(data: pa.Table, fmt: str) -> bytes:
@@ -991,10 +1031,10 @@ def verify(path: PathArg, ref: RefArg = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"ok": True, **snapshot_dict(s), "files": s.files})
         return
-    console().print(Text(
+    say(
         f"ok: version {s.version} ({s.short_id}): {len(s.files)} data files match their "
         f"SHA-256; fingerprint {s.fingerprint[:12]}"
-    ))
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

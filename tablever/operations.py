@@ -42,9 +42,12 @@ def _matches(
     extra: Sequence[str] = (),
     *,
     with_row_id: bool = False,
+    shown: str | None = None,
+    boolean: str | None = None,
 ) -> pa.Table:
     """``__file`` (a DataFile of ``files``), ``__pos`` and ``extra`` SQL columns of the
-    live rows where ``condition`` IS TRUE."""
+    live rows where ``condition`` IS TRUE. ``shown`` is the user's text, for errors;
+    ``boolean`` is the user's predicate, checked to be a true/false condition."""
     from tablever.query.engine import default_connection, fetch_arrow, plan_sql
 
     snap = Snapshot(table.storage, state)
@@ -54,14 +57,27 @@ def _matches(
     cols = ", ".join(["__file", "__pos", *extra])
     sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
     try:
+        if boolean is not None:
+            kind = conn.sql(f"SELECT ({boolean}) AS __p FROM ({inner}) AS t LIMIT 0").types[0]
+            if str(kind) not in ("BOOLEAN", '"NULL"', "NULL"):
+                raise InvalidPredicateError(
+                    f"{shown or boolean!r} is not a true/false condition (it gives {kind})",
+                    sql=shown or boolean,
+                )
         return fetch_arrow(conn.sql(sql))
+    except InvalidPredicateError:
+        raise
     except Exception as exc:  # DuckDB raises many types; all are the predicate's fault here
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "IO Error" in text or "No files found" in text:
             from tablever.errors import IntegrityError
 
             raise IntegrityError(f"cannot read a data file: {text}") from exc
-        raise InvalidPredicateError(f"cannot evaluate {condition!r}: {text}", sql=condition) from exc
+        text = text.replace("Binder Error: ", "").replace("Conversion Error: ", "")
+        if "BOOLEAN" in text and "mix" in text.lower():
+            text = "it is not a true/false condition"
+        user = shown if shown is not None else condition
+        raise InvalidPredicateError(f"cannot evaluate {user!r}: {text}", sql=user) from exc
 
 
 def _deletion_actions(
@@ -130,6 +146,7 @@ def delete(
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
+    provenance: bool = True,
 ) -> Snapshot:
     """Delete the rows where ``where`` IS TRUE (rows where it is NULL stay)."""
     tree = _predicate(table, where)
@@ -141,14 +158,14 @@ def delete(
         files = prune(tree, state.files.values())
         if not files:
             return None
-        hits = _matches(table, state, files, condition)
+        hits = _matches(table, state, files, condition, boolean=condition, shown=where)
         actions = _deletion_actions(table, state, files, hits)
         return None if actions.empty else (actions, None)
 
     props = {**dict(properties or {}), "predicate": condition}
     return table.commit_actions(
         "delete", _rebasing(compute), message=message or f"delete where {condition}",
-        properties=props, allow_empty=allow_empty,
+        properties=props, allow_empty=allow_empty, provenance=provenance,
     )
 
 
@@ -159,6 +176,7 @@ def filter(  # noqa: A001 - the verb users know
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
+    provenance: bool = True,
 ) -> Snapshot:
     """Keep only the rows where ``keep`` IS TRUE (rows where it is NULL go)."""
     tree = _predicate(table, keep)
@@ -169,14 +187,14 @@ def filter(  # noqa: A001 - the verb users know
         files = list(state.files.values())
         if not files:
             return None
-        hits = _matches(table, state, files, drop)
+        hits = _matches(table, state, files, drop, shown=keep, boolean=condition)
         actions = _deletion_actions(table, state, files, hits)
         return None if actions.empty else (actions, None)
 
     props = {**dict(properties or {}), "predicate": condition}
     return table.commit_actions(
         "filter", _rebasing(compute), message=message or f"filter {condition}",
-        properties=props, allow_empty=allow_empty,
+        properties=props, allow_empty=allow_empty, provenance=provenance,
     )
 
 
@@ -212,6 +230,7 @@ def update(
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
+    provenance: bool = True,
 ) -> Snapshot:
     """Set columns to SQL expressions on the rows where ``where`` IS TRUE (all rows when
     None). Updated rows keep their ``_row_id``; old versions are untouched."""
@@ -244,7 +263,8 @@ def update(
             for n in current.names
         ]
         hits = _matches(table, state, files, condition, [*select, quote(ROW_ID)],
-                        with_row_id=True)
+                        with_row_id=True, shown=where,
+                        boolean=None if tree is None else condition)
         if hits.num_rows == 0:
             return None
         new_rows = cast_to_schema(hits.select(current.names), current)
@@ -256,7 +276,7 @@ def update(
     props = {**dict(properties or {}), "predicate": condition, "set": assignments}
     return table.commit_actions(
         "update", _rebasing(compute), message=message or f"update where {condition}",
-        properties=props, allow_empty=allow_empty,
+        properties=props, allow_empty=allow_empty, provenance=provenance,
     )
 
 
@@ -268,6 +288,7 @@ def upsert(
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
+    provenance: bool = True,
 ) -> Snapshot:
     """Replace the rows whose key ``on`` matches a row of ``data`` (keeping their
     ``_row_id``) and append the others. NULL keys never match."""
@@ -347,7 +368,7 @@ def upsert(
     props = {**dict(properties or {}), "on": keys}
     return table.commit_actions(
         "upsert", build, message=message or f"upsert on {', '.join(keys)}",
-        properties=props, allow_empty=allow_empty,
+        properties=props, allow_empty=allow_empty, provenance=provenance,
     )
 
 
@@ -358,6 +379,7 @@ def overwrite(
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
+    provenance: bool = True,
 ) -> Snapshot:
     """Replace every row with ``data`` (same schema); earlier versions keep theirs."""
     rows = conform(to_arrow_table(data), table.latest().schema)
@@ -376,7 +398,7 @@ def overwrite(
 
     return table.commit_actions(
         "overwrite", build, message=message or "overwrite", properties=properties,
-        allow_empty=allow_empty,
+        allow_empty=allow_empty, provenance=provenance,
     )
 
 
@@ -386,6 +408,7 @@ def restore(
     *,
     message: str = "",
     properties: Mapping[str, Any] | None = None,
+    provenance: bool = True,
 ) -> Snapshot:
     """A new snapshot whose live files and deletion vectors are exactly those of ``ref``
     (so its fingerprint equals ``ref``'s); no data is copied."""
@@ -421,11 +444,13 @@ def restore(
              "restored_id": target.id}
     return table.commit_actions(
         "restore", build, message=message or f"restore version {target.version}",
-        properties=props, allow_empty=True,
+        properties=props, allow_empty=True, provenance=provenance,
     )
 
 
-def set_properties(table: Table, properties: Mapping[str, Any], *, message: str = "") -> Snapshot:
+def set_properties(
+    table: Table, properties: Mapping[str, Any], *, message: str = "", provenance: bool = True
+) -> Snapshot:
     """Set table properties (policy such as ``checkpoint_interval``, ``retention.*``)."""
     if not isinstance(properties, Mapping) or not properties:
         raise InvalidNameError("set_properties needs a non-empty mapping")
@@ -435,6 +460,6 @@ def set_properties(table: Table, properties: Mapping[str, Any], *, message: str 
 
     return table.commit_actions(
         "set-properties", build, message=message or "set properties", properties=properties,
-        allow_empty=True,
+        allow_empty=True, provenance=provenance,
     )
 

@@ -253,7 +253,10 @@ def conform(data: pa.Table, schema: pa.Schema, *, mode: SchemaMode = "strict") -
     extra = [n for n in data_names if schema.get_field_index(n) < 0]
     for n in extra:
         cols.append(n)
-        hint = " (reserved)" if n == ROW_ID else " (use schema_mode='merge' to add it)"
+        hint = (
+            " (reserved)" if n == ROW_ID
+            else " (append with schema_mode='merge', or --merge-schema, to add it)"
+        )
         problems.append(f"{n!r}: not in the table{hint}")
     arrays = []
     for f in schema:

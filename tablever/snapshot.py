@@ -15,7 +15,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from tablever.errors import CorruptLogError, IntegrityError, SchemaMismatchError, TableverError
+from tablever.errors import (
+    CorruptLogError,
+    IntegrityError,
+    InvalidPredicateError,
+    SchemaMismatchError,
+    TableverError,
+)
 from tablever.format.commit import DataFile, DeleteVector
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
@@ -87,13 +93,14 @@ class Snapshot:
         [2, 3]
     """
 
-    __slots__ = ("_state", "_storage", "_location", "_schema")
+    __slots__ = ("_state", "_storage", "_location", "_schema", "_content_hash")
 
     def __init__(self, storage: Storage, state: TableState) -> None:
         self._storage = storage
         self._state = state
         self._location = storage.uri
         self._schema: pa.Schema | None = None
+        self._content_hash: str | None = None
 
     # --- metadata -----------------------------------------------------------------
 
@@ -181,6 +188,38 @@ class Snapshot:
     @property
     def fingerprint(self) -> str:
         return self._state.fingerprint
+
+    @property
+    def content_hash(self) -> str:
+        """A digest of the snapshot's rows that ignores how they are laid out in files.
+
+        Equal for two snapshots holding the same rows (``_row_id`` aside) under the same
+        column names and types: the same data loaded twice in different batches, before
+        and after compaction, a restore. Built from per-file sums stored at write time,
+        minus the rows of deletion vectors (only those rows are read). Not a defence
+        against a deliberate collision: ``fingerprint`` + ``verify`` is the tamper-evident
+        identity. See docs/reproducibility.md.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> root = tempfile.mkdtemp()
+            >>> a = tv.create(os.path.join(root, "a"), schema=pa.schema([("x", pa.int64())]))
+            >>> b = tv.create(os.path.join(root, "b"), schema=pa.schema([("x", pa.int64())]))
+            >>> _ = a.append(pa.table({"x": [1, 2, 3]}))
+            >>> _ = b.append(pa.table({"x": [3]})); _ = b.append(pa.table({"x": [2, 1]}))
+            >>> a.latest().content_hash == b.latest().content_hash
+            True
+            >>> a.latest().fingerprint == b.latest().fingerprint
+            False
+        """
+        if self._content_hash is None:
+            from tablever.content_hash import digest, snapshot_sum
+
+            total = snapshot_sum(
+                self._storage, self._state, lambda dv, rows: load_positions(self._storage, dv, rows)
+            )
+            self._content_hash = digest(self.num_rows, total, self.schema)
+        return self._content_hash
 
     @property
     def files(self) -> list[str]:
@@ -350,6 +389,12 @@ class Snapshot:
             f"WHERE ({tree.sql(dialect='duckdb')}) IS TRUE"
         )
         try:
+            cond = tree.sql(dialect="duckdb")
+            kind = str(conn.sql(f"SELECT ({cond}) FROM ({inner}) AS t LIMIT 0").types[0])
+            if kind not in ("BOOLEAN", '"NULL"', "NULL"):
+                raise InvalidPredicateError(
+                    f"{where!r} is not a true/false condition (it gives {kind})", sql=where
+                )
             table = fetch_arrow(conn.sql(sql))
         except Exception as exc:
             raise _wrap_duckdb(exc, where) from exc
@@ -360,6 +405,20 @@ class Snapshot:
             return table.cast(target)
         except (pa.ArrowException, ValueError):
             return table
+
+    def head(self, n: int = 10, columns: Sequence[str] | None = None) -> pa.Table:
+        """The first ``n`` rows in snapshot order, reading only the files needed."""
+        cols = self._check_columns(columns)
+        if n < 0:
+            raise InvalidPredicateError(f"head needs n >= 0, got {n}")
+        chosen: list[DataFile] = []
+        live = 0
+        for f in self.data_files:
+            if live >= n:
+                break
+            chosen.append(f)
+            live += self._state.live_rows(f.key)
+        return self._read_arrow(chosen, cols, False).slice(0, n)
 
     def to_polars(
         self,
@@ -505,7 +564,7 @@ def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
                 starts.append((offset, r.first_row_id))
                 offset += r.rows
             expr: Any = None
-            for off, first in reversed(starts):
+            for off, first in starts:  # outermost test: the largest offset
                 val = pl.col("__pos").cast(pl.Int64) - off + first
                 expr = val if expr is None else pl.when(pl.col("__pos") >= off).then(val).otherwise(expr)
             lf = lf.with_columns(expr.alias(ROW_ID))

@@ -78,11 +78,14 @@ def create(
     message: str = "create table",
     data: Any = None,
     fs: Any = None,
+    provenance: bool = True,
 ) -> Table:
     """Create a table (version 0) at ``location``; TableExistsError if there is one.
 
     ``schema`` is a ``pyarrow.Schema`` or any table-like value whose schema is taken
     (its rows are not added unless passed as ``data``, which is appended as version 1).
+    ``provenance=False`` (accepted by every write) leaves the commit's automatic
+    provenance (tablever and Python version, user, host, git commit) empty.
 
     Example:
         >>> import pyarrow as pa, tablever as tv, tempfile, os
@@ -119,7 +122,7 @@ def create(
         message=message,
         author=prov.author(),
         properties=props,
-        provenance=prov.capture(),
+        provenance=prov.capture() if provenance else {},
         schema=schema_to_dict(arrow_schema),
         actions=Actions(),
         summary={
@@ -133,7 +136,7 @@ def create(
         raise TableExistsError(f"a table already exists at {storage.uri!r}")
     table = Table(storage)
     if data is not None:
-        table.append(data, message="initial data")
+        table.append(data, message="initial data", provenance=provenance)
     return table
 
 
@@ -269,12 +272,23 @@ class Table:
                 _, hist = self._log.read_checkpoint(ck)
             except CorruptLogError:
                 continue
-            index = [h for h in hist if h.version in present or h.version == ck]
+            index = [h for h in hist
+                     if h.version <= ck and (h.version in present or h.version == ck)]
             start = ck + 1
             break
-        for v in sorted(x for x in present if x >= start):
-            c = self._log.read_commit(v)
+        # A checkpoint's history may omit versions whose commits are still here (an
+        # expire that died after writing it): the log, not the checkpoint, says what
+        # is retained.
+        known = {h.version for h in index}
+        for v in sorted(x for x in present if x >= start or x not in known):
+            try:
+                c = self._log.read_commit(v)
+            except FileNotFoundError:
+                if v >= start:
+                    raise
+                continue  # expired meanwhile
             index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
+        index.sort(key=lambda h: h.version)
         return index
 
     def _tag_versions(self) -> dict[str, int]:
@@ -382,7 +396,7 @@ class Table:
             existing = self._catalog.read_tag(name)
             raise InvalidNameError(
                 f"tag {name!r} already exists (version {existing.version}); tags are "
-                "immutable: pass force=True to move it"
+                "immutable: force=True (--force) moves it"
             )
         return snap
 
@@ -428,7 +442,7 @@ class Table:
         )
         if not self._catalog.write_run(run, force=force):
             raise InvalidNameError(
-                f"run {run_id!r} is already linked; pass force=True to replace it"
+                f"run {run_id!r} is already linked; force=True (--force) replaces it"
             )
         return run
 
@@ -454,7 +468,9 @@ class Table:
         if state.version % self._checkpoint_interval(state) != 0:
             return
         try:
-            self._log.write_checkpoint(state, self._versions())
+            # Only the history up to this version: another writer may already be past it.
+            history = [h for h in self._versions() if h.version <= state.version]
+            self._log.write_checkpoint(state, history)
         except OSError:
             pass  # a checkpoint is a cache while the commits exist; the next one retries
 
@@ -590,7 +606,7 @@ class Table:
 
     def delete(
         self, where: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
-        allow_empty: bool = False,
+        allow_empty: bool = False, provenance: bool = True,
     ) -> Snapshot:
         """Delete the rows where the SQL predicate ``where`` IS TRUE (NULL rows stay).
 
@@ -603,49 +619,55 @@ class Table:
             (1, 2)
         """
         return ops.delete(self, where, message=message, properties=properties,
-                          allow_empty=allow_empty)
+                          allow_empty=allow_empty, provenance=provenance)
 
     def filter(
         self, keep: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
-        allow_empty: bool = False,
+        allow_empty: bool = False, provenance: bool = True,
     ) -> Snapshot:
         """Keep only the rows where the SQL predicate ``keep`` IS TRUE (NULL rows go)."""
         return ops.filter(self, keep, message=message, properties=properties,
-                          allow_empty=allow_empty)
+                          allow_empty=allow_empty, provenance=provenance)
 
     def update(
         self, set: Mapping[str, str], where: str | None = None, *, message: str = "",  # noqa: A002
         properties: Mapping[str, Any] | None = None, allow_empty: bool = False,
+        provenance: bool = True,
     ) -> Snapshot:
         """Set columns to SQL expressions where ``where`` IS TRUE; rows keep ``_row_id``."""
         return ops.update(self, set, where, message=message, properties=properties,
-                          allow_empty=allow_empty)
+                          allow_empty=allow_empty, provenance=provenance)
 
     def upsert(
         self, data: Any, on: Sequence[str], *, message: str = "",
         properties: Mapping[str, Any] | None = None, allow_empty: bool = False,
+        provenance: bool = True,
     ) -> Snapshot:
         """Replace rows whose key ``on`` matches ``data`` (keeping ``_row_id``), add others."""
         return ops.upsert(self, data, on, message=message, properties=properties,
-                          allow_empty=allow_empty)
+                          allow_empty=allow_empty, provenance=provenance)
 
     def overwrite(
         self, data: Any, *, message: str = "", properties: Mapping[str, Any] | None = None,
-        allow_empty: bool = False,
+        allow_empty: bool = False, provenance: bool = True,
     ) -> Snapshot:
         """Replace all rows with ``data``."""
         return ops.overwrite(self, data, message=message, properties=properties,
-                             allow_empty=allow_empty)
+                             allow_empty=allow_empty, provenance=provenance)
 
     def restore(
-        self, ref: Ref, *, message: str = "", properties: Mapping[str, Any] | None = None
+        self, ref: Ref, *, message: str = "", properties: Mapping[str, Any] | None = None,
+        provenance: bool = True,
     ) -> Snapshot:
         """A new snapshot with exactly the content of ``ref`` (same fingerprint)."""
-        return ops.restore(self, ref, message=message, properties=properties)
+        return ops.restore(self, ref, message=message, properties=properties,
+                           provenance=provenance)
 
-    def set_properties(self, properties: Mapping[str, Any], *, message: str = "") -> Snapshot:
+    def set_properties(
+        self, properties: Mapping[str, Any], *, message: str = "", provenance: bool = True
+    ) -> Snapshot:
         """Set table properties (``checkpoint_interval``, ``retention.*``, ...)."""
-        return ops.set_properties(self, properties, message=message)
+        return ops.set_properties(self, properties, message=message, provenance=provenance)
 
     def diff(self, a: Ref, b: Ref = None, *, on: Sequence[str] | None = None) -> Diff:
         """What changed from ``a`` to ``b`` (computed from row ids and deletion vectors)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,12 +40,21 @@ def parse_expression(sql: object, columns: Sequence[str], *, what: str = "predic
     except (ParseError, TokenError) as exc:
         line = col = None
         errors = getattr(exc, "errors", None) or []
+        reason = "syntax error"
         if errors:
-            line, col = errors[0].get("line"), errors[0].get("col")
+            first = errors[0]
+            line, col = first.get("line"), first.get("col")
+            desc = str(first.get("description") or "")
+            reason = "incomplete expression" if "Required keyword" in desc else (
+                re.sub(r"<class '[\w.]+\.(\w+)'>", r"\1", desc) or reason
+            )
+            if first.get("highlight"):
+                reason += f" near {first['highlight']!r}"
+        elif isinstance(exc, TokenError):
+            reason = "cannot read it (an unterminated string or quote?)"
         where = f" at line {line}, column {col}" if line is not None else ""
-        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise InvalidPredicateError(
-            f"invalid {what} {sql!r}{where}: {first}", sql=sql, line=line, col=col
+            f"invalid {what} {sql!r}{where}: {reason}", sql=sql, line=line, col=col
         ) from exc
     if tree is None:
         raise InvalidPredicateError(f"empty {what}: {sql!r}", sql=sql)
