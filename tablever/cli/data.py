@@ -1,0 +1,137 @@
+"""Reading data: read (and the output formats other verbs share)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from typing import Annotated
+
+import pyarrow as pa
+import typer
+
+import tablever as tv
+from tablever.cli.common import (
+    CliError,
+    RefArg,
+    _one_line,
+    command,
+    console,
+    jsonable,
+    open_table,
+    parse_ref,
+    rows_table,
+    say,
+    split_columns,
+)
+
+# --- reading data ---------------------------------------------------------------------
+
+_FORMATS = ("table", "csv", "json", "jsonl", "parquet")
+_OUT_EXT = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+            ".parquet": "parquet", ".pq": "parquet"}
+_TABLE_ROWS = 50
+
+
+def output_format(fmt: str | None, output: str | None, as_json: bool) -> str:
+    """The output format from --format, --json and -o's extension (usage errors exit 2)."""
+    if as_json:
+        fmt = "json"
+    if fmt is None:
+        ext = os.path.splitext(output or "")[1].lower()
+        fmt = _OUT_EXT.get(ext, "table") if output else "table"
+    if fmt not in _FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(_FORMATS)}",
+                                 param_hint="--format")
+    if fmt == "parquet" and output is None:
+        raise typer.BadParameter("parquet needs -o FILE", param_hint="--format")
+    if fmt == "table" and output is not None:
+        raise typer.BadParameter("table prints to the terminal; use csv, json, jsonl or parquet "
+                                 "with -o", param_hint="--format")
+    return fmt
+
+
+def write_rows(
+    data: pa.Table, fmt: str, output: str | None, title: str, source: str = ""
+) -> None:
+    """Print ``data`` as a Rich table, or encode it to stdout or ``output``."""
+    if fmt == "table":
+        console().print(rows_table(data, title=title))
+        return
+    payload = _encode(data, fmt)
+    if output is None:
+        sys.stdout.write(payload.decode("utf-8"))
+        return
+    with open(output, "wb") as f:
+        f.write(payload)
+    say(f"wrote {data.num_rows} rows{source} to {output}")
+
+
+FormatOpt = Annotated[str | None, typer.Option(
+    "--format", "-f", help="table, csv, json (one array), jsonl or parquet; "
+    "default: from -o's extension, else table.")]
+OutputOpt = Annotated[str | None, typer.Option("-o", "--output", help="Write to FILE.")]
+LimitOpt = Annotated[int | None, typer.Option("-n", "--limit", min=0, help="At most N rows.")]
+
+
+@command("read")
+def read(
+    path: Annotated[str | None, typer.Argument(
+        metavar="PATH", help="The table's location (not needed with --lock).",
+        show_default=False)] = None,
+    ref: RefArg = None,
+    columns: Annotated[str | None, typer.Option("--columns", help="a,b,c")] = None,
+    where: Annotated[str | None, typer.Option("--where", help="SQL predicate.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    limit: LimitOpt = None,
+    lock: Annotated[str | None, typer.Option(
+        "--lock", help="Read exactly the version a lock file pins (verified first).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+) -> None:
+    """Export the rows of a version (or of the version a lock file pins)."""
+    fmt = output_format(fmt, output, as_json)
+    if lock is not None:
+        if ref is not None:
+            raise typer.BadParameter("give a REF or --lock, not both", param_hint="--lock")
+        s = tv.from_lock(lock, location=path)
+    elif path is None:
+        raise typer.BadParameter("PATH is required without --lock", param_hint="PATH")
+    else:
+        table = open_table(path)
+        s = table.as_of(parse_ref(table, ref))
+    if where is None and (limit is not None or fmt == "table"):
+        total = s.num_rows
+        data = s.head(limit if limit is not None else _TABLE_ROWS, split_columns(columns))
+    else:
+        data = s.to_arrow(split_columns(columns), where)
+        total = data.num_rows
+        if limit is not None:
+            data = data.slice(0, limit)
+        elif fmt == "table":
+            data = data.slice(0, _TABLE_ROWS)
+    write_rows(data, fmt, output, f"version {s.version}: {data.num_rows} of {total} rows",
+               f" of version {s.version}")
+
+
+def _encode(data: pa.Table, fmt: str) -> bytes:
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            sink = io.BytesIO()
+            pq.write_table(data, sink)
+            return sink.getvalue()
+        if fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            sink = io.BytesIO()
+            pcsv.write_csv(data, sink)
+            return sink.getvalue()
+    except pa.ArrowException as exc:
+        raise CliError(f"cannot write {fmt}: {_one_line(exc)}") from exc
+    rows = jsonable(data.to_pylist())
+    if fmt == "json":
+        return (json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")

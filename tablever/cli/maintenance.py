@@ -1,0 +1,194 @@
+"""Maintenance: maintain, compact, expire, vacuum, verify."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+import tablever as tv
+from tablever.cli.common import (
+    JsonOpt,
+    PathArg,
+    RefArg,
+    command,
+    console,
+    emit_json,
+    grid,
+    open_table,
+    parse_ref,
+    say,
+    snapshot_dict,
+)
+from tablever.maintenance import compact_plan
+from tablever.maintenance import maintain as maintain_table
+
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A ``progress(step, done, total)`` callback drawing one Rich bar per step."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console(), transient=True,
+    ) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=max(total, 1))
+            bars.update(tasks[step], completed=done, total=max(total, 1))
+
+        yield update
+
+
+@command("maintain")
+def maintain(path: PathArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False) -> None:
+    """Compact, expire and vacuum with the table's policy (its properties)."""
+    table = open_table(path)
+    with progress_bars(not as_json) as progress:
+        report = maintain_table(table, dry_run=dry_run, progress=progress)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    verb = "would " if dry_run else ""
+    console().print(grid([
+        ("files", f"{report.files_before} -> {report.files_after}"),
+        ("bytes", f"{_size(report.bytes_before)} -> {_size(report.bytes_after)}"),
+        (f"{verb}compacted", f"{report.compacted_files} files, {report.compacted_rows} rows"
+         + (f" (version {report.compact_version})" if report.compact_version is not None
+            else "")),
+        (f"{verb}expire", ", ".join(map(str, report.versions_expired)) or "nothing"),
+        (f"{verb}vacuum", f"{len(report.vacuumed)} files, {_size(report.bytes_freed)}"),
+        ("conflicts", ", ".join(report.conflicts) or "none"),
+    ], title=f"maintenance of {table.name}" + (" (dry run)" if dry_run else "")))
+
+
+@command("compact")
+def compact(
+    path: PathArg,
+    target: Annotated[str | None, typer.Option(
+        "--target-file-bytes", help="Target file size, e.g. 134217728 or 128MiB.")] = None,
+    sort_by: Annotated[str | None, typer.Option("--sort-by", help="a,b: cluster rows.")] = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rewrite small files and files with many deleted rows into files near the target."""
+    table = open_table(path)
+    sort = [c.strip() for c in sort_by.split(",")] if sort_by else None
+    if dry_run:
+        plan = compact_plan(table, target_file_bytes=target)
+        if as_json:
+            emit_json({"dry_run": True, "groups": len(plan.groups),
+                       "input_files": plan.input_files, "input_bytes": plan.input_bytes})
+            return
+        say(f"would compact {plan.input_files} files ({_size(plan.input_bytes)}) "
+            f"into {len(plan.groups)} groups")
+        return
+    with progress_bars(not as_json) as progress:
+        snap = tv.compact(table, target_file_bytes=target, sort_by=sort, progress=progress)
+    if as_json:
+        emit_json(None if snap is None else snapshot_dict(snap))
+        return
+    if snap is None:
+        say("nothing to compact")
+        return
+    say(f"version {snap.version} ({snap.short_id}): {snap.summary['total_files']} files, "
+        f"{snap.num_rows} rows")
+
+
+@command("expire")
+def expire(
+    path: PathArg,
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", help="e.g. 90d, 12h (default: retention.older_than).")] = None,
+    keep_last: Annotated[int | None, typer.Option(
+        "--keep-last", min=0, help="Always keep the newest N (default: retention.keep_last).")
+    ] = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove old versions (never tagged ones, ones with linked runs, or the latest)."""
+    table = open_table(path)
+    versions = tv.expire(table, older_than=older_than, keep_last=keep_last, dry_run=dry_run)
+    if as_json:
+        emit_json({"dry_run": dry_run, "expired": versions})
+        return
+    verb = "would expire" if dry_run else "expired"
+    say(f"{verb} {len(versions)} versions" + (f": {', '.join(map(str, versions))}"
+                                             if versions else ""))
+
+
+@command("vacuum")
+def vacuum(
+    path: PathArg,
+    grace: Annotated[str | None, typer.Option(
+        "--grace", help="Keep files younger than this (default: vacuum.grace, else 1h).")
+    ] = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete files no retained version needs (older than the grace period)."""
+    table = open_table(path)
+    with progress_bars(not as_json and not dry_run) as progress:
+        paths = tv.vacuum(table, grace=grace, dry_run=dry_run, progress=progress)
+    if as_json:
+        emit_json({"dry_run": dry_run, "paths": paths})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    say(f"{verb} {len(paths)} files")
+    for p in paths[:50]:
+        say(f"  {p}")
+    if len(paths) > 50:
+        say(f"  ... and {len(paths) - 50} more")
+
+
+@command("verify")
+def verify(path: PathArg, ref: RefArg = None, as_json: JsonOpt = False) -> None:
+    """Re-hash files and check the log: one version with REF, else every retained
+    version. Exits 1 on any problem, so it can gate a training job or CI."""
+    table = open_table(path)
+    if ref is not None:
+        s = table.as_of(parse_ref(table, ref), verify=True)
+        if as_json:
+            emit_json({"ok": True, **snapshot_dict(s), "files": s.files})
+            return
+        say(f"ok: version {s.version} ({s.short_id}): {len(s.files)} data files match their "
+            f"SHA-256; fingerprint {s.fingerprint[:12]}")
+        return
+    with progress_bars(not as_json) as progress:
+        report = tv.verify(table, progress=progress)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for problem in report.problems:
+            console().print(f"problem: {problem}", markup=False, highlight=False)
+        state = "ok" if report.ok else f"{len(report.problems)} problems"
+        say(f"{state}: {report.versions_checked} versions, {report.files_checked} files "
+            f"({_size(report.bytes_checked)}) checked; {len(report.orphans)} unreferenced "
+            "files (vacuum's work)")
+    if not report.ok:
+        raise typer.Exit(1)
