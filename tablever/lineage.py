@@ -249,7 +249,7 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
         snaps.append(table.as_of(v))
         schema = _union_schema(schema, snaps[-1].schema)
     storage = table.storage
-    for before, after in zip(snaps, snaps[1:]):
+    for before, after in zip(snaps, snaps[1:], strict=False):
         added, removed = _row_versions(storage, before.state, after.state, schema)
         added, removed = _cancel_moves(added, removed)
         for rows, kind in ((removed, "delete"), (added, "insert")):
@@ -292,6 +292,7 @@ def write_lock(snapshot: Snapshot, path: str | os.PathLike[str]) -> str:
         "fingerprint": snapshot.fingerprint,
         "rows": snapshot.num_rows,
         "schema_hash": schema_hash(snapshot.schema),
+        "content_hash": snapshot.content_hash,
         "timestamp": snapshot.timestamp.isoformat(),
         "tablever_version": __version__,
     }
@@ -309,11 +310,12 @@ def from_lock(
 ) -> Snapshot:
     """Open exactly the snapshot a lock file pins; IntegrityError on any mismatch.
 
-    Checks the snapshot id, fingerprint, row count and schema hash, and (``verify``)
-    re-hashes every file of the snapshot. ``location`` overrides the table location
-    recorded in the lock (a moved table).
+    Checks the snapshot id, fingerprint, row count, schema hash and content hash, and
+    (``verify``) re-hashes every file of the snapshot. ``location`` overrides the table
+    location recorded in the lock (a moved table). A pinned version that is no longer
+    retained (expired, or never existed) is a ``RefNotFoundError`` naming the lock.
     """
-    from tablever.errors import CorruptLogError
+    from tablever.errors import CorruptLogError, RefNotFoundError
     from tablever.table import open_table
 
     p = os.fspath(path)
@@ -329,20 +331,37 @@ def from_lock(
     for key in ("table", "version", "id", "fingerprint", "rows", "schema_hash"):
         if key not in lock:
             raise CorruptLogError(f"lock file {p}: missing {key!r}")
+    version = lock["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise CorruptLogError(f"lock file {p}: bad version {version!r}")
+    if not isinstance(lock["table"], str) or not all(
+        isinstance(lock[k], str) for k in ("id", "fingerprint", "schema_hash")
+    ):
+        raise CorruptLogError(
+            f"lock file {p}: table, id, fingerprint and schema_hash must be strings"
+        )
     table = open_table(location or lock["table"])
-    snap = table.as_of(int(lock["version"]))
+    try:
+        snap = table.as_of(version)
+    except RefNotFoundError as exc:
+        raise RefNotFoundError(
+            version,
+            f"lock {p} pins version {version} of {table.location}, which cannot be read: {exc}",
+        ) from exc
     problems = []
     if snap.id != lock["id"]:
-        problems.append(f"snapshot id is {snap.id[:12]}, the lock pins {str(lock['id'])[:12]}")
+        problems.append(f"snapshot id is {snap.id[:12]}, the lock pins {lock['id'][:12]}")
     if snap.fingerprint != lock["fingerprint"]:
         problems.append("fingerprint differs (the files of that version changed)")
     if snap.num_rows != lock["rows"]:
         problems.append(f"{snap.num_rows} rows, the lock pins {lock['rows']}")
     if schema_hash(snap.schema) != lock["schema_hash"]:
         problems.append("schema differs")
+    if not problems and "content_hash" in lock and snap.content_hash != lock["content_hash"]:
+        problems.append("content hash differs (the rows of that version changed)")
     if problems:
         raise IntegrityError(
-            f"lock {p} does not match version {lock['version']} of {lock['table']}: "
+            f"lock {p} does not match version {version} of {table.location}: "
             + "; ".join(problems)
         )
     if verify:

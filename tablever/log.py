@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -74,6 +75,19 @@ def _parse_expired(raw: bytes, path: str) -> list[ExpiredVersion]:
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise CorruptLogError(f"{path}: unreadable record of expired versions: {exc}") from exc
     return out
+
+
+def _checkpoint_content_hash(cols: dict[str, list[Any]], i: int) -> dict[str, Any]:
+    """The ``content_hash`` of row ``i`` of a checkpoint (absent in older checkpoints)."""
+    value = cols.get("content_hash", [None] * (i + 1))[i]
+    return {} if value is None else {"content_hash": {"sum": value, "rows": cols["rows"][i]}}
+
+
+def _checkpoint_digest(meta: dict[str, Any], cols: dict[str, list[Any]]) -> str:
+    """SHA-256 over a checkpoint's state metadata (without ``digest``) and its columns, so
+    a damaged checkpoint that still parses is refused rather than read as another state."""
+    body = {k: v for k, v in meta.items() if k != "digest"}
+    return hashlib.sha256(canonical_json({"meta": body, "columns": cols})).hexdigest()
 
 
 def commit_path(version: int) -> str:
@@ -153,6 +167,7 @@ class Log:
                 "dv_path": pa.array([d.path if d else None for d in dvs], pa.string()),
                 "dv_sha256": pa.array([d.sha256 if d else None for d in dvs], pa.string()),
                 "dv_rows": pa.array([d.rows if d else None for d in dvs], pa.int64()),
+                "content_hash": pa.array([f.content_hash for f in files], pa.string()),
             }
         )
         meta = {
@@ -164,6 +179,7 @@ class Log:
             "commit": json.loads(to_json(state.commit)),
             "history": [[h.version, h.id, h.timestamp_ms] for h in history],
         }
+        meta["digest"] = _checkpoint_digest(meta, table.to_pydict())
         table = table.replace_schema_metadata({"tablever.state": canonical_json(meta)})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
@@ -181,12 +197,16 @@ class Log:
             if raw_meta is None:
                 raise CorruptLogError(f"{path}: no tablever state in the checkpoint")
             meta = json.loads(raw_meta)
+            cols = table.to_pydict()
+            if not isinstance(meta, dict) or meta.get("digest") != _checkpoint_digest(meta, cols):
+                raise CorruptLogError(f"{path}: checkpoint digest does not match (damaged)")
+            if not isinstance(meta["schema"], dict) or not isinstance(meta["properties"], dict):
+                raise CorruptLogError(f"{path}: schema and properties must be objects")
             commit = from_json(canonical_json(meta["commit"]), where=path, expected_version=version)
             if meta["version"] != version or meta["id"] != commit.id:
                 raise CorruptLogError(f"{path}: checkpoint does not match its commit")
             files: dict[Any, DataFile] = {}
             deletes: dict[Any, DeleteVector] = {}
-            cols = table.to_pydict()
             for i in range(table.num_rows):
                 from tablever.format.commit import data_file_from_dict, delete_vector_from_dict
 
@@ -198,6 +218,7 @@ class Log:
                         "rows": cols["rows"][i],
                         "first_row_id": cols["first_row_id"][i],
                         "stats": json.loads(cols["stats"][i]),
+                        **_checkpoint_content_hash(cols, i),
                     },
                     path,
                 )

@@ -26,7 +26,10 @@ from tablever.format.commit import DataFile, DeleteVector
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.storage import Storage
-from tablever.write import read_positions
+
+def read_positions(raw: bytes) -> np.ndarray:
+    return np.asarray(pq.read_table(pa.BufferReader(raw)).column("pos").to_numpy(), np.int64)
+
 
 if TYPE_CHECKING:
     import duckdb
@@ -51,9 +54,17 @@ def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.nda
             _DV_CACHE.move_to_end(key)
             return hit
     try:
-        pos = read_positions(storage, dv.path)
+        raw = storage.read_bytes(dv.path)
     except FileNotFoundError as exc:
         raise IntegrityError(f"deletion vector {dv.path} is missing") from exc
+    except OSError as exc:
+        raise IntegrityError(f"deletion vector {dv.path} is unreadable: {exc}") from exc
+    # Vectors are small and nothing else guards their bytes (no page checksums are
+    # checked here): a flipped bit must not silently delete other rows.
+    if hashlib.sha256(raw).hexdigest() != dv.sha256:
+        raise IntegrityError(f"deletion vector {dv.path} does not match its SHA-256")
+    try:
+        pos = read_positions(raw)
     except (pa.ArrowException, KeyError, OSError, ValueError) as exc:
         raise IntegrityError(f"deletion vector {dv.path} is unreadable: {exc}") from exc
     if len(pos) != dv.rows or (len(pos) and (pos[0] < 0 or pos[-1] >= data_rows)) or (
@@ -320,12 +331,14 @@ class Snapshot:
         except FileNotFoundError as exc:
             raise IntegrityError(f"a data file of version {self.version} is missing: {exc}") from exc
         except (pa.ArrowException, OSError) as exc:
-            bad = self._first_bad_file(files)
-            raise IntegrityError(
-                f"cannot read version {self.version}: {bad or exc}"
-            ) from exc
+            bad = self.corruption(exc, files)
+            if bad is not None:
+                raise bad from exc
+            raise IntegrityError(f"cannot read version {self.version}: {exc}") from exc
         if table.num_rows != sum(f.rows for f in files):
-            raise IntegrityError(f"version {self.version}: data files hold an unexpected row count")
+            raise self.corruption(None, files) or IntegrityError(
+                f"version {self.version}: data files hold an unexpected row count"
+            )
         deleted_any = any(r.deleted is not None for r in plan.files)
         if with_row_id:
             ids = np.empty(table.num_rows, dtype=np.int64)
@@ -338,6 +351,9 @@ class Snapshot:
                     )
                 else:
                     assert phys is not None
+                    part = table.column(ROW_ID).slice(offset, f.rows)
+                    if part.null_count:  # the log says the file carries its row ids
+                        raise IntegrityError(f"data file {f.path} lacks {ROW_ID} values")
                     ids[offset : offset + f.rows] = phys[offset : offset + f.rows]
                 offset += f.rows
             if physical:
@@ -358,14 +374,39 @@ class Snapshot:
     def _fs_for_read(self) -> Any:
         return None if self._storage.is_local else self._storage.fs
 
-    def _first_bad_file(self, files: Sequence[DataFile]) -> str | None:
-        for f in files:
-            if not self._storage.exists(f.path):
-                return f"data file {f.path} is missing"
-            try:
-                pq.read_metadata(self._storage.full(f.path))
-            except Exception:  # any unreadable footer
-                return f"data file {f.path} is corrupt"
+    def corruption(
+        self, exc: BaseException | None, files: Sequence[DataFile] | None = None
+    ) -> IntegrityError | None:
+        """After a failed read: an IntegrityError naming the missing or damaged files of
+        ``files`` (default: all), or None if they are intact.
+
+        Sizes are always checked; files are re-hashed unless ``exc`` is a mistake in the
+        user's SQL (a typo must not cost a full re-hash). Files named in ``exc``'s
+        message are checked first, and alone if any of them is bad.
+        """
+        from tablever.query.engine import is_user_sql_error
+
+        chosen = self.data_files if files is None else list(files)
+        keys = {f.key for f in chosen}
+        items = [(f.path, f.bytes, f.sha256) for f in chosen]
+        items += [(d.path, None, d.sha256) for d in self.deletion_vectors if d.key in keys]
+        rehash = exc is None or not is_user_sql_error(exc)
+        text = str(exc) if exc is not None else ""
+        named = [i for i in items if i[0] in text]
+        for group in ([named, items] if named else [items]):
+            problems = []
+            for path, size, sha in group:
+                try:
+                    actual = self._storage.size(path)
+                except FileNotFoundError:
+                    problems.append(f"{path} is missing")
+                    continue
+                if size is not None and actual != size:
+                    problems.append(f"{path} holds {actual} bytes, the log says {size}")
+                elif rehash:
+                    problems += _check_hash(self._storage, path, sha)
+            if problems:
+                return IntegrityError(f"cannot read version {self.version}: " + "; ".join(problems))
         return None
 
     def _read_where(self, cols: list[str] | None, where: str, with_row_id: bool) -> pa.Table:
@@ -396,8 +437,10 @@ class Snapshot:
                     f"{where!r} is not a true/false condition (it gives {kind})", sql=where
                 )
             table = fetch_arrow(conn.sql(sql))
+        except InvalidPredicateError:
+            raise
         except Exception as exc:
-            raise _wrap_duckdb(exc, where) from exc
+            raise (self.corruption(exc, files) or _wrap_duckdb(exc, where)) from exc
         target = pa.schema([self.schema.field(c) for c in (cols or self.schema.names)])
         if with_row_id:
             target = target.append(pa.field(ROW_ID, pa.int64(), nullable=False))

@@ -96,6 +96,24 @@ def test_same_bytes_twice_are_stored_once_and_live_twice(
     assert sorted(s.to_arrow(with_row_id=True).column("_row_id").to_pylist()) == [0, 1, 2, 3]
 
 
+def test_files_do_not_depend_on_the_input_form(
+    tmp_path: Path, schema: pa.Schema, batch: Batch
+) -> None:
+    base = batch(list(range(3000)))
+    forms = [
+        base,
+        pa.concat_tables([base.slice(0, 1234), base.slice(1234)]),
+        pa.Table.from_batches(base.to_batches(max_chunksize=100)),
+        pl.from_arrow(base),
+        base.to_pandas(),
+    ]
+    prints = set()
+    for i, data in enumerate(forms):
+        s = tv.create(tmp_path / f"t{i}", schema=schema).append(data)
+        prints.add((s.fingerprint, tuple(s.files)))
+    assert len(prints) == 1
+
+
 def test_empty_append_commits_nothing_unless_allowed(table: tv.Table, schema: pa.Schema) -> None:
     before = table.latest()
     assert table.append(schema.empty_table()).version == before.version
@@ -161,7 +179,9 @@ def test_message_must_be_a_string(table: tv.Table, batch: Batch) -> None:
     assert table.latest().version == 0
 
 
-def test_threads_with_their_own_handles_all_commit(path: str, table: tv.Table, batch: Batch) -> None:
+def test_threads_with_their_own_handles_all_commit(
+    path: str, table: tv.Table, batch: Batch
+) -> None:
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -212,5 +232,5 @@ def test_processes_appending_concurrently_all_commit(path: str, table: tv.Table)
     assert sorted(got.column("_row_id").to_pylist()) == list(range(24))
     history = t.history()
     assert [h.version for h in history] == list(range(24, -1, -1))
-    for newer, older in zip(history, history[1:]):
+    for newer, older in zip(history, history[1:], strict=False):
         assert newer.parent_id == older.id and newer.timestamp > older.timestamp

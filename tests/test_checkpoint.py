@@ -96,3 +96,26 @@ def test_versions_before_the_first_checkpoint_replay_from_zero(path: str) -> Non
     fresh = tv.open(path)
     assert fresh.as_of(5).num_rows == 5
     assert fresh.log.commits_read == 6
+
+
+def test_a_writer_that_races_past_a_checkpoint_does_not_leak_into_it(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 3})
+    t.append(_one_row(1))
+    t.append(_one_row(2))
+    a, b = tv.open(path), tv.open(path)
+    real = a.storage.put_if_absent
+
+    def racing(rel: str, data: bytes, **kwargs: object) -> bool:
+        ok = real(rel, data, **kwargs)  # type: ignore[arg-type]
+        if ok and rel.endswith(f"{3:020d}.json"):
+            b.append(_one_row(99))  # version 4 lands before version 3's checkpoint
+        return ok
+
+    monkeypatch.setattr(a.storage, "put_if_absent", racing)
+    a.append(_one_row(3))
+    _, history = tv.open(path).log.read_checkpoint(3)
+    assert [h.version for h in history] == [0, 1, 2, 3]
+    assert [s.version for s in tv.open(path).history()] == [4, 3, 2, 1, 0]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,3 +168,26 @@ def test_bad_predicates_fail_before_anything_is_written(
 def test_non_string_predicate(filled: tv.Table) -> None:
     with pytest.raises(tv.InvalidPredicateError):
         filled.delete(None)  # type: ignore[arg-type]
+
+
+_TZ_CHILD = """
+import datetime as dt, sys, pyarrow as pa, tablever as tv
+U = dt.timezone.utc
+S = pa.schema([("k", pa.int64()), ("ts", pa.timestamp("us", tz="UTC"))])
+t = tv.create(sys.argv[1], schema=S)
+noon, nine = dt.datetime(2024, 1, 1, 12, tzinfo=U), dt.datetime(2024, 1, 1, 9, tzinfo=U)
+t.append(pa.table({"k": [1], "ts": [noon]}, schema=S))
+t.append(pa.table({"k": [2, 3], "ts": [nine, noon]}, schema=S))
+pred = "ts < '2024-01-01 10:00:00'"
+print(sorted(t.latest().to_arrow(where=pred).column("k").to_pylist()))
+print(sorted(t.delete(pred).to_arrow().column("k").to_pylist()))
+"""
+
+
+def test_times_without_offset_in_predicates_mean_utc_in_any_local_zone(path: str) -> None:
+    env = {**os.environ, "TZ": "America/New_York"}
+    out = subprocess.run([sys.executable, "-c", _TZ_CHILD, path], env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout.split("\n")
+    # Rows 1 and 3 hold the same instant (12:00Z): neither is before 10:00 UTC, whichever
+    # file it sits in and whether stats pruning skipped that file or not.
+    assert out[:2] == ["[2]", "[1, 3]"]

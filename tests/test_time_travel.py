@@ -79,7 +79,7 @@ def test_history_is_newest_first_and_hash_chained(three: tv.Table) -> None:
     hist = three.history()
     assert [h.version for h in hist] == [3, 2, 1, 0]
     assert [h.message for h in hist[:3]] == ["c", "b", "a"]
-    for newer, older in zip(hist, hist[1:]):
+    for newer, older in zip(hist, hist[1:], strict=False):
         assert newer.parent_id == older.id
         assert newer.timestamp > older.timestamp
     assert [h.version for h in three.history(limit=2)] == [3, 2]

@@ -22,6 +22,7 @@ from tablever.errors import CorruptLogError, InvalidNameError
 FORMAT_VERSION = 1
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 MAX_INT = 2**63 - 1
@@ -88,7 +89,9 @@ class DataFile:
     ``first_row_id`` is set for appended files (``_row_id = first_row_id + position``);
     it is None for files that carry a physical ``_row_id`` column (update, upsert, compact).
     ``stats`` maps each column of the file to ``{"min", "max", "nulls"}`` (min/max may be
-    absent when unknown).
+    absent when unknown). ``content_hash`` is the 32-hex 128-bit sum of the file's row
+    hashes (:mod:`tablever.content_hash`), stored as ``{"sum", "rows"}``; None for files
+    written without it (the key is then absent, so older commits keep their ids).
     """
 
     path: str
@@ -97,9 +100,10 @@ class DataFile:
     rows: int
     first_row_id: int | None
     stats: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    content_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "sha256": self.sha256,
             "bytes": self.bytes,
@@ -107,6 +111,9 @@ class DataFile:
             "first_row_id": self.first_row_id,
             "stats": {k: dict(v) for k, v in self.stats.items()},
         }
+        if self.content_hash is not None:
+            out["content_hash"] = {"sum": self.content_hash, "rows": self.rows}
+        return out
 
     @property
     def key(self) -> FileKey:
@@ -295,7 +302,22 @@ def data_file_from_dict(d: Any, where: str) -> DataFile:
         rows=rows,
         first_row_id=first,
         stats=_stats(d.get("stats", {}), where),
+        content_hash=_content_hash(d.get("content_hash"), rows, where),
     )
+
+
+def _content_hash(raw: Any, rows: int, where: str) -> str | None:
+    """The optional ``content_hash`` of an added file: ``{"sum": 32 hex, "rows": rows}``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"sum", "rows"}:
+        raise CorruptLogError(f"{where}: content_hash must be an object with 'sum' and 'rows'")
+    value = _req(raw, "sum", str, f"{where} content_hash")
+    if not _HEX32.match(value):
+        raise CorruptLogError(f"{where}: content_hash sum is not 32 lowercase hex digits")
+    if _count(raw, "rows", f"{where} content_hash") != rows:
+        raise CorruptLogError(f"{where}: content_hash covers {raw['rows']} rows, file has {rows}")
+    return str(value)
 
 
 def delete_vector_from_dict(d: Any, where: str) -> DeleteVector:

@@ -78,7 +78,7 @@ def empty_state(commit: Commit) -> TableState:
 
 def apply(state: TableState, commit: Commit, *, check_chain: bool = True) -> TableState:
     """The state after ``commit``; raises CorruptLogError if the commit does not fit."""
-    where = f"commit {commit.version}"
+    where = f"commit {commit.version} (log/{commit.version:020d}.json)"
     if check_chain:
         if commit.version != state.version + 1:
             raise CorruptLogError(f"{where}: follows version {state.version}")
@@ -131,7 +131,11 @@ def summarize(state: TableState, actions: Actions, *, next_row_id: int) -> dict[
     for dv in actions.deletes:
         old = state.deletes.get(dv.key)
         if dv.key in state.files and dv.key not in actions.remove:
-            newly_deleted += dv.rows - (old.rows if old else 0)
+            change = dv.rows - (old.rows if old else 0)
+            if change >= 0:
+                newly_deleted += change
+            else:  # a smaller vector (restore): those rows come back
+                added_rows -= change
         else:  # a vector on a file added by this same commit
             added_rows -= dv.rows
     files = dict(state.files)

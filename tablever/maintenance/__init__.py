@@ -9,18 +9,18 @@ a function that gathers the inputs and returns that plan without changing anythi
 
 from __future__ import annotations
 
-from tablever.maintenance.compact import (
+from tablever.maintenance.compaction import (
     CompactGroup,
     CompactPlan,
     compact,
     compact_plan,
     plan_compact,
 )
-from tablever.maintenance.expire import ExpirePlan, expire, expire_plan, plan_expire
-from tablever.maintenance.maintain import MaintenanceReport, maintain
+from tablever.maintenance.expiry import ExpirePlan, expire, expire_plan, plan_expire
+from tablever.maintenance.pipeline import MaintenanceReport, maintain
 from tablever.maintenance.policy import Policy, parse_duration
-from tablever.maintenance.vacuum import VacuumPlan, plan_vacuum, vacuum, vacuum_plan
-from tablever.maintenance.verify import Report, verify
+from tablever.maintenance.vacuuming import VacuumPlan, plan_vacuum, vacuum, vacuum_plan
+from tablever.maintenance.verification import Report, verify
 
 __all__ = [
     "CompactGroup",

@@ -65,7 +65,9 @@ def default_connection() -> duckdb.DuckDBPyConnection:
     conn = getattr(_local, "conn", None)
     if conn is None:
         conn = duckdb.connect()
-        conn.execute("SET TimeZone = 'UTC'")
+        # GLOBAL: the cursors that writes and filtered reads take share it (a plain SET
+        # is per session, and a local time zone would disagree with stats pruning).
+        conn.execute("SET GLOBAL TimeZone = 'UTC'")
         _local.conn = conn
     return conn
 
@@ -276,9 +278,21 @@ def run_sql(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pa
         raise InvalidPredicateError(f"invalid SQL: {_first_line(exc)}", sql=sql) from exc
     except duckdb.Error as exc:
         raise TableverError(f"query failed: {_first_line(exc)}") from exc
+    except UnicodeDecodeError as exc:  # DuckDB quoting bytes of a damaged file
+        raise TableverError(f"query failed: {exc}") from exc
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     return table
+
+
+def is_user_sql_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a mistake in the SQL rather than in the data."""
+    user = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+            duckdb.ConversionException)
+    cause = exc.__cause__ if isinstance(exc, TableverError) else exc
+    return isinstance(cause, user) or (
+        isinstance(exc, InvalidPredicateError) and cause is None
+    )
 
 
 def fetch_arrow(result: Any) -> pa.Table:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from tablever.errors import InvalidPredicateError, TableNotFoundError
+from tablever.errors import InvalidPredicateError, TableNotFoundError, TableverError
 from tablever.query.engine import cached_sandbox, plan_sql, run_sql, sandbox_connection
 from tablever.query.rewrite import TableRef, check_read_only, parse, rewrite_query, table_refs
 
@@ -51,10 +51,17 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
     try:
         for i, ref in enumerate(refs):
             name = f"__tv_ref_{i}"
-            conn.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {plan_sql(plans[ref], conn)}")
+            run_sql(conn, f"CREATE OR REPLACE TEMP VIEW {name} AS {plan_sql(plans[ref], conn)}")
             names[ref] = name
         sql = rewrite_query(tree, lambda ref: names[ref])
         return run_sql(conn, sql)
+    except TableverError as exc:
+        # A damaged or missing file is the table's fault, not the query's: name it.
+        for snap in dict.fromkeys(snaps.values()):
+            bad = snap.corruption(exc)
+            if bad is not None:
+                raise bad from exc
+        raise
     finally:
         for name in names.values():
             conn.execute(f"DROP VIEW IF EXISTS {name}")

@@ -89,6 +89,16 @@ def test_deletion_vector_replaces_the_previous_one_and_counts() -> None:
     assert s.commit.summary["deleted_rows"] == 3
 
 
+def test_a_smaller_vector_brings_rows_back() -> None:
+    a = df("a", 10, 0)
+    s1 = step(step(create(), Actions(add=(a,))), Actions(deletes=(dv(a, "1", 1),)))
+    s2 = step(s1, Actions(deletes=(dv(a, "2", 6),)))
+    s3 = step(s2, Actions(deletes=(dv(a, "1", 1),)), op="restore")  # back to s1's vector
+    summary = s3.commit.summary
+    assert (summary["added_rows"], summary["deleted_rows"]) == (5, 0)
+    assert summary["total_rows"] == s3.num_rows == s1.num_rows == 9
+
+
 def test_removing_a_file_drops_its_vector() -> None:
     a = df("a", 10, 0)
     s = step(step(create(), Actions(add=(a,))), Actions(deletes=(dv(a, "1", 2),)))

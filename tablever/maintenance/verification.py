@@ -19,13 +19,13 @@ Unreferenced files (vacuum's work) are listed as ``orphans``, not problems.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tablever.errors import CorruptLogError, TableverError
-from tablever.format.commit import Commit
+from tablever.format.commit import Commit, DataFile, DeleteVector
 from tablever.format.state import TableState, apply, empty_state
 from tablever.log import checkpoint_path, commit_path
 from tablever.maintenance.retained import CONTENT_FILE, meta_kind, runs, survey
@@ -75,16 +75,34 @@ class _Need:
     kind: str  # "data file" | "deletion vector"
 
 
-def _state_problems(state: TableState, where: str) -> list[str]:
-    s = state.commit.summary
+Totals = tuple[int, int, int]  # live rows, files, bytes
+
+
+def _totals(state: TableState) -> Totals:
+    return state.num_rows, len(state.files), state.total_bytes
+
+
+def _step(prev: TableState, c: Commit, totals: Totals) -> Totals:
+    """The totals after ``c`` (already applied without error) from those before it:
+    O(actions), where summing the new state would be O(live files) per version."""
+    rows, files, nbytes = totals
+    removed = set(c.actions.remove)
+    for key in removed:
+        f = prev.files[key]
+        files, nbytes, rows = files - 1, nbytes - f.bytes, rows - prev.live_rows(key)
+    for f in c.actions.add:
+        files, nbytes, rows = files + 1, nbytes + f.bytes, rows + f.rows
+    for dv in {d.key: d for d in c.actions.deletes}.values():
+        old = None if dv.key in removed else prev.deletes.get(dv.key)
+        rows -= dv.rows - (old.rows if old else 0)
+    return rows, files, nbytes
+
+
+def _summary_problems(c: Commit, totals: Totals, where: str) -> list[str]:
     problems = []
-    for key, actual in (
-        ("total_rows", state.num_rows),
-        ("total_files", len(state.files)),
-        ("total_bytes", state.total_bytes),
-    ):
-        if s.get(key) != actual:
-            problems.append(f"{where}: summary says {key}={s.get(key)} but the state has {actual}")
+    for key, actual in zip(("total_rows", "total_files", "total_bytes"), totals, strict=True):
+        if c.summary.get(key) != actual:
+            problems.append(f"{where}: summary says {key}={c.summary.get(key)} but the state has {actual}")
     return problems
 
 
@@ -130,7 +148,10 @@ def verify(table: Table, *, progress: Progress | None = None) -> Report:
     log = table.log
     storage = table.storage
     problems: list[str] = []
-    s = survey(log)
+    try:
+        s = survey(log)
+    except TableverError as exc:  # an unreadable expiry record: nothing else can be judged
+        return Report([str(exc)])
     retained = set(s.retained)
     commits: dict[int, Commit] = {}
     for v in s.retained:
@@ -154,11 +175,13 @@ def verify(table: Table, *, progress: Progress | None = None) -> Report:
         elif old.sha256 != sha:
             problems.append(f"{path}: versions {old.version} and {version} record different SHA-256s")
 
-    def collect(state: TableState) -> None:
-        for f in state.files.values():
-            need(f.path, f.sha256, f.bytes, state.version, "data file")
-        for d in state.deletes.values():
-            need(d.path, d.sha256, None, state.version, "deletion vector")
+    def collect(version: int, files: Iterable[DataFile], vectors: Iterable[DeleteVector]) -> None:
+        # Files enter a state only through a commit's add or deletes: the first state of
+        # a stretch plus each commit's actions cover every state of the stretch.
+        for f in files:
+            need(f.path, f.sha256, f.bytes, version, "data file")
+        for d in vectors:
+            need(d.path, d.sha256, None, version, "deletion vector")
 
     checked = 0
     checkpoints = set(s.checkpoints)
@@ -167,8 +190,9 @@ def verify(table: Table, *, progress: Progress | None = None) -> Report:
         if state is None:
             continue
         checked += 1
-        collect(state)
-        problems += _state_problems(state, commit_path(state.version))
+        collect(state.version, state.files.values(), state.deletes.values())
+        totals = _totals(state)
+        problems += _summary_problems(state.commit, totals, commit_path(state.version))
         if state.version == 0 and 0 in checkpoints:
             problems += _check_checkpoint(log, state)
         for v in stretch[1:]:
@@ -176,13 +200,14 @@ def verify(table: Table, *, progress: Progress | None = None) -> Report:
             if c is None:
                 break  # reported above; the rest of the stretch cannot be rebuilt
             try:
-                state = apply(state, c)
+                prev, state = state, apply(state, c)
             except CorruptLogError as exc:
                 problems.append(f"{commit_path(v)}: {exc}")
                 break
             checked += 1
-            collect(state)
-            problems += _state_problems(state, commit_path(v))
+            collect(v, c.actions.add, c.actions.deletes)
+            totals = _step(prev, c, totals)
+            problems += _summary_problems(c, totals, commit_path(v))
             if v in checkpoints:
                 problems += _check_checkpoint(log, state)
 

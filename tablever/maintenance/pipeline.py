@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tablever.maintenance.compact import compact, compact_plan
-from tablever.maintenance.expire import execute_expire, expire_plan
-from tablever.maintenance.vacuum import ROOTS, execute_vacuum, vacuum_plan
+from tablever.maintenance.compaction import compact, compact_plan
+from tablever.maintenance.expiry import execute_expire, expire_plan
+from tablever.maintenance.vacuuming import ROOTS, execute_vacuum, vacuum_plan
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -108,11 +108,13 @@ def maintain(
         progress("expire", 1, 1)
 
     vplan = vacuum_plan(table)
+    vacuumed = vplan.paths
     if not dry_run:
-        execute_vacuum(table, vplan, progress=progress)
+        vacuumed = execute_vacuum(table, vplan, progress=progress)
     elif progress:
         progress("vacuum", 0, 0)
-    freed = vplan.bytes
+    gone = set(vacuumed)
+    freed = sum(f.size for f in vplan.delete if f.path in gone)
     content = [f for f in vplan.delete if f.path.startswith(("data/", "deletes/"))]
     if dry_run:
         files_after = files_before - len(content)
@@ -129,7 +131,7 @@ def maintain(
         compacted_rows=cplan.rows if dry_run or compact_version is not None else 0,
         compact_version=compact_version,
         versions_expired=expired,
-        vacuumed=vplan.paths,
+        vacuumed=vacuumed,
         bytes_freed=freed,
         conflicts=conflicts,
     )

@@ -16,6 +16,7 @@ table root.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from tablever.errors import CorruptLogError
 from tablever.maintenance.policy import Duration, Policy, parse_duration
 from tablever.maintenance.retained import CONTENT_FILE, Survey, referenced_paths, survey
-from tablever.storage import TMP_PREFIX, FileInfo, fault_point
+from tablever.storage import TMP_PREFIX, FileInfo, Storage, fault_point
 
 if TYPE_CHECKING:
     from tablever.log import Log
@@ -140,9 +141,13 @@ def vacuum_plan(table: Table, *, grace: Duration | None = None) -> VacuumPlan:
     log = table.log
     s, referenced = _referenced(log)
     listing = _listing(table)
-    plan = plan_vacuum(
-        referenced, listing, now=now, grace=wait, expired_meta=set(s.leftover_meta())
-    )
+    # An expiry record younger than the grace period may belong to an expire still at
+    # work (or about to withdraw it): leave its files to that expire.
+    settled = {v for v, e in s.expired.items() if e.expired_ms / 1000 <= now - wait.total_seconds()}
+    leftover = [
+        p for p in s.leftover_meta() if int(p.rsplit("/", 1)[-1].split(".")[0]) in settled
+    ]
+    plan = plan_vacuum(referenced, listing, now=now, grace=wait, expired_meta=set(leftover))
     # Commits that landed while we looked may reference an old file again (a restore,
     # or an append whose bytes equal an orphan's): keep whatever they name.
     newer = [v for v in log.list_versions() if v > s.latest]
@@ -184,20 +189,39 @@ def vacuum(
     plan = vacuum_plan(table, grace=grace)
     if dry_run or plan.empty:
         return plan.paths
-    execute_vacuum(table, plan, progress=progress)
-    return plan.paths
+    return execute_vacuum(table, plan, progress=progress)
 
 
-def execute_vacuum(table: Table, plan: VacuumPlan, *, progress: Progress | None = None) -> None:
+def _mtime(storage: Storage, rel: str) -> float:
+    """The file's current mtime (0 when it is gone)."""
+    try:
+        if storage.is_local:
+            return os.stat(storage.full(rel)).st_mtime
+        info = storage.fs.get_file_info(storage.full(rel))
+        return info.mtime.timestamp() if info.mtime else 0.0
+    except (FileNotFoundError, OSError):
+        return 0.0
+
+
+def execute_vacuum(
+    table: Table, plan: VacuumPlan, *, progress: Progress | None = None
+) -> list[str]:
+    """Delete what ``plan`` lists; returns the paths deleted. A data file or temp file
+    modified since it was listed (a writer reusing identical bytes) is skipped."""
     storage = table.storage
     total = len(plan.delete)
     if progress:
         progress("vacuum", 0, total)
-    for i, f in enumerate(plan.delete):
+    limit = plan.now - plan.grace.total_seconds()
+    deleted: list[str] = []
+    for i, (f, why) in enumerate(zip(plan.delete, plan.reasons, strict=True)):
         if not _under_roots(f.path):  # belt and braces: the planner never lists these
             raise CorruptLogError(f"vacuum refused to delete {f.path!r}")
-        storage.delete(f.path)
-        if i == 0:
-            fault_point("vacuum.deleting")
+        if why == "expired" or (f.mtime <= limit and _mtime(storage, f.path) <= limit):
+            storage.delete(f.path)
+            deleted.append(f.path)
+            if len(deleted) == 1:
+                fault_point("vacuum.deleting")
         if progress and (i + 1 == total or (i + 1) % 256 == 0):
             progress("vacuum", i + 1, total)
+    return deleted
