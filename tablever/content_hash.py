@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tablever.errors import IntegrityError, SchemaMismatchError
@@ -416,12 +417,36 @@ def row_hashes(table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, np.ndarray
         for chunk in chunks:
             m = len(chunk)
             if m:
-                c = _canon(chunk)
-                for lane in (0, 1):
-                    h = _masked(_hash(c, ("column", name), lane), c.valid)
+                for lane, h in enumerate(_column_hashes(chunk, name)):
                     acc[lane][offset : offset + m] += h
             offset += m
     return _mix(acc[0], 0), _mix(acc[1], 1)
+
+
+def _column_hashes(chunk: pa.Array, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both lanes of the per-value hashes of one column chunk (NULLs give 0).
+
+    Repetitive strings and binaries are hashed once per distinct value and gathered:
+    the same hashes, several times faster on label-like columns.
+    """
+    t = chunk.type
+    if (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t)) and len(chunk) >= 4096:
+        encoded = pc.dictionary_encode(chunk)
+        if len(encoded.dictionary) * 2 <= len(chunk):
+            uniq = _canon(encoded.dictionary)
+            idx = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            valid = _valid(chunk)
+            out = []
+            for lane in (0, 1):
+                h = _hash(uniq, ("column", name), lane)[idx]
+                out.append(_masked(h, valid))
+            return out[0], out[1]
+    c = _canon(chunk)
+    return (
+        _masked(_hash(c, ("column", name), 0), c.valid),
+        _masked(_hash(c, ("column", name), 1), c.valid),
+    )
 
 
 def _lane_sum(x: np.ndarray) -> int:

@@ -48,7 +48,13 @@ def parquet_bytes(table: pa.Table) -> bytes:
         row_group_size=ROW_GROUP_SIZE,
         compression="zstd",
         write_statistics=True,
-        use_dictionary=True,
+        # Dictionary pages only where they pay: strings and binaries. On numbers they
+        # cost ~3x the encoding time and made files larger in our measurements.
+        use_dictionary=[
+            f.name for f in table.schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+        ] or False,
         write_page_checksum=True,
     )
     return bytes(sink.getvalue().to_pybytes())
