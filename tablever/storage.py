@@ -202,6 +202,27 @@ class Storage:
         _fsync_dir(os.path.dirname(self.full(rel)))
         return True
 
+    def touch(self, rel: str) -> None:
+        """Set the modification time to now (FileNotFoundError if absent): a reused
+        content-addressed file looks new to vacuum's grace period."""
+        if self.is_local:
+            os.utime(self.full(rel))
+            return
+        info = self.fs.get_file_info(self.full(rel))
+        if info.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(errno.ENOENT, "not found", rel)
+
+    def write_once(self, rel: str, data: bytes) -> None:
+        """Store content-addressed bytes: reuse an existing copy (refreshing its time)
+        or write them atomically."""
+        if self.exists(rel):
+            try:
+                self.touch(rel)
+                return
+            except FileNotFoundError:
+                pass  # vacuumed in between: write it again
+        self.write_file(rel, data)
+
     def makedirs(self, rel: str) -> None:
         if self.is_local:
             os.makedirs(self.full(rel), exist_ok=True)

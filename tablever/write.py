@@ -118,8 +118,7 @@ def _write_one(storage: Storage, table: pa.Table, first_row_id: int | None) -> D
         content_sum = sum_hex(content.result())
     sha = hashlib.sha256(data).hexdigest()
     path = f"data/{sha[:2]}/{sha}.parquet"
-    if not storage.exists(path):
-        storage.write_file(path, data)
+    storage.write_once(path, data)
     return DataFile(
         path=path,
         sha256=sha,
@@ -164,8 +163,7 @@ def write_positions(storage: Storage, positions: Sequence[int] | np.ndarray) -> 
     data = parquet_bytes(pa.table({"pos": pa.array(arr, type=pa.int64())}))
     sha = hashlib.sha256(data).hexdigest()
     path = f"deletes/{sha[:2]}/{sha}.parquet"
-    if not storage.exists(path):
-        storage.write_file(path, data)
+    storage.write_once(path, data)
     return path, sha
 
 

@@ -237,3 +237,19 @@ def test_maintain_runs_compact_expire_vacuum_with_the_policy(path: str) -> None:
     assert {s for s, _, _ in steps} == {"compact", "expire", "vacuum"}
     assert report.to_dict()["conflicts"] == []
     assert tv.verify(t).ok
+
+
+def test_reused_content_addressed_file_counts_as_new_for_grace(tmp_path: Path) -> None:
+    """An in-flight writer whose bytes match an old unreferenced file reuses it; the reuse
+    refreshes its time, so vacuum's grace period protects it until the commit lands."""
+    t = tv.create(tmp_path / "t", schema=pa.schema([("x", pa.int64())]))
+    data = pa.table({"x": [1, 2, 3]})
+    old = t.append(data)
+    t.overwrite(pa.table({"x": [9]}))
+    path = tmp_path / "t" / old.files[0]
+    long_ago = path.stat().st_mtime - 7200
+    os.utime(path, (long_ago, long_ago))
+    reused = write_data_files(t.storage, data, first_row_id=0)  # the in-flight writer
+    assert reused[0].path == old.files[0]
+    assert old.files[0] not in tv.vacuum(t, grace="1h")
+    assert path.exists()
