@@ -454,6 +454,9 @@ def set_properties(
     """Set table properties (policy such as ``checkpoint_interval``, ``retention.*``)."""
     if not isinstance(properties, Mapping) or not properties:
         raise InvalidNameError("set_properties needs a non-empty mapping")
+    from tablever.policy import validate_properties
+
+    validate_properties({**table.properties, **properties})
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
         return Actions(), None

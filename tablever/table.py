@@ -109,6 +109,9 @@ def create(
     if dupes:
         raise SchemaMismatchError(f"duplicate column names: {', '.join(dupes)}", dupes)
     props = _json_props(properties, "table properties")
+    from tablever.policy import validate_properties
+
+    validate_properties(props)
     storage = Storage(loc, fs)
     if storage.exists(commit_path(0)) or Log(storage).list_checkpoints():
         raise TableExistsError(f"a table already exists at {storage.uri!r}")

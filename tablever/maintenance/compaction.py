@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from tablever.errors import CommitConflictError, IntegrityError, InvalidNameError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
 from tablever.format.state import TableState
-from tablever.maintenance.policy import Policy, parse_ratio, parse_size
+from tablever.policy import Policy, parse_ratio, parse_size
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.snapshot import Snapshot, load_positions
 from tablever.storage import Storage, fault_point

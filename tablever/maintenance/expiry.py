@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from tablever.errors import CommitConflictError, CorruptLogError
 from tablever.format.refs import VersionInfo
 from tablever.log import ExpiredVersion, checkpoint_path, commit_path
-from tablever.maintenance.policy import Duration, Policy, keep_last_arg, parse_duration
+from tablever.policy import Duration, Policy, keep_last_arg, parse_duration
 from tablever.storage import fault_point
 
 if TYPE_CHECKING:

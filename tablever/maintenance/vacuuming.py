@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tablever.errors import CorruptLogError
-from tablever.maintenance.policy import Duration, Policy, parse_duration
+from tablever.policy import Duration, Policy, parse_duration
 from tablever.maintenance.retained import CONTENT_FILE, Survey, referenced_paths, survey
 from tablever.storage import TMP_PREFIX, FileInfo, Storage, fault_point
 

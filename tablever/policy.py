@@ -1,4 +1,4 @@
-"""Durations and the maintenance policy kept in table properties.
+"""Table properties: durations, sizes, and the policy kept in them.
 
 Policy properties (set at ``create`` or with ``Table.set_properties``):
 
@@ -8,6 +8,10 @@ Policy properties (set at ``create`` or with ``Table.set_properties``):
 - ``compact.delete_ratio``     a file with at least this share of deleted rows is
   rewritten even when large (default ``0.1``)
 - ``vacuum.grace``             files younger than this are never vacuumed (default ``"1h"``)
+- ``checkpoint_interval``      a checkpoint every N commits (default ``100``)
+
+:func:`validate_properties` checks these when a table is created or its properties are
+set, so a malformed policy is refused up front instead of failing a later maintenance run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "Duration",
     "Policy",
     "parse_duration",
+    "validate_properties",
 ]
 
 Duration = timedelta | str
@@ -133,3 +138,10 @@ class Policy:
 
 def keep_last_arg(value: object) -> int:
     return _int(value, "keep_last", 0)
+
+
+def validate_properties(props: Mapping[str, Any]) -> None:
+    """Raise :class:`InvalidNameError` naming the first malformed known property."""
+    if "checkpoint_interval" in props:
+        _int(props["checkpoint_interval"], "checkpoint_interval", 1)
+    Policy.from_properties(props)
