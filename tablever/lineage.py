@@ -23,7 +23,7 @@ from tablever.errors import IntegrityError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID
-from tablever.snapshot import Snapshot, load_positions
+from tablever.snapshot import Snapshot, ensure_verified, load_positions
 from tablever.storage import Storage
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ def _file_rows(
     storage: Storage, f: DataFile, schema: pa.Schema, positions: np.ndarray
 ) -> pa.Table:
     """Rows at ``positions`` of one data file, in ``schema``, with ``_row_id``."""
+    ensure_verified(storage, [f])
     try:
         raw = pq.read_table(storage.full(f.path))
     except FileNotFoundError as exc:

@@ -27,10 +27,6 @@ from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.storage import Storage
 
-def read_positions(raw: bytes) -> np.ndarray:
-    return np.asarray(pq.read_table(pa.BufferReader(raw)).column("pos").to_numpy(), np.int64)
-
-
 if TYPE_CHECKING:
     import duckdb
     import pandas
@@ -43,6 +39,11 @@ __all__ = ["Snapshot"]
 _DV_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _DV_LOCK = threading.Lock()
 _DV_CACHE_MAX = 256
+
+
+def read_positions(raw: bytes) -> np.ndarray:
+    """The positions stored in a deletion vector's bytes."""
+    return np.asarray(pq.read_table(pa.BufferReader(raw)).column("pos").to_numpy(), np.int64)
 
 
 def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.ndarray:
@@ -80,6 +81,57 @@ def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.nda
         if len(_DV_CACHE) > _DV_CACHE_MAX:
             _DV_CACHE.popitem(last=False)
     return pos
+
+
+_VERIFIED: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
+    """Check data files against their SHA-256 before a read trusts them.
+
+    Each file is hashed the first time this process reads it, and again whenever its
+    size, modification or change time, or inode differ from when it last matched; so a
+    data file modified on disk is an IntegrityError naming it, never wrong rows. (Only
+    local files: on other file systems use ``verify=True``.)
+    """
+    if not storage.is_local:
+        return
+    todo: list[tuple[DataFile, tuple[str, str], tuple[int, int, int, int]]] = []
+    for f in files:
+        full = storage.full(f.path)
+        try:
+            st = os.stat(full)
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"data file {f.path} is missing") from exc
+        sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        key = (full, f.sha256)
+        with _VERIFIED_LOCK:
+            if _VERIFIED.get(key) == sig:
+                continue
+        if st.st_size != f.bytes:
+            raise IntegrityError(
+                f"data file {f.path} has {st.st_size} bytes, the log recorded {f.bytes}"
+            )
+        todo.append((f, key, sig))
+    if not todo:
+        return
+
+    def check(item: tuple[DataFile, tuple[str, str], tuple[int, int, int, int]]) -> None:
+        f, key, sig = item
+        problems = _check_hash(storage, f.path, f.sha256)
+        if problems:
+            raise IntegrityError(f"data file {problems[0]}")
+        with _VERIFIED_LOCK:
+            _VERIFIED[key] = sig
+
+    if len(todo) == 1:
+        check(todo[0])
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(check, todo))
 
 
 def _hash_file(storage: Storage, path: str) -> str:
@@ -263,6 +315,9 @@ class Snapshot:
                 f"unknown column(s) {', '.join(unknown)}; columns are: {', '.join(names)}",
                 unknown,
             )
+        repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+        if repeated:  # a user's mistake, not a damaged file
+            raise SchemaMismatchError(f"column(s) asked for twice: {', '.join(repeated)}", repeated)
         return list(columns)
 
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
@@ -270,6 +325,7 @@ class Snapshot:
         from tablever.query.engine import FileRead, ReadPlan
 
         chosen = self.data_files if files is None else files
+        ensure_verified(self._storage, chosen)
         reads = []
         for f in chosen:
             dv = self._state.deletes.get(f.key)
@@ -388,7 +444,7 @@ class Snapshot:
 
         chosen = self.data_files if files is None else list(files)
         keys = {f.key for f in chosen}
-        items = [(f.path, f.bytes, f.sha256) for f in chosen]
+        items: list[tuple[str, int | None, str]] = [(f.path, f.bytes, f.sha256) for f in chosen]
         items += [(d.path, None, d.sha256) for d in self.deletion_vectors if d.key in keys]
         rehash = exc is None or not is_user_sql_error(exc)
         text = str(exc) if exc is not None else ""
