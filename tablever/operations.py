@@ -93,7 +93,7 @@ def _deletion_actions(
     removes: list[FileKey] = []
     vectors: list[DeleteVector] = []
     bounds = np.flatnonzero(np.diff(file_idx)) + 1
-    for chunk_idx, chunk_pos in zip(np.split(file_idx, bounds), np.split(pos, bounds)):
+    for chunk_idx, chunk_pos in zip(np.split(file_idx, bounds), np.split(pos, bounds), strict=True):
         f = files[int(chunk_idx[0])]
         old = state.deletes.get(f.key)
         merged = chunk_pos

@@ -149,9 +149,7 @@ def to_arrow_table(data: Any) -> pa.Table:
             table = pa.Table.from_pandas(data, preserve_index=False)
         elif hasattr(data, "to_arrow") and type(data).__module__.startswith("polars"):
             table = data.to_arrow()
-        elif hasattr(data, "__arrow_c_stream__"):
-            table = pa.table(data)
-        elif isinstance(data, dict):
+        elif hasattr(data, "__arrow_c_stream__") or isinstance(data, dict):
             table = pa.table(data)
         else:
             raise SchemaMismatchError(
@@ -186,11 +184,10 @@ def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
         return src.bit_width < dst.bit_width
     if src in _FLOAT_RANK and dst in _FLOAT_RANK:
         return _FLOAT_RANK[src] <= _FLOAT_RANK[dst]
-    if {src, dst} <= {pa.string(), pa.large_string()}:
-        return True
-    if {src, dst} <= {pa.binary(), pa.large_binary()}:
-        return True
-    return False
+    return {src, dst} <= {pa.string(), pa.large_string()} or {src, dst} <= {
+        pa.binary(),
+        pa.large_binary(),
+    }
 
 
 def _merge_widening(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:

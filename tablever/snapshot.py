@@ -387,12 +387,12 @@ class Snapshot:
         except FileNotFoundError as exc:
             raise IntegrityError(f"a data file of version {self.version} is missing: {exc}") from exc
         except (pa.ArrowException, OSError) as exc:
-            bad = self.corruption(exc, files)
+            bad = self._corruption(exc, files)
             if bad is not None:
                 raise bad from exc
             raise IntegrityError(f"cannot read version {self.version}: {exc}") from exc
         if table.num_rows != sum(f.rows for f in files):
-            raise self.corruption(None, files) or IntegrityError(
+            raise self._corruption(None, files) or IntegrityError(
                 f"version {self.version}: data files hold an unexpected row count"
             )
         deleted_any = any(r.deleted is not None for r in plan.files)
@@ -430,7 +430,7 @@ class Snapshot:
     def _fs_for_read(self) -> Any:
         return None if self._storage.is_local else self._storage.fs
 
-    def corruption(
+    def _corruption(
         self, exc: BaseException | None, files: Sequence[DataFile] | None = None
     ) -> IntegrityError | None:
         """After a failed read: an IntegrityError naming the missing or damaged files of
@@ -496,7 +496,7 @@ class Snapshot:
         except InvalidPredicateError:
             raise
         except Exception as exc:
-            raise (self.corruption(exc, files) or _wrap_duckdb(exc, where)) from exc
+            raise (self._corruption(exc, files) or _wrap_duckdb(exc, where)) from exc
         target = pa.schema([self.schema.field(c) for c in (cols or self.schema.names)])
         if with_row_id:
             target = target.append(pa.field(ROW_ID, pa.int64(), nullable=False))

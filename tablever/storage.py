@@ -7,6 +7,7 @@ fsyncs for durability); other file systems go through ``pyarrow.fs``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -194,10 +195,8 @@ class Storage:
         except FileExistsError:
             return False
         finally:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
         fault_point(f"{fault}.after_link")
         _fsync_dir(os.path.dirname(self.full(rel)))
         return True
@@ -230,13 +229,8 @@ class Storage:
             self.fs.create_dir(self.full(rel), recursive=True)
 
     def delete(self, rel: str) -> None:
-        if self.is_local:
-            try:
+        with contextlib.suppress(FileNotFoundError):
+            if self.is_local:
                 os.unlink(self.full(rel))
-            except FileNotFoundError:
-                pass
-            return
-        try:
-            self.fs.delete_file(self.full(rel))
-        except FileNotFoundError:
-            pass
+            else:
+                self.fs.delete_file(self.full(rel))

@@ -140,7 +140,7 @@ def _insert_rows(rows: pa.Table, schema: pa.Schema, columns: list[str] | None) -
         )
     lower = {n.lower(): n for n in schema.names}
     mapped = {}
-    for given, col in zip(names, rows.columns):
+    for given, col in zip(names, rows.columns, strict=True):
         real = lower.get(given.lower())
         if real is None:
             raise SchemaMismatchError(f"INSERT names unknown column {given!r}", [given])

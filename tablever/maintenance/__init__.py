@@ -18,9 +18,9 @@ from tablever.maintenance.compaction import (
 )
 from tablever.maintenance.expiry import ExpirePlan, expire, expire_plan, plan_expire
 from tablever.maintenance.pipeline import MaintenanceReport, maintain
-from tablever.policy import Policy, parse_duration
 from tablever.maintenance.vacuuming import VacuumPlan, plan_vacuum, vacuum, vacuum_plan
 from tablever.maintenance.verification import Report, verify
+from tablever.policy import Policy, parse_duration
 
 __all__ = [
     "CompactGroup",

@@ -24,8 +24,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tablever.errors import CorruptLogError
-from tablever.policy import Duration, Policy, parse_duration
 from tablever.maintenance.retained import CONTENT_FILE, Survey, referenced_paths, survey
+from tablever.policy import Duration, Policy, parse_duration
 from tablever.storage import TMP_PREFIX, FileInfo, Storage, fault_point
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
     except TableverError as exc:
         # A damaged or missing file is the table's fault, not the query's: name it.
         for snap in dict.fromkeys(snaps.values()):
-            bad = snap.corruption(exc)
+            bad = snap._corruption(exc)
             if bad is not None:
                 raise bad from exc
         raise
