@@ -31,6 +31,7 @@ __all__ = [
     "column_stats",
     "parquet_bytes",
     "read_positions",
+    "write_data_file",
     "write_data_files",
     "write_positions",
 ]
@@ -109,13 +110,25 @@ def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _write_one(storage: Storage, table: pa.Table, first_row_id: int | None) -> DataFile:
-    # The content hash comes from the rows in memory (never a second scan), computed in a
-    # second thread while Parquet encodes: numpy and Arrow both release the GIL.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        content = pool.submit(sum_rows, table)
+def write_data_file(
+    storage: Storage,
+    table: pa.Table,
+    first_row_id: int | None,
+    *,
+    content_sum: int | None = None,
+) -> DataFile:
+    """Write ``table`` as one data file. ``content_sum`` is the file's content-hash sum
+    when the caller already knows it (compaction adds up its inputs' sums)."""
+    if content_sum is not None:
         data = parquet_bytes(table)
-        content_sum = sum_hex(content.result())
+        content_hex = sum_hex(content_sum)
+    else:
+        # The content hash comes from the rows in memory (never a second scan), computed
+        # in a second thread while Parquet encodes: numpy and Arrow release the GIL.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            content = pool.submit(sum_rows, table)
+            data = parquet_bytes(table)
+            content_hex = sum_hex(content.result())
     sha = hashlib.sha256(data).hexdigest()
     path = f"data/{sha[:2]}/{sha}.parquet"
     storage.write_once(path, data)
@@ -126,7 +139,7 @@ def _write_one(storage: Storage, table: pa.Table, first_row_id: int | None) -> D
         rows=table.num_rows,
         first_row_id=first_row_id,
         stats=column_stats(table),
-        content_hash=content_sum,
+        content_hash=content_hex,
     )
 
 
@@ -149,10 +162,10 @@ def write_data_files(
         part = table.slice(start, max_rows_per_file)
         chunks.append((part, None if first_row_id is None else first_row_id + start))
     if len(chunks) == 1:
-        files = [_write_one(storage, *chunks[0])]
+        files = [write_data_file(storage, *chunks[0])]
     else:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            files = list(pool.map(lambda c: _write_one(storage, *c), chunks))
+            files = list(pool.map(lambda c: write_data_file(storage, *c), chunks))
     fault_point("data.written")
     return files
 

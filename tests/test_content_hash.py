@@ -307,12 +307,12 @@ def test_only_the_deleted_rows_row_groups_are_read(
 def test_files_without_a_stored_sum_are_hashed_by_reading(
     table: tv.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = tv_write._write_one
+    original = tv_write.write_data_file
 
     def without(*args: Any, **kwargs: Any) -> DataFile:
         return replace(original(*args, **kwargs), content_hash=None)
 
-    monkeypatch.setattr(tv_write, "_write_one", without)
+    monkeypatch.setattr(tv_write, "write_data_file", without)
     table.append(make_batch(list(range(10))))
     s = table.delete("id = 4")
     commit = json.loads(
@@ -396,8 +396,8 @@ def _no_reads_of_data(monkeypatch: pytest.MonkeyPatch, t: tv.Table) -> None:
 def test_checkpoints_of_files_without_sums_still_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = tv_write._write_one
-    monkeypatch.setattr(tv_write, "_write_one",
+    original = tv_write.write_data_file
+    monkeypatch.setattr(tv_write, "write_data_file",
                         lambda *a, **kw: replace(original(*a, **kw), content_hash=None))
     t = tv.create(tmp_path / "t", schema=SCHEMA, properties={"checkpoint_interval": 2})
     t.append(make_batch([1, 2, 3]))

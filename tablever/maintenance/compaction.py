@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tablever.content_hash import MOD, sum_rows
 from tablever.errors import CommitConflictError, IntegrityError, InvalidNameError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
 from tablever.format.state import TableState
@@ -29,7 +30,7 @@ from tablever.policy import Policy, parse_ratio, parse_size
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.snapshot import Snapshot, load_positions
 from tablever.storage import Storage, fault_point
-from tablever.write import MAX_ROWS_PER_FILE, write_data_files
+from tablever.write import MAX_ROWS_PER_FILE, write_data_file, write_data_files
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -190,9 +191,11 @@ def compact_plan(
 
 def _read_file(
     storage: Storage, f: DataFile, dv: DeleteVector | None, schema: pa.Schema
-) -> pa.Table:
-    """The live rows of one file in ``schema`` plus ``_row_id``; the bytes are checked
-    against the file's SHA-256 first so compaction never launders a corrupt file."""
+) -> tuple[pa.Table, int | None]:
+    """The live rows of one file in ``schema`` plus ``_row_id``, and their content-hash
+    sum when the file has one (its stored sum minus the hashes of its deleted rows); the
+    bytes are checked against the file's SHA-256 first so compaction never launders a
+    corrupt file."""
     try:
         raw = storage.read_bytes(f.path)
     except FileNotFoundError as exc:
@@ -219,11 +222,15 @@ def _read_file(
         else:  # added to the schema after this file was written
             columns.append(pa.nulls(table.num_rows, field.type))
     out = pa.Table.from_arrays([*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64())))
+    live_sum = None if f.content_hash is None else int(f.content_hash, 16)
     if dv is not None:
+        deleted = load_positions(storage, dv, f.rows)
+        if live_sum is not None:
+            live_sum = (live_sum - sum_rows(out.take(pa.array(deleted)))) % MOD
         mask = np.ones(f.rows, dtype=bool)
-        mask[load_positions(storage, dv, f.rows)] = False
+        mask[deleted] = False
         out = out.filter(pa.array(mask))
-    return out
+    return out, live_sum
 
 
 def _rewrite(
@@ -233,14 +240,24 @@ def _rewrite(
     pairs = list(zip(group.files, group.deletes, strict=True))
     if len(pairs) > 4:  # pyarrow decodes without the GIL: two readers use both cores
         with ThreadPoolExecutor(max_workers=2) as pool:
-            parts = list(pool.map(lambda fd: _read_file(storage, fd[0], fd[1], schema), pairs))
+            read = list(pool.map(lambda fd: _read_file(storage, fd[0], fd[1], schema), pairs))
     else:
-        parts = [_read_file(storage, f, d, schema) for f, d in pairs]
+        read = [_read_file(storage, f, d, schema) for f, d in pairs]
+    parts = [t for t, _ in read]
+    sums = [s for _, s in read]
+    if sum(p.num_rows for p in parts) != group.rows:
+        raise IntegrityError("compaction read an unexpected number of rows")
+    # As many files as the target size suggests, of equal row counts: 1.4 targets of
+    # data make one file, not a full one and a sliver.
+    pieces = max(1, round(group.live_bytes / target))
+    rows_per_file = min(MAX_ROWS_PER_FILE, max(1, -(-group.rows // pieces)))
+    if not sort_by and None not in sums and _ids_ascending(parts):
+        # Rows stay in input order: cut output files at input-file boundaries, so each
+        # output's content-hash sum is the sum of its inputs' (no rows are re-hashed).
+        return _write_whole_parts(storage, parts, sums, rows_per_file)
     # One contiguous chunk per column: the Parquet writer is markedly faster on it than
     # on hundreds of small chunks.
     table = (pa.concat_tables(parts) if len(parts) > 1 else parts[0]).combine_chunks()
-    if table.num_rows != group.rows:
-        raise IntegrityError("compaction read an unexpected number of rows")
     if sort_by:
         keys = [(c, "ascending") for c in sort_by] + [(ROW_ID, "ascending")]
         table = table.take(pc.sort_indices(table, sort_keys=keys))
@@ -248,11 +265,49 @@ def _rewrite(
         ids = table.column(ROW_ID).to_numpy()
         if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             table = table.take(pa.array(np.argsort(ids, kind="stable")))
-    # As many files as the target size suggests, of equal row counts: 1.4 targets of
-    # data make one file, not a full one and a sliver.
-    pieces = max(1, round(group.live_bytes / target))
-    rows_per_file = min(MAX_ROWS_PER_FILE, max(1, -(-table.num_rows // pieces)))
     return write_data_files(storage, table, first_row_id=None, max_rows_per_file=rows_per_file)
+
+
+def _ids_ascending(parts: Sequence[pa.Table]) -> bool:
+    last = -1
+    for part in parts:
+        if part.num_rows == 0:
+            continue
+        ids = part.column(ROW_ID).to_numpy()
+        if ids[0] <= last or (len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1]))):
+            return False
+        last = int(ids[-1])
+    return True
+
+
+def _write_whole_parts(
+    storage: Storage, parts: Sequence[pa.Table], sums: Sequence[int | None],
+    rows_per_file: int,
+) -> list[DataFile]:
+    """Output files made of whole input parts, about ``rows_per_file`` rows each."""
+    cuts: list[tuple[list[pa.Table], int]] = []
+    current: list[pa.Table] = []
+    rows = total = 0
+    for part, s in zip(parts, sums, strict=True):
+        if current and rows + part.num_rows > rows_per_file:
+            cuts.append((current, total))
+            current, rows, total = [], 0, 0
+        current.append(part)
+        rows += part.num_rows
+        total = (total + (s or 0)) % MOD
+    if current:
+        cuts.append((current, total))
+
+    def write(cut: tuple[list[pa.Table], int]) -> DataFile:
+        tables, content_sum = cut
+        # One contiguous chunk per column: the Parquet writer is faster on it.
+        table = pa.concat_tables(tables).combine_chunks()
+        return write_data_file(storage, table, None, content_sum=content_sum)
+
+    if len(cuts) == 1:
+        return [write(cuts[0])]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(write, cuts))
 
 
 def compact(
