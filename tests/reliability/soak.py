@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{reads} reads ({reads / elapsed:.1f}/s), {conflicts} conflicts, "
           f"{len(errors)} errors")
     print(f"      maintenance: {maint.get('rounds', 0)} rounds, {maint.get('compactions', 0)} "
-          f"compactions, {maint.get('expired', 0)} versions expired, "
+          f"compactions ({maint.get('conflicts', 0)} lost a race and were retried later), "
+          f"{maint.get('expired', 0)} versions expired, "
           f"{maint.get('vacuumed', 0)} files vacuumed, {maint.get('verified', 0)} verifies; "
           f"{expired_reads} reads found their version expired (a clear error, not counted)")
     for e in errors[:20]:
