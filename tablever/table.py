@@ -77,13 +77,15 @@ def create(
     properties: Mapping[str, Any] | None = None,
     message: str = "create table",
     data: Any = None,
+    data_message: str = "initial data",
     fs: Any = None,
     provenance: bool = True,
 ) -> Table:
     """Create a table (version 0) at ``location``; TableExistsError if there is one.
 
     ``schema`` is a ``pyarrow.Schema`` or any table-like value whose schema is taken
-    (its rows are not added unless passed as ``data``, which is appended as version 1).
+    (its rows are not added unless passed as ``data``, which is appended as version 1
+    with ``data_message``; it is checked against the schema before version 0 is written).
     ``provenance=False`` (accepted by every write) leaves the commit's automatic
     provenance (tablever and Python version, user, host, git commit) empty.
 
@@ -108,6 +110,9 @@ def create(
     dupes = sorted({n for n in arrow_schema.names if arrow_schema.names.count(n) > 1})
     if dupes:
         raise SchemaMismatchError(f"duplicate column names: {', '.join(dupes)}", dupes)
+    rows = None
+    if data is not None:  # checked before version 0 exists, so a mismatch leaves nothing
+        rows = conform(to_arrow_table(data), arrow_schema)
     props = _json_props(properties, "table properties")
     from tablever.policy import validate_properties
 
@@ -139,7 +144,7 @@ def create(
         raise TableExistsError(f"a table already exists at {storage.uri!r}")
     table = Table(storage)
     if data is not None:
-        table.append(data, message="initial data", provenance=provenance)
+        table.append(rows, message=data_message, provenance=provenance)
     return table
 
 

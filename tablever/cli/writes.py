@@ -44,7 +44,9 @@ def create(
                      help='Empty table: "id:int64,label:string,ts:timestamp\\[us,UTC]".'),
     ] = None,
     message: Annotated[
-        str | None, typer.Option("--message", "-m", help="Message of the create commit (v0).")
+        str | None, typer.Option(
+            "--message", "-m",
+            help="Message of the data commit (v1) with --from, else of the create commit (v0).")
     ] = None,
     prop: PropertyOpt = None,
     as_json: JsonOpt = False,
@@ -54,7 +56,7 @@ def create(
         raise typer.BadParameter("give exactly one of --from FILE or --schema SPEC")
     kwargs: dict[str, Any] = {"properties": parse_pairs(prop, "--property", json_value)}
     if message is not None:
-        kwargs["message"] = message
+        kwargs["data_message" if from_file is not None else "message"] = message
     if from_file is not None:
         data = read_input(from_file)
         table = tv.create(path, schema=data.schema, data=data, **kwargs)
