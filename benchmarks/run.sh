@@ -9,19 +9,23 @@ PY=${PYTHON:-python3}
 DUCKLAKE_PINS=(duckdb==1.4.4 duckdb-ext-ducklake==1.4.4.20260205 pyarrow pytz)
 start=$(date +%s)
 
+# pip's chatter goes to a log; it is shown only when an install fails
+pipq() { local log=$1; shift; "$@" >>"$log" 2>&1 || { tail -n 30 "$log" >&2; return 1; }; }
+
 if [ ! -f .venv-bench/.installed ] || [ pyproject.toml -nt .venv-bench/.installed ]; then
   echo "building .venv-bench (tablever + peers) ..."
   [ -x .venv-bench/bin/python ] || "$PY" -m venv .venv-bench
-  .venv-bench/bin/python -m pip install -q --upgrade pip
-  .venv-bench/bin/python -m pip install -q -e '.[bench]'
+  log=.venv-bench/install.log
+  pipq $log .venv-bench/bin/python -m pip install --upgrade pip
+  pipq $log .venv-bench/bin/python -m pip install -e '.[bench]'
   touch .venv-bench/.installed
 fi
 
 if [ ! -f .venv-ducklake/.installed ]; then
   echo "building .venv-ducklake (duckdb 1.4.4 + ducklake extension) ..."
   if { [ -x .venv-ducklake/bin/python ] || "$PY" -m venv .venv-ducklake; } \
-     && .venv-ducklake/bin/python -m pip install -q --upgrade pip \
-     && .venv-ducklake/bin/python -m pip install -q "${DUCKLAKE_PINS[@]}"; then
+     && pipq .venv-ducklake/install.log .venv-ducklake/bin/python -m pip install --upgrade pip \
+     && pipq .venv-ducklake/install.log .venv-ducklake/bin/python -m pip install "${DUCKLAKE_PINS[@]}"; then
     touch .venv-ducklake/.installed
   else
     echo "warning: could not build .venv-ducklake; DuckLake will be reported as an error" >&2
