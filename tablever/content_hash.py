@@ -431,7 +431,10 @@ def _column_hashes(chunk: pa.Array, name: str) -> tuple[np.ndarray, np.ndarray]:
     """
     t = chunk.type
     if (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
-            or pa.types.is_large_binary(t)) and len(chunk) >= 4096:
+            or pa.types.is_large_binary(t)) and len(chunk) >= 4096 and (
+        # a cheap look at the first values: mostly distinct strings skip the encoding
+        pc.count_distinct(chunk.slice(0, 4096)).as_py() * 4 <= 4096
+    ):
         encoded = pc.dictionary_encode(chunk)
         if len(encoded.dictionary) * 2 <= len(chunk):
             uniq = _canon(encoded.dictionary)
