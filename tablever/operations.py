@@ -91,7 +91,7 @@ def _deletion_actions(
     order = np.argsort(file_idx, kind="stable")
     file_idx, pos = file_idx[order], pos[order]
     removes: list[FileKey] = []
-    vectors: list[DeleteVector] = []
+    todo: list[tuple[DataFile, np.ndarray]] = []
     bounds = np.flatnonzero(np.diff(file_idx)) + 1
     for chunk_idx, chunk_pos in zip(np.split(file_idx, bounds), np.split(pos, bounds), strict=True):
         f = files[int(chunk_idx[0])]
@@ -102,9 +102,22 @@ def _deletion_actions(
         merged = np.unique(merged)
         if len(merged) >= f.rows:
             removes.append(f.key)
-            continue
+        else:
+            todo.append((f, merged))
+
+    def write(item: tuple[DataFile, np.ndarray]) -> DeleteVector:
+        f, merged = item
         path, sha = write_positions(table.storage, merged)
-        vectors.append(DeleteVector(f.path, f.first_row_id, path, sha, int(len(merged))))
+        return DeleteVector(f.path, f.first_row_id, path, sha, int(len(merged)))
+
+    if len(todo) > 4:
+        # Each vector is a small durable write (two fsyncs): overlap them.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            vectors = list(pool.map(write, todo))
+    else:
+        vectors = [write(item) for item in todo]
     return Actions(remove=tuple(removes), deletes=tuple(vectors))
 
 

@@ -221,19 +221,23 @@ class Table:
                 self._index = None  # rebuilt lazily by _versions()
             return state
 
+    def _latest_version(self) -> int:
+        """The newest version number, found without loading its state."""
+        known = self._state
+        return self._log.latest_version(known.version if known is not None else None)
+
     def _state_at(self, version: int) -> TableState:
-        try:
-            current: TableState | None = self._current()
-        except CorruptLogError:
-            # A torn or corrupt newer commit is reported when it is read, but must not
-            # hide the versions before it (DESIGN §2): those are rebuilt without it.
-            if not 0 <= version < self._log.latest_version():
-                raise
-            current = None
-        if current is not None and version == current.version:
-            return current
-        if current is not None and version > current.version:
-            raise RefNotFoundError(version, f"no version {version}: the latest is {current.version}")
+        # Only the latest version's state is loaded to read the latest: an old version of
+        # a long history is rebuilt from its own checkpoint. A torn or corrupt newer
+        # commit is reported when it is read, but never hides the versions before it.
+        latest = self._latest_version()
+        if version == latest:
+            return self._current()
+        if version > latest:
+            raise RefNotFoundError(version, f"no version {version}: the latest is {latest}")
+        known = self._state
+        if known is not None and known.version == version:
+            return known
         gone = self._log.read_expired().get(version)
         if gone is not None:  # even while a checkpoint of it still exists
             raise RefNotFoundError(version, expired_message(version, gone.expired_ms))
@@ -306,11 +310,10 @@ class Table:
         if ref is None:
             return self._current().version
         if isinstance(ref, int) and not isinstance(ref, bool):
-            try:
-                current = self._current().version
-            except CorruptLogError:  # the head is unreadable; older versions may not be
-                current = self._log.latest_version()
-            version = current + 1 + ref if ref < 0 else ref
+            if ref >= 0:
+                return ref  # _state_at checks it exists, without loading the latest state
+            current = self._latest_version()
+            version = current + 1 + ref
             if version < 0:  # counting back past version 0 names nothing
                 raise RefNotFoundError(ref, f"no version {ref}: the latest is {current}")
             return version
