@@ -110,6 +110,9 @@ def _file_list(files: Sequence[FileRead]) -> str:
     return "[" + ", ".join(_sql_str(f.path) for f in files) + "]"
 
 
+_POSITIONAL_MAX_FILES = 16
+
+
 def plan_sql(
     plan: ReadPlan,
     conn: duckdb.DuckDBPyConnection,
@@ -117,7 +120,7 @@ def plan_sql(
     columns: Sequence[str] | None = None,
     with_row_id: bool = False,
     positions: bool = False,
-    deletes: Literal["positional", "anti"] = "positional",
+    deletes: Literal["auto", "positional", "anti"] = "auto",
 ) -> str:
     """DuckDB SQL for the live rows of ``plan``; registers deletion vectors on ``conn``.
 
@@ -128,6 +131,8 @@ def plan_sql(
     mask (``deletes="positional"``: as fast as a raw scan, but filters cannot prune row
     groups of those files) or with an ANTI JOIN on ``(file_index, file_row_number)``
     (``"anti"``: filters still push into the scan; best when a predicate is selective).
+    ``"auto"`` takes the positional join for a few such files and the anti join for many
+    (one scan of many small files beats a union of as many positional joins).
     """
     names = list(columns) if columns is not None else plan.schema.names
 
@@ -175,6 +180,8 @@ def plan_sql(
 
     clean = [(i, f) for i, f in enumerate(plan.files) if f.deleted is None]
     dirty = [(i, f) for i, f in enumerate(plan.files) if f.deleted is not None]
+    if deletes == "auto":
+        deletes = "positional" if len(dirty) <= _POSITIONAL_MAX_FILES else "anti"
     parts = []
     tag = plan.key[:24]
     for label, indexed in (("c", clean), ("d", dirty)):
