@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -12,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tablever.errors import (
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
-    from tablever.query.engine import ReadPlan
+    from tablever.readplan import ReadPlan
 
 __all__ = ["Snapshot"]
 
@@ -322,14 +322,27 @@ class Snapshot:
 
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""
-        from tablever.query.engine import FileRead, ReadPlan
+        from tablever.readplan import FileRead, ReadPlan
 
         chosen = self.data_files if files is None else files
         ensure_verified(self._storage, chosen)
+        vectors = [(f, self._state.deletes.get(f.key)) for f in chosen]
+        with_dv = [(f, dv) for f, dv in vectors if dv is not None]
+        loaded: dict[Any, np.ndarray] = {}
+        if len(with_dv) > 4:  # many small reads: overlap them (I/O and Parquet decode)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                arrays = pool.map(lambda fd: load_positions(self._storage, fd[1], fd[0].rows),
+                                  with_dv)
+                loaded = {f.key: a for (f, _), a in zip(with_dv, arrays, strict=True)}
         reads = []
-        for f in chosen:
-            dv = self._state.deletes.get(f.key)
-            deleted = load_positions(self._storage, dv, f.rows) if dv else None
+        for f, dv in vectors:
+            deleted = None
+            if dv is not None:
+                deleted = loaded.get(f.key)
+                if deleted is None:
+                    deleted = load_positions(self._storage, dv, f.rows)
             reads.append(
                 FileRead(
                     path=self._storage.full(f.path),
@@ -380,8 +393,11 @@ class Snapshot:
                 read_schema = read_schema.append(pa.field(ROW_ID, pa.int64()))
         paths = plan.paths
         try:
+            import pyarrow.dataset as ds  # imports pandas: only when a read needs it
+
             dataset = ds.dataset(
-                paths, schema=read_schema, format=_FORMAT, filesystem=self._fs_for_read()
+                paths, schema=read_schema, format=_parquet_format(),
+                filesystem=self._fs_for_read()
             )
             table = dataset.to_table(columns=read_schema.names)
         except FileNotFoundError as exc:
@@ -630,9 +646,15 @@ class Snapshot:
             )
 
 
-_FORMAT = ds.ParquetFileFormat(
-    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
-)
+@functools.lru_cache(maxsize=1)
+def _parquet_format() -> Any:
+    import pyarrow.dataset as ds
+
+    return ds.ParquetFileFormat(
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(
+            page_checksum_verification=True
+        )
+    )
 
 
 def _check_hash(storage: Storage, path: str, sha: str) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import duckdb
@@ -17,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableverError
-from tablever.query.predicate import quote
+from tablever.readplan import FileRead, ReadPlan
 from tablever.schema import ROW_ID
 
 __all__ = [
@@ -31,30 +30,6 @@ __all__ = [
     "cached_sandbox",
     "sandbox_connection",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class FileRead:
-    """One live data file as a reader sees it."""
-
-    path: str  # full path for DuckDB / pyarrow
-    rows: int
-    first_row_id: int | None  # None: a physical _row_id column
-    columns: tuple[str, ...]
-    deleted: np.ndarray | None  # sorted int64 positions, or None
-
-
-@dataclass(frozen=True, slots=True)
-class ReadPlan:
-    """What to read for a snapshot: its schema and its live files, in order."""
-
-    key: str  # unique and stable for the content (the snapshot fingerprint)
-    schema: pa.Schema
-    files: tuple[FileRead, ...]
-
-    @property
-    def paths(self) -> list[str]:
-        return [f.path for f in self.files]
 
 
 _local = threading.local()
@@ -100,6 +75,11 @@ def duckdb_type(t: pa.DataType) -> str | None:
     if pa.types.is_decimal(t):
         return f"DECIMAL({t.precision},{t.scale})"
     return None
+
+
+def quote(name: str) -> str:
+    """A DuckDB-quoted identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _sql_str(s: str) -> str:

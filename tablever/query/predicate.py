@@ -13,15 +13,11 @@ from sqlglot.errors import ParseError, TokenError
 
 from tablever.errors import InvalidPredicateError
 from tablever.format.commit import DataFile
+from tablever.query.engine import quote
 
 __all__ = ["may_match", "parse_expression", "prune", "quote", "validate_predicate"]
 
 _FORBIDDEN = (exp.Select, exp.Subquery, exp.Table, exp.AggFunc, exp.Window, exp.Command)
-
-
-def quote(name: str) -> str:
-    """A DuckDB-quoted identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 Node = Any  # a sqlglot expression node (exp.Expr in sqlglot 30, exp.Expression before)
