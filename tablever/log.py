@@ -22,7 +22,6 @@ from tablever.format.commit import (
     DataFile,
     DeleteVector,
     canonical_json,
-    check_rel_path,
     from_json,
     to_json,
 )
@@ -406,8 +405,3 @@ class Log:
                     "and is safe to rerun"
                 )
             time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
-
-
-def validate_paths(paths: Sequence[str], where: str) -> None:
-    for p in paths:
-        check_rel_path(p, where)

@@ -215,10 +215,8 @@ class Table:
             latest = self._log.latest_version(known.version if known else None)
             if known is not None and known.version == latest:
                 return known
-            state, hist = self._log.load_state(latest, base=known)
+            state, _ = self._log.load_state(latest, base=known)
             self._state = state
-            if self._index is None and hist:
-                self._index = None  # rebuilt lazily by _versions()
             return state
 
     def _latest_version(self) -> int:

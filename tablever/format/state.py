@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from tablever.errors import CorruptLogError
@@ -158,14 +158,3 @@ def summarize(state: TableState, actions: Actions, *, next_row_id: int) -> dict[
 def touched_keys(commit: Commit) -> set[FileKey]:
     """Files a commit removed or gave a new deletion vector."""
     return set(commit.actions.remove) | {dv.key for dv in commit.actions.deletes}
-
-
-def rebased(commit: Commit, state: TableState, timestamp_ms: int) -> Commit:
-    """``commit`` renumbered on top of ``state`` (summary recomputed, id cleared)."""
-    return replace(
-        commit,
-        version=state.version + 1,
-        parent_id=state.id,
-        timestamp_ms=max(timestamp_ms, state.commit.timestamp_ms + 1),
-        id="",
-    )

@@ -13,7 +13,6 @@ from tablever.format.state import (
     apply,
     empty_state,
     fingerprint,
-    rebased,
     summarize,
     touched_keys,
 )
@@ -174,12 +173,9 @@ def test_schema_changes_only_when_a_commit_carries_one() -> None:
     assert step(s, Actions(add=(df("a", 1, 0),))).schema == wider
 
 
-def test_touched_keys_and_rebase() -> None:
+def test_touched_keys() -> None:
     a, b = df("a", 10, 0), df("b", 10, 10)
     base = step(step(create(), Actions(add=(a,))), Actions(add=(b,)))
     c = Commit(3, base.id, 5, "t", "delete", "", "me", {}, {}, None,
                Actions(remove=(a.key,), deletes=(dv(b, "1", 1),)), {})
     assert touched_keys(c) == {a.key, b.key}
-    moved = rebased(c, base, timestamp_ms=1)
-    assert (moved.version, moved.parent_id, moved.id) == (base.version + 1, base.id, "")
-    assert moved.timestamp_ms == base.commit.timestamp_ms + 1  # strictly increasing
