@@ -30,7 +30,15 @@ from tablever.errors import (
     TableverError,
 )
 from tablever.lineage import Diff, from_lock
-from tablever.maintenance import Report, compact, expire, vacuum, verify
+from tablever.maintenance import (
+    MaintenanceReport,
+    Report,
+    compact,
+    expire,
+    maintain,
+    vacuum,
+    verify,
+)
 from tablever.snapshot import Snapshot
 from tablever.table import Table, create
 from tablever.table import open_table as open  # noqa: A004 - tv.open is the documented verb
@@ -45,6 +53,7 @@ __all__ = [
     "IntegrityError",
     "InvalidNameError",
     "InvalidPredicateError",
+    "MaintenanceReport",
     "RefNotFoundError",
     "Report",
     "Run",
@@ -60,6 +69,7 @@ __all__ = [
     "create",
     "expire",
     "from_lock",
+    "maintain",
     "open",
     "vacuum",
     "verify",

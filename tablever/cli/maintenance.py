@@ -31,7 +31,6 @@ from tablever.cli.common import (
     snapshot_dict,
 )
 from tablever.maintenance import compact_plan
-from tablever.maintenance import maintain as maintain_table
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
 
@@ -70,7 +69,7 @@ def maintain(path: PathArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
     """Compact, expire and vacuum with the table's policy (its properties)."""
     table = open_table(path)
     with progress_bars(not as_json) as progress:
-        report = maintain_table(table, dry_run=dry_run, progress=progress)
+        report = tv.maintain(table, dry_run=dry_run, progress=progress)
     if as_json:
         emit_json(report.to_dict())
         return
