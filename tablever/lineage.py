@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tablever.errors import IntegrityError, SchemaMismatchError
+from tablever.errors import IntegrityError, RefNotFoundError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID
@@ -241,7 +241,9 @@ def _storage_of(s: Snapshot) -> Storage:
 def changes(table: Table, start: int, end: int) -> pa.Table:
     """Change feed: for each version in (start, end], its deleted and inserted rows."""
     if end < start:
-        raise SchemaMismatchError(f"changes: end version {end} is before start {start}")
+        raise RefNotFoundError(
+            end, f"changes: the end version {end} is before the start version {start}"
+        )
     parts = []
     prev = table.as_of(start)
     schema = prev.schema

@@ -321,7 +321,12 @@ def upsert(
     if source.num_rows == 0 and not allow_empty:
         return table.latest()
     key_table = source.select(keys)
-    grouped = key_table.group_by(keys).aggregate([([], "count_all")])
+    # A key with a NULL part never matches (SQL equality), so such rows are simply
+    # appended and may repeat; only complete keys must be unique in the data.
+    complete = key_table
+    for k in keys:
+        complete = complete.filter(pc.is_valid(complete.column(k)))
+    grouped = complete.group_by(keys).aggregate([([], "count_all")])
     dupes = grouped.filter(pc.greater(grouped.column("count_all"), 1))
     if dupes.num_rows:
         sample = dupes.slice(0, 3).drop_columns(["count_all"]).to_pylist()

@@ -112,3 +112,11 @@ def test_change_feed(filled: tv.Table, batch: Batch) -> None:
     first = filled.changes(0, 1).to_pylist()
     assert {r["_change"] for r in first} == {"insert"} and len(first) == 10
     assert filled.changes(5, 5).num_rows == 0
+
+
+def test_changes_with_the_end_before_the_start_names_the_versions(table: tv.Table,
+                                                                   batch: Batch) -> None:
+    table.append(batch([1, 2]))
+    table.append(batch([3]))
+    with pytest.raises(tv.RefNotFoundError, match="before the start version 2"):
+        table.changes(2, 1)

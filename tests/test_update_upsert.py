@@ -109,6 +109,13 @@ def test_upsert_null_keys_never_match(table: tv.Table) -> None:
     table.append(pa.table({"id": [None, 1], "label": ["a", "b"], "confidence": [0.1, 0.2]}))
     s = table.upsert(pa.table({"id": [None], "label": ["c"], "confidence": [0.3]}), on=["id"])
     assert sorted(s.to_arrow().column("label").to_pylist()) == ["a", "b", "c"]
+    # NULL keys may repeat in the data: they match nothing, so they are all appended
+    s = table.upsert(pa.table({"id": [None, None, 1], "label": ["d", "e", "B"],
+                               "confidence": [0.4, 0.5, 0.6]}), on=["id"])
+    assert sorted(s.to_arrow().column("label").to_pylist()) == ["B", "a", "c", "d", "e"]
+    with pytest.raises(tv.DuplicateKeyError):
+        table.upsert(pa.table({"id": [2, 2], "label": ["x", "y"], "confidence": [0.0, 0.0]}),
+                     on=["id"])
 
 
 def test_upsert_after_update_and_delete(filled: tv.Table, batch: Batch) -> None:
