@@ -23,7 +23,7 @@ from tablever.errors import IntegrityError, RefNotFoundError, SchemaMismatchErro
 from tablever.format.commit import DataFile
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID
-from tablever.snapshot import Snapshot, ensure_verified, load_positions
+from tablever.snapshot import Snapshot, ensure_verified, file_rows, load_positions
 from tablever.storage import Storage
 
 if TYPE_CHECKING:
@@ -77,22 +77,7 @@ def _file_rows(
         raise IntegrityError(f"data file {f.path} is missing") from exc
     except (pa.ArrowException, OSError) as exc:
         raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
-    if raw.num_rows != f.rows:
-        raise IntegrityError(f"data file {f.path} holds {raw.num_rows} rows, expected {f.rows}")
-    idx = pa.array(positions, pa.int64())
-    raw = raw.take(idx)
-    arrays = []
-    for fld in schema:
-        if fld.name in raw.column_names:
-            arrays.append(raw.column(fld.name).cast(fld.type))
-        else:
-            arrays.append(pa.nulls(raw.num_rows, fld.type))
-    if f.first_row_id is None:
-        ids = raw.column(ROW_ID).cast(pa.int64())
-    else:
-        ids = pa.array(positions.astype(np.int64) + f.first_row_id, pa.int64())
-    arrays.append(ids)
-    return pa.Table.from_arrays(arrays, schema=schema.append(pa.field(ROW_ID, pa.int64())))
+    return file_rows(f, raw, schema, positions)
 
 
 def _deleted(storage: Storage, state: TableState, f: DataFile) -> np.ndarray:

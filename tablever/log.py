@@ -22,6 +22,8 @@ from tablever.format.commit import (
     DataFile,
     DeleteVector,
     canonical_json,
+    data_file_from_dict,
+    delete_vector_from_dict,
     from_json,
     to_json,
 )
@@ -207,8 +209,6 @@ class Log:
             files: dict[Any, DataFile] = {}
             deletes: dict[Any, DeleteVector] = {}
             for i in range(table.num_rows):
-                from tablever.format.commit import data_file_from_dict, delete_vector_from_dict
-
                 df = data_file_from_dict(
                     {
                         "path": cols["path"][i],

@@ -83,6 +83,35 @@ def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.nda
     return pos
 
 
+def file_rows(
+    f: DataFile, table: pa.Table, schema: pa.Schema, positions: np.ndarray | None = None
+) -> pa.Table:
+    """The rows of data file ``f`` (``table``: the whole file as read) in ``schema``, with
+    ``_row_id``; only the rows at ``positions`` when given. Columns the file lacks (added
+    to the schema later) are NULL; narrower types widen."""
+    if table.num_rows != f.rows:
+        raise IntegrityError(f"data file {f.path} holds {table.num_rows} rows, expected {f.rows}")
+    if positions is not None:
+        table = table.take(pa.array(positions, pa.int64()))
+    if f.first_row_id is not None:
+        pos = np.arange(f.rows, dtype=np.int64) if positions is None else positions
+        ids = pa.array(pos.astype(np.int64) + f.first_row_id, pa.int64())
+    elif ROW_ID in table.column_names:
+        ids = table.column(ROW_ID).combine_chunks().cast(pa.int64())
+    else:
+        raise IntegrityError(f"data file {f.path} has neither first_row_id nor a _row_id column")
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            col = table.column(field.name)
+            columns.append(col if col.type == field.type else col.cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+    return pa.Table.from_arrays(
+        [*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64()))
+    )
+
+
 _VERIFIED: dict[tuple[str, str], tuple[int, int, int, int]] = {}
 _VERIFIED_LOCK = threading.Lock()
 

@@ -304,19 +304,20 @@ class Table:
     def _tag_versions(self) -> dict[str, int]:
         return {name: self._catalog.read_tag(name).version for name in self._catalog.tag_names()}
 
-    def _resolve(self, ref: Ref) -> int:
+    def _resolve(self, ref: Ref) -> tuple[int, TagRecord | None]:
+        """The version ``ref`` names, and the tag record when it named a tag."""
         if ref is None:
-            return self._current().version
+            return self._current().version, None
         if isinstance(ref, int) and not isinstance(ref, bool):
             if ref >= 0:
-                return ref  # _state_at checks it exists, without loading the latest state
+                return ref, None  # _state_at checks it exists, without loading the latest
             current = self._latest_version()
             version = current + 1 + ref
             if version < 0:  # counting back past version 0 names nothing
                 raise RefNotFoundError(ref, f"no version {ref}: the latest is {current}")
-            return version
+            return version, None
         if isinstance(ref, Snapshot):
-            return ref.version
+            return ref.version, None
         if isinstance(ref, str):
             text = ref.strip()
             try:
@@ -330,17 +331,18 @@ class Table:
                 except FileNotFoundError:
                     pass
                 else:
-                    return rec.version
+                    return rec.version, rec
             if text.lower() == "latest":
-                return self._current().version
+                return self._current().version, None
             if text.isdigit() and len(text) < 6:
-                return int(text)
+                return int(text), None
         gone = self._log.read_expired()
-        return resolve(
+        version = resolve(
             ref, self._versions(), self._tag_versions(),
             expired={v: e.expired_ms for v, e in gone.items()},
             expired_versions=[VersionInfo(e.version, e.id, e.timestamp_ms) for e in gone.values()],
         )
+        return version, None
 
     def as_of(self, ref: Ref = None, *, verify: bool = False) -> Snapshot:
         """The snapshot a ref names: tag, version (negative counts from the latest),
@@ -357,15 +359,13 @@ class Table:
         """
         if isinstance(ref, Snapshot):
             ref = ref.version
-        version = self._resolve(ref)
+        version, rec = self._resolve(ref)
         state = self._state_at(version)
-        if isinstance(ref, str) and ref.strip() in self._catalog.tag_names():
-            rec = self._catalog.read_tag(ref.strip())
-            if rec.id != state.id:
-                raise CorruptLogError(
-                    f"tag {rec.name!r} points at version {rec.version} with id {rec.id[:12]}, "
-                    f"but that version's id is {state.id[:12]}"
-                )
+        if rec is not None and rec.id != state.id:
+            raise CorruptLogError(
+                f"tag {rec.name!r} points at version {rec.version} with id {rec.id[:12]}, "
+                f"but that version's id is {state.id[:12]}"
+            )
         snap = Snapshot(self._storage, state)
         if verify:
             snap.verify()
@@ -545,11 +545,11 @@ class Table:
                 checkpoint=self._maybe_checkpoint,
             )
             self._state = new_state
-            if self._index is not None and new_state.version > self._index[-1].version:
-                self._index = None if new_state.version != self._index[-1].version + 1 else (
-                    self._index + [VersionInfo(new_state.version, new_state.id,
-                                               new_state.commit.timestamp_ms)]
-                )
+            index = self._index
+            if index and index[-1].version + 1 == new_state.version:
+                # our own commit; versions others committed are read by _versions()
+                index.append(VersionInfo(new_state.version, new_state.id,
+                                         new_state.commit.timestamp_ms))
             return Snapshot(self._storage, new_state)
 
     # --- writes -------------------------------------------------------------------

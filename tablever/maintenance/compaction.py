@@ -28,7 +28,7 @@ from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
 from tablever.format.state import TableState
 from tablever.policy import Policy, parse_ratio, parse_size
 from tablever.schema import ROW_ID, schema_from_dict
-from tablever.snapshot import Snapshot, load_positions
+from tablever.snapshot import Snapshot, file_rows, load_positions
 from tablever.storage import Storage, fault_point
 from tablever.write import MAX_ROWS_PER_FILE, write_data_file, write_data_files
 
@@ -206,22 +206,7 @@ def _read_file(
         table = pq.read_table(pa.BufferReader(raw))  # the SHA-256 above covers every page
     except (pa.ArrowException, OSError) as exc:
         raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
-    if table.num_rows != f.rows:
-        raise IntegrityError(f"data file {f.path} holds {table.num_rows} rows, expected {f.rows}")
-    if f.first_row_id is not None:
-        ids = pa.array(np.arange(f.first_row_id, f.first_row_id + f.rows, dtype=np.int64))
-    elif ROW_ID in table.column_names:
-        ids = table.column(ROW_ID).combine_chunks().cast(pa.int64())
-    else:
-        raise IntegrityError(f"data file {f.path} has neither first_row_id nor a _row_id column")
-    columns = []
-    for field in schema:
-        if field.name in table.column_names:
-            col = table.column(field.name)
-            columns.append(col if col.type == field.type else col.cast(field.type))
-        else:  # added to the schema after this file was written
-            columns.append(pa.nulls(table.num_rows, field.type))
-    out = pa.Table.from_arrays([*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64())))
+    out = file_rows(f, table, schema)
     live_sum = None if f.content_hash is None else int(f.content_hash, 16)
     if dv is not None:
         deleted = load_positions(storage, dv, f.rows)
