@@ -24,7 +24,7 @@ from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, File
 from tablever.format.refs import Ref
 from tablever.format.state import TableState, touched_keys
 from tablever.schema import ROW_ID, conform, schema_from_dict, to_arrow_table
-from tablever.snapshot import Snapshot, load_positions
+from tablever.snapshot import Snapshot, duckdb_error, load_positions
 from tablever.write import write_data_files, write_positions
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def _matches(
     """``__file`` (a DataFile of ``files``), ``__pos`` and ``extra`` SQL columns of the
     live rows where ``condition`` IS TRUE. ``shown`` is the user's text, for errors;
     ``boolean`` is the user's predicate, checked to be a true/false condition."""
-    from tablever.query.engine import default_connection, fetch_arrow, plan_sql
+    from tablever.query.engine import check_boolean, default_connection, fetch_arrow, plan_sql
 
     snap = Snapshot(table.storage, state)
     plan = snap.read_plan(files)
@@ -58,26 +58,13 @@ def _matches(
     sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
     try:
         if boolean is not None:
-            kind = conn.sql(f"SELECT ({boolean}) AS __p FROM ({inner}) AS t LIMIT 0").types[0]
-            if str(kind) not in ("BOOLEAN", '"NULL"', "NULL"):
-                raise InvalidPredicateError(
-                    f"{shown or boolean!r} is not a true/false condition (it gives {kind})",
-                    sql=shown or boolean,
-                )
+            check_boolean(conn, inner, boolean, shown or boolean)
         return fetch_arrow(conn.sql(sql))
     except InvalidPredicateError:
         raise
-    except Exception as exc:  # DuckDB raises many types; all are the predicate's fault here
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "IO Error" in text or "No files found" in text:
-            from tablever.errors import IntegrityError
-
-            raise IntegrityError(f"cannot read a data file: {text}") from exc
-        text = text.replace("Binder Error: ", "").replace("Conversion Error: ", "")
-        if "BOOLEAN" in text and "mix" in text.lower():
-            text = "it is not a true/false condition"
+    except Exception as exc:  # DuckDB raises many types: damaged files, or the predicate
         user = shown if shown is not None else condition
-        raise InvalidPredicateError(f"cannot evaluate {user!r}: {text}", sql=user) from exc
+        raise (snap._corruption(exc, files) or duckdb_error(exc, user)) from exc
 
 
 def _deletion_actions(

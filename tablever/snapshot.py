@@ -511,7 +511,12 @@ class Snapshot:
         return None
 
     def _read_where(self, cols: list[str] | None, where: str, with_row_id: bool) -> pa.Table:
-        from tablever.query.engine import default_connection, fetch_arrow, plan_sql
+        from tablever.query.engine import (
+            check_boolean,
+            default_connection,
+            fetch_arrow,
+            plan_sql,
+        )
         from tablever.query.predicate import parse_expression, prune
 
         tree = parse_expression(where, self.schema.names)
@@ -531,17 +536,12 @@ class Snapshot:
             f"WHERE ({tree.sql(dialect='duckdb')}) IS TRUE"
         )
         try:
-            cond = tree.sql(dialect="duckdb")
-            kind = str(conn.sql(f"SELECT ({cond}) FROM ({inner}) AS t LIMIT 0").types[0])
-            if kind not in ("BOOLEAN", '"NULL"', "NULL"):
-                raise InvalidPredicateError(
-                    f"{where!r} is not a true/false condition (it gives {kind})", sql=where
-                )
+            check_boolean(conn, inner, tree.sql(dialect="duckdb"), where)
             table = fetch_arrow(conn.sql(sql))
         except InvalidPredicateError:
             raise
         except Exception as exc:
-            raise (self._corruption(exc, files) or _wrap_duckdb(exc, where)) from exc
+            raise (self._corruption(exc, files) or duckdb_error(exc, where)) from exc
         target = pa.schema([self.schema.field(c) for c in (cols or self.schema.names)])
         if with_row_id:
             target = target.append(pa.field(ROW_ID, pa.int64(), nullable=False))
@@ -725,12 +725,13 @@ def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
     return lf
 
 
-def _wrap_duckdb(exc: BaseException, sql: str) -> TableverError:
-    from tablever.errors import InvalidPredicateError
-
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def duckdb_error(exc: BaseException, sql: str) -> TableverError:
+    """The TableverError for a DuckDB failure evaluating the user's ``sql``."""
     if isinstance(exc, TableverError):
         return exc
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "IO Error" in text or "No files found" in text or "No such file" in text:
         return IntegrityError(f"cannot read a data file: {text}")
+    for prefix in ("Binder Error: ", "Conversion Error: "):
+        text = text.replace(prefix, "")
     return InvalidPredicateError(f"cannot evaluate {sql!r}: {text}", sql=sql)

@@ -210,6 +210,18 @@ def plan_sql(
     return " UNION ALL ".join(parts)
 
 
+def check_boolean(
+    conn: duckdb.DuckDBPyConnection, source: str, condition: str, shown: str
+) -> None:
+    """InvalidPredicateError unless ``condition`` over the relation ``source`` is a
+    true/false condition (DuckDB would otherwise cast, say, a number to BOOLEAN)."""
+    kind = str(conn.sql(f"SELECT ({condition}) FROM ({source}) AS t LIMIT 0").types[0])
+    if kind not in ("BOOLEAN", '"NULL"', "NULL"):
+        raise InvalidPredicateError(
+            f"{shown!r} is not a true/false condition (it gives {kind})", sql=shown
+        )
+
+
 def sandbox_connection(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
     """A new connection that may read exactly ``paths`` and nothing else, and cannot be
     reconfigured (statements are also whitelisted before they reach it)."""
