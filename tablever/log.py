@@ -30,6 +30,7 @@ from tablever.format.commit import (
 from tablever.format.refs import VersionInfo
 from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
+from tablever.write import read_parquet
 
 __all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "Prepare", "commit_path"]
 
@@ -193,7 +194,7 @@ class Log:
         path = checkpoint_path(version)
         try:
             with self.storage.open_read(path) as f:
-                table = pq.read_table(f)
+                table = read_parquet(f)
             raw_meta = (table.schema.metadata or {}).get(b"tablever.state")
             if raw_meta is None:
                 raise CorruptLogError(f"{path}: no tablever state in the checkpoint")

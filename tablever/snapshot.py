@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -39,11 +40,16 @@ __all__ = ["Snapshot"]
 _DV_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _DV_LOCK = threading.Lock()
 _DV_CACHE_MAX = 256
+# A snapshot of at most this many distinct files is read file by file; more go through
+# one pyarrow.dataset scan.
+_FEW_FILES = 8
 
 
 def read_positions(raw: bytes) -> np.ndarray:
     """The positions stored in a deletion vector's bytes."""
-    return np.asarray(pq.read_table(pa.BufferReader(raw)).column("pos").to_numpy(), np.int64)
+    from tablever.write import read_parquet
+
+    return np.asarray(read_parquet(pa.BufferReader(raw)).column("pos").to_numpy(), np.int64)
 
 
 def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.ndarray:
@@ -358,7 +364,7 @@ class Snapshot:
         vectors = [(f, self._state.deletes.get(f.key)) for f in chosen]
         with_dv = [(f, dv) for f, dv in vectors if dv is not None]
         loaded: dict[Any, np.ndarray] = {}
-        if len(with_dv) > 4:  # many small reads: overlap them (I/O and Parquet decode)
+        if len(with_dv) > 4 and not self._storage.is_local:  # overlap remote reads
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=4) as pool:
@@ -414,66 +420,130 @@ class Snapshot:
         if not files:
             return out_schema.empty_table()
         plan = self.read_plan(files)
-        physical = any(f.first_row_id is None for f in files)
-        read_schema = out_schema
-        if with_row_id:
-            read_schema = out_schema.remove(out_schema.get_field_index(ROW_ID))
-            if physical:
-                read_schema = read_schema.append(pa.field(ROW_ID, pa.int64()))
-        paths = plan.paths
-        try:
-            import pyarrow.dataset as ds  # imports pandas: only when a read needs it
+        reads = list(zip(files, plan.files, strict=True))
+        fields = list(out_schema)[:-1] if with_row_id else list(out_schema)
+        if len({r.path for r in plan.files}) > _FEW_FILES:
+            return self._read_many(reads, fields, out_schema, with_row_id)
+        # A few files: one task each, read without pyarrow.dataset (whose import pulls
+        # in pandas: ~0.2 s of a fresh process), on two threads (the machine's cores).
 
-            dataset = ds.dataset(
-                paths, schema=read_schema, format=_parquet_format(),
-                filesystem=self._fs_for_read()
-            )
-            table = dataset.to_table(columns=read_schema.names)
+        def one(fr: tuple[DataFile, Any]) -> pa.Table:
+            f, r = fr
+            raw = self._read_file(f, r, fields, with_row_id)
+            return self._live_rows(f, r, raw, 0, fields, out_schema, with_row_id)
+
+        if len(reads) == 1:
+            return one(reads[0])
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return pa.concat_tables(list(pool.map(one, reads)))
+
+    def _read_many(
+        self, reads: list[tuple[DataFile, Any]], fields: list[pa.Field],
+        out_schema: pa.Schema, with_row_id: bool,
+    ) -> pa.Table:
+        """Many files through one pyarrow.dataset scan (its C++ scanner overlaps files:
+        ~0.05 ms a small file instead of ~0.5 ms read one by one), then each file's
+        batches get their row ids and deletion vector. A path listed twice (identical
+        bytes appended twice) is scanned once and used for both."""
+        import pyarrow.dataset as ds
+
+        read_schema = pa.schema(fields)
+        if with_row_id and any(f.first_row_id is None for f, _ in reads):
+            read_schema = read_schema.append(pa.field(ROW_ID, pa.int64()))
+        uses: dict[str, list[int]] = {}
+        for i, (_, r) in enumerate(reads):
+            uses.setdefault(r.path, []).append(i)
+        seen = dict.fromkeys(uses, 0)  # rows of each path scanned so far
+        parts: list[list[Any]] = [[] for _ in reads]
+        try:
+            dataset = ds.dataset(list(uses), schema=read_schema, format=_parquet_format(),
+                                 filesystem=None if self._storage.is_local else self._storage.fs)
+            # Batches are shaped as they arrive, while the scanner decodes the next ones.
+            for tagged in dataset.scanner(columns=read_schema.names).scan_batches():
+                batch, path = tagged.record_batch, tagged.fragment.path
+                for i in uses[path]:
+                    f, r = reads[i]
+                    if seen[path] + batch.num_rows > f.rows:
+                        raise self._corruption(None, [f]) or IntegrityError(
+                            f"data file {f.path} holds more rows than the log says ({f.rows})"
+                        )
+                    parts[i].append(self._live_rows(f, r, batch, seen[path], fields,
+                                                    out_schema, with_row_id))
+                seen[path] += batch.num_rows
         except FileNotFoundError as exc:
             raise IntegrityError(f"a data file of version {self.version} is missing: {exc}") from exc
         except (pa.ArrowException, OSError) as exc:
-            bad = self._corruption(exc, files)
-            if bad is not None:
-                raise bad from exc
-            raise IntegrityError(f"cannot read version {self.version}: {exc}") from exc
-        if table.num_rows != sum(f.rows for f in files):
-            raise self._corruption(None, files) or IntegrityError(
-                f"version {self.version}: data files hold an unexpected row count"
-            )
-        deleted_any = any(r.deleted is not None for r in plan.files)
-        if with_row_id:
-            ids = np.empty(table.num_rows, dtype=np.int64)
-            phys = table.column(ROW_ID).to_numpy(zero_copy_only=False) if physical else None
-            offset = 0
-            for f in files:
-                if f.first_row_id is not None:
-                    ids[offset : offset + f.rows] = np.arange(
-                        f.first_row_id, f.first_row_id + f.rows, dtype=np.int64
-                    )
-                else:
-                    assert phys is not None
-                    part = table.column(ROW_ID).slice(offset, f.rows)
-                    if part.null_count:  # the log says the file carries its row ids
-                        raise IntegrityError(f"data file {f.path} lacks {ROW_ID} values")
-                    ids[offset : offset + f.rows] = phys[offset : offset + f.rows]
-                offset += f.rows
-            if physical:
-                table = table.drop_columns([ROW_ID])
-            table = table.append_column(pa.field(ROW_ID, pa.int64(), nullable=False), pa.array(ids))
-        if deleted_any:
-            mask = np.ones(table.num_rows, dtype=bool)
-            offset = 0
-            for r in plan.files:
-                if r.deleted is not None and len(r.deleted):
-                    mask[offset + r.deleted] = False
-                offset += r.rows
-            table = table.filter(pa.array(mask))
-        if table.schema != out_schema:
-            table = table.cast(out_schema)
-        return table
+            bad = self._corruption(exc, [f for f, _ in reads])
+            raise (bad or IntegrityError(f"cannot read version {self.version}: {exc}")) from exc
+        for f, r in reads:
+            if seen[r.path] != f.rows:
+                raise self._corruption(None, [f]) or IntegrityError(
+                    f"data file {f.path} holds {seen[r.path]} rows, the log says {f.rows}"
+                )
+        return pa.Table.from_batches([b for part in parts for b in part], schema=out_schema)
 
-    def _fs_for_read(self) -> Any:
-        return None if self._storage.is_local else self._storage.fs
+    def _read_file(
+        self, f: DataFile, r: Any, fields: list[pa.Field], with_row_id: bool
+    ) -> pa.Table:
+        """The columns of ``fields`` (and ``_row_id`` when needed) that one file holds."""
+        try:
+            with contextlib.ExitStack() as stack:
+                source = (r.path if self._storage.is_local
+                          else stack.enter_context(self._storage.open_read(f.path)))
+                pf = stack.enter_context(pq.ParquetFile(source, page_checksum_verification=True))
+                present = set(pf.schema_arrow.names)
+                wanted = [x.name for x in fields if x.name in present]
+                if with_row_id and f.first_row_id is None and ROW_ID in present:
+                    wanted.append(ROW_ID)
+                raw = pf.read(columns=wanted, use_threads=pf.metadata.num_row_groups > 1)
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"data file {f.path} of version {self.version} is missing") from exc
+        except (pa.ArrowException, OSError) as exc:
+            raise (self._corruption(exc, [f]) or IntegrityError(
+                f"cannot read version {self.version}: {exc}")) from exc
+        if raw.num_rows != f.rows:
+            raise self._corruption(None, [f]) or IntegrityError(
+                f"data file {f.path} holds {raw.num_rows} rows, the log says {f.rows}"
+            )
+        return raw
+
+    @staticmethod
+    def _live_rows(
+        f: DataFile, r: Any, raw: Any, start: int, fields: list[pa.Field],
+        out_schema: pa.Schema, with_row_id: bool,
+    ) -> Any:
+        """Rows ``start ..`` of a file (``raw``: a Table or RecordBatch of them) in
+        ``out_schema`` (columns the file lacks are NULL), with ``_row_id`` as the last
+        column when asked, minus the rows the file's deletion vector removes."""
+        n = raw.num_rows
+        names = set(raw.schema.names)
+        columns = []
+        for field in fields:
+            if field.name not in names:  # added to the schema after this file
+                columns.append(pa.nulls(n, field.type))
+                continue
+            col = raw.column(field.name)
+            columns.append(col if col.type == field.type else col.cast(field.type))
+        if with_row_id:
+            if f.first_row_id is not None:
+                first = f.first_row_id + start
+                ids = pa.array(np.arange(first, first + n, dtype=np.int64))
+            elif ROW_ID in names and raw.column(ROW_ID).null_count == 0:
+                ids = raw.column(ROW_ID).cast(pa.int64())
+            else:  # the log says the file carries its row ids
+                raise IntegrityError(f"data file {f.path} lacks {ROW_ID} values")
+            columns.append(ids)
+        kind = pa.Table if isinstance(raw, pa.Table) else pa.RecordBatch
+        out = kind.from_arrays(columns, schema=out_schema)
+        if r.deleted is not None and len(r.deleted):
+            lo, hi = np.searchsorted(r.deleted, [start, start + n])
+            if hi > lo:
+                mask = np.ones(n, dtype=bool)
+                mask[r.deleted[lo:hi] - start] = False
+                out = out.filter(pa.array(mask))
+        return out
 
     def _corruption(
         self, exc: BaseException | None, files: Sequence[DataFile] | None = None

@@ -30,7 +30,7 @@ __all__ = [
     "ROW_GROUP_SIZE",
     "column_stats",
     "parquet_bytes",
-    "read_positions",
+    "read_parquet",
     "write_data_file",
     "write_data_files",
     "write_positions",
@@ -180,7 +180,20 @@ def write_positions(storage: Storage, positions: Sequence[int] | np.ndarray) -> 
     return path, sha
 
 
-def read_positions(storage: Storage, path: str) -> np.ndarray:
-    with storage.open_read(path) as f:
-        table = pq.read_table(f)
-    return np.asarray(table.column("pos").to_numpy(), dtype=np.int64)
+def read_parquet(
+    source: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    checksums: bool = False,
+    threads: bool = False,
+) -> pa.Table:
+    """One Parquet file (a path, file object or buffer) as a Table.
+
+    Through ``ParquetFile`` rather than ``pq.read_table``, which goes through
+    ``pyarrow.dataset``: importing that pulls in pandas, ~0.2 s of every fresh process.
+    ``checksums`` checks the page CRCs while decoding. ``threads`` decodes columns on
+    Arrow's thread pool: worth it for large files only (on a deletion vector it made the
+    read 10x slower: 0.6 ms instead of 0.06).
+    """
+    with pq.ParquetFile(source, page_checksum_verification=checksums) as pf:
+        return pf.read(columns=columns, use_threads=threads)

@@ -197,6 +197,24 @@ def test_row_hashes_of_many_distinct_rows_are_distinct() -> None:
     assert len(np.unique(lo)) == n and len(np.unique(hi)) == n
 
 
+def test_long_null_and_repetitive_string_columns_hash_like_their_rows() -> None:
+    """Columns long enough for the dictionary shortcut (all NULL, repetitive, long values
+    past the by-position limit) and tables cut into slices hash as row by row."""
+    n = 40_000
+    rows = pa.table({
+        "nothing": pa.nulls(n, pa.string()),
+        "few": pa.array([None if i % 5 == 0 else f"v{i % 3}" for i in range(n)]),
+        "long": pa.array([("w" * (i % 300)) + str(i) for i in range(n)]),
+    })
+    one_by_one = sum(sum_rows(rows.slice(i, 1)) for i in range(0, n, 997))
+    picked = rows.take(list(range(0, n, 997)))
+    assert sum_rows(picked) == one_by_one % (1 << 128)
+    total = sum_rows(rows)
+    halves = sum_rows(rows.slice(0, n // 3)) + sum_rows(rows.slice(n // 3))
+    assert total == halves % (1 << 128)
+    assert sum_rows(rows.select(["nothing"])) == sum_rows(pa.table({"nothing": pa.nulls(n)}))
+
+
 # --- every column type, through Parquet and back ---------------------------------------------
 
 ALL_TYPES = pa.table(

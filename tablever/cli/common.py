@@ -332,14 +332,15 @@ def read_input(file: str, schema: pa.Schema | None = None) -> pa.Table:
     """
     import pyarrow.csv as pcsv
     import pyarrow.json as pjson
-    import pyarrow.parquet as pq
+
+    from tablever.write import read_parquet
 
     kind = _input_kind(file)
     if not os.path.isfile(file):
         raise CliError(f"no such file: {file}")
     try:
         if kind == "parquet":
-            return pq.read_table(file)
+            return read_parquet(file, threads=True)
         if kind in ("csv", "tsv"):
             types = {}
             if schema is not None:
