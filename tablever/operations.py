@@ -92,19 +92,11 @@ def _deletion_actions(
         else:
             todo.append((f, merged))
 
-    def write(item: tuple[DataFile, np.ndarray]) -> DeleteVector:
-        f, merged = item
-        path, sha = write_positions(table.storage, merged)
-        return DeleteVector(f.path, f.first_row_id, path, sha, int(len(merged)))
-
-    if len(todo) > 4:
-        # Each vector is a small durable write (two fsyncs): overlap them.
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            vectors = list(pool.map(write, todo))
-    else:
-        vectors = [write(item) for item in todo]
+    written = write_positions(table.storage, [merged for _, merged in todo])
+    vectors = [
+        DeleteVector(f.path, f.first_row_id, path, sha, int(len(merged)))
+        for (f, merged), (path, sha) in zip(todo, written, strict=True)
+    ]
     return Actions(remove=tuple(removes), deletes=tuple(vectors))
 
 

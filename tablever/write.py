@@ -2,9 +2,10 @@
 
 Files are deterministic: the same rows and schema give the same bytes (no timestamps,
 UUIDs or table-specific values inside), so the same data loaded into two tables has the
-same SHA-256 and the same fingerprint. Compression is zstd; row groups hold
-131,072 rows (a balance of scan speed and point-lookup pruning); a data file holds at
-most 1,048,576 rows.
+same SHA-256 and the same fingerprint. Compression is Snappy: on the benchmark table
+DuckDB aggregates ran 2-3x faster over it than over zstd and writes ~30% faster, for
+files ~1.5x larger; row groups hold 131,072 rows (a balance of scan speed and
+point-lookup pruning); a data file holds at most 1,048,576 rows.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tablever.format.commit import DataFile
 from tablever.storage import Storage, fault_point
 
 __all__ = [
+    "COMPRESSION",
     "MAX_ROWS_PER_FILE",
     "ROW_GROUP_SIZE",
     "column_stats",
@@ -38,6 +40,7 @@ __all__ = [
 
 ROW_GROUP_SIZE = 131_072
 MAX_ROWS_PER_FILE = 1_048_576
+COMPRESSION = "snappy"
 _MAX_STAT_STRING = 256
 
 
@@ -47,7 +50,7 @@ def parquet_bytes(table: pa.Table) -> bytes:
         table,
         sink,
         row_group_size=ROW_GROUP_SIZE,
-        compression="zstd",
+        compression=COMPRESSION,
         write_statistics=True,
         # Dictionary pages only where they pay: strings and binaries. On numbers they
         # cost ~3x the encoding time and made files larger in our measurements.
@@ -170,14 +173,31 @@ def write_data_files(
     return files
 
 
-def write_positions(storage: Storage, positions: Sequence[int] | np.ndarray) -> tuple[str, str]:
-    """Write a deletion vector (sorted unique int64 positions); returns (path, sha256)."""
-    arr = np.unique(np.asarray(positions, dtype=np.int64))
-    data = parquet_bytes(pa.table({"pos": pa.array(arr, type=pa.int64())}))
-    sha = hashlib.sha256(data).hexdigest()
-    path = f"deletes/{sha[:2]}/{sha}.parquet"
-    storage.write_once(path, data)
-    return path, sha
+def write_positions(
+    storage: Storage, vectors: Sequence[Sequence[int] | np.ndarray]
+) -> list[tuple[str, str]]:
+    """Write deletion vectors (each: sorted unique int64 positions); returns their
+    (path, sha256) in order.
+
+    Encoding is cheap and holds the GIL, so it runs first, on this thread; the durable
+    writes (two fsyncs each) then overlap on 16 threads, which spend their time waiting
+    on the disk: 200 vectors took 0.24 s one by one and ~0.1 s this way.
+    """
+    encoded = []
+    for positions in vectors:
+        arr = np.asarray(positions, dtype=np.int64)
+        if len(arr) > 1 and not bool(np.all(arr[1:] > arr[:-1])):
+            arr = np.unique(arr)
+        data = parquet_bytes(pa.table({"pos": pa.array(arr, type=pa.int64())}))
+        sha = hashlib.sha256(data).hexdigest()
+        encoded.append((f"deletes/{sha[:2]}/{sha}.parquet", sha, data))
+    if len(encoded) > 2:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda e: storage.write_once(e[0], e[2]), encoded))
+    else:
+        for path, _, data in encoded:
+            storage.write_once(path, data)
+    return [(path, sha) for path, sha, _ in encoded]
 
 
 def read_parquet(
