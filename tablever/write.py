@@ -125,6 +125,9 @@ def write_data_file(
     if content_sum is not None:
         data = parquet_bytes(table)
         content_hex = sum_hex(content_sum)
+    elif table.num_rows < 65_536:  # small: a thread would cost more than it overlaps
+        data = parquet_bytes(table)
+        content_hex = sum_hex(sum_rows(table))
     else:
         # The content hash comes from the rows in memory (never a second scan), computed
         # in a second thread while Parquet encodes: numpy and Arrow release the GIL.

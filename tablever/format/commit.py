@@ -60,8 +60,13 @@ def check_name(name: object, what: str = "name") -> str:
     return name
 
 
+_STORED = re.compile(r"(?:data|deletes)/[0-9a-f]{2}/[0-9a-f]{64}\.parquet")
+
+
 def check_rel_path(path: object, where: str = "commit") -> str:
     """A path from the log must be relative, normalised and stay under the table root."""
+    if isinstance(path, str) and _STORED.fullmatch(path):  # the paths tablever writes
+        return path
     if not isinstance(path, str) or not path:
         raise CorruptLogError(f"{where}: path must be a non-empty string, got {path!r}")
     bad = (
@@ -255,6 +260,9 @@ def _sha(d: Mapping[str, Any], key: str, where: str) -> str:
     return str(value)
 
 
+_STAT_KEYS = frozenset(("min", "max", "nulls"))
+
+
 def _stats(raw: Any, where: str) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise CorruptLogError(f"{where}: stats must be an object")
@@ -262,13 +270,19 @@ def _stats(raw: Any, where: str) -> dict[str, dict[str, Any]]:
     for col, st in raw.items():
         if not isinstance(st, dict):
             raise CorruptLogError(f"{where}: stats of column {col!r} must be an object")
-        for key, val in st.items():
-            if key not in ("min", "max", "nulls"):
-                raise CorruptLogError(f"{where}: unknown stats key {key!r}")
-            if isinstance(val, float) and not math.isfinite(val):
-                raise CorruptLogError(f"{where}: non-finite stats value")
-            if val is not None and not isinstance(val, (int, float, str, bool)):
-                raise CorruptLogError(f"{where}: stats value of {col!r} has the wrong type")
+        if not _STAT_KEYS.issuperset(st):
+            unknown = sorted(set(st) - _STAT_KEYS)[0]
+            raise CorruptLogError(f"{where}: unknown stats key {unknown!r}")
+        for val in st.values():
+            kind = type(val)
+            if kind is float:
+                if not math.isfinite(val):
+                    raise CorruptLogError(f"{where}: non-finite stats value")
+            elif val is not None and kind is not int and kind is not str and kind is not bool:
+                if isinstance(val, float) and not math.isfinite(val):
+                    raise CorruptLogError(f"{where}: non-finite stats value")
+                if not isinstance(val, (int, float, str, bool)):
+                    raise CorruptLogError(f"{where}: stats value of {col!r} has the wrong type")
         out[col] = dict(st)
     return out
 
