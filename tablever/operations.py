@@ -23,9 +23,10 @@ from tablever.errors import (
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
 from tablever.format.refs import Ref
 from tablever.format.state import TableState, touched_keys
+from tablever.partitioning import write_partitioned
 from tablever.schema import ROW_ID, conform, schema_from_dict, to_arrow_table
 from tablever.snapshot import Snapshot, duckdb_error, load_positions
-from tablever.write import write_data_files, write_positions
+from tablever.write import write_positions
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -67,6 +68,15 @@ def _matches(
         raise (snap._corruption(exc, files) or duckdb_error(exc, user)) from exc
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting: numpy 2's hash-based unique took ~45 ms on 200,000
+    positions, a sort and a neighbour compare ~3 ms."""
+    out = np.sort(values)
+    if len(out) > 1:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
+
+
 def _deletion_actions(
     table: Table, state: TableState, files: Sequence[DataFile], hits: pa.Table
 ) -> Actions:
@@ -85,8 +95,8 @@ def _deletion_actions(
         old = state.deletes.get(f.key)
         merged = chunk_pos
         if old is not None:
-            merged = np.union1d(load_positions(table.storage, old, f.rows), chunk_pos)
-        merged = np.unique(merged)
+            merged = np.concatenate([load_positions(table.storage, old, f.rows), chunk_pos])
+        merged = _sorted_unique(merged)
         if len(merged) >= f.rows:
             removes.append(f.key)
         else:
@@ -262,7 +272,8 @@ def update(
         new_rows = cast_to_schema(hits.select(current.names), current)
         new_rows = new_rows.append_column(ROW_ID, hits.column(ROW_ID).cast(pa.int64()))
         dels = _deletion_actions(table, state, files, hits.select(["__file", "__pos"]))
-        added = write_data_files(table.storage, new_rows, first_row_id=None)
+        added = write_partitioned(table.storage, new_rows, first_row_id=None,
+                                  properties=state.properties)
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
 
     props = {**dict(properties or {}), "predicate": condition, "set": assignments}
@@ -359,7 +370,8 @@ def upsert(
         fresh = row_ids < 0
         row_ids[fresh] = state.next_row_id + np.arange(int(fresh.sum()), dtype=np.int64)
         out = rows.append_column(ROW_ID, pa.array(row_ids, pa.int64()))
-        added = write_data_files(table.storage, out, first_row_id=None)
+        added = write_partitioned(table.storage, out, first_row_id=None,
+                                  properties=state.properties)
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
 
     props = {**dict(properties or {}), "on": keys}
@@ -380,7 +392,7 @@ def overwrite(
 ) -> Snapshot:
     """Replace every row with ``data`` (same schema); earlier versions keep theirs."""
     rows = conform(to_arrow_table(data), table.latest().schema)
-    files = write_data_files(table.storage, rows, first_row_id=0)
+    files = write_partitioned(table.storage, rows, first_row_id=0, properties=table.properties)
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
         start = state.next_row_id

@@ -9,6 +9,10 @@ Policy properties (set at ``create`` or with ``Table.set_properties``):
   rewritten even when large (default ``0.1``)
 - ``vacuum.grace``             files younger than this are never vacuumed (default ``"1h"``)
 - ``checkpoint_interval``      a checkpoint every N commits (default ``100``)
+- ``partition_by``             column name(s), e.g. ``"label"`` or ``"label,day"``: each
+  data file written from then on holds one combination of their values, so reads and
+  deletes filtering on them skip the other partitions' files (unset, ``""`` or null:
+  off; see :mod:`tablever.partitioning`)
 
 :func:`validate_properties` checks these when a table is created or its properties are
 set, so a malformed policy is refused up front instead of failing a later maintenance run.
@@ -20,9 +24,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tablever.errors import InvalidNameError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "DEFAULT_DELETE_RATIO",
@@ -140,8 +147,16 @@ def keep_last_arg(value: object) -> int:
     return _int(value, "keep_last", 0)
 
 
-def validate_properties(props: Mapping[str, Any]) -> None:
-    """Raise :class:`InvalidNameError` naming the first malformed known property."""
+def validate_properties(props: Mapping[str, Any], *, schema: pa.Schema | None = None) -> None:
+    """Raise :class:`InvalidNameError` naming the first malformed known property.
+
+    With the table's ``schema``, ``partition_by`` must also name existing columns of
+    types that can be partitions; without it only its form is checked.
+    """
+    if "partition_by" in props:
+        from tablever.partitioning import check_partition_by
+
+        check_partition_by(props["partition_by"], schema)
     if "checkpoint_interval" in props:
         _int(props["checkpoint_interval"], "checkpoint_interval", 1)
     Policy.from_properties(props)

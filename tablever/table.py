@@ -26,6 +26,7 @@ from tablever.format.commit import Actions, Commit, check_name
 from tablever.format.refs import Ref, VersionInfo, expired_message, resolve
 from tablever.format.state import TableState, summarize
 from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, commit_path
+from tablever.partitioning import PARTITION_BY, check_partition_by, write_partitioned
 from tablever.schema import (
     ROW_ID,
     SchemaMode,
@@ -37,7 +38,6 @@ from tablever.schema import (
 )
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
-from tablever.write import write_data_files
 
 if TYPE_CHECKING:
     from tablever.lineage import Diff
@@ -116,7 +116,7 @@ def create(
     props = _json_props(properties, "table properties")
     from tablever.policy import validate_properties
 
-    validate_properties(props)
+    validate_properties(props, schema=arrow_schema)
     storage = Storage(loc, fs)
     if storage.exists(commit_path(0)) or Log(storage).list_checkpoints():
         raise TableExistsError(f"a table already exists at {storage.uri!r}")
@@ -582,7 +582,10 @@ class Table:
             rows = conform(incoming, target)
         if rows.num_rows == 0 and not allow_empty:
             return Snapshot(self._storage, state)
-        files = write_data_files(self._storage, rows, first_row_id=0)
+        # Split per partition when the table sets partition_by: the parts' files get
+        # consecutive row-id ranges below, in part order (docs/format.md).
+        files = write_partitioned(self._storage, rows, first_row_id=0,
+                                  properties=state.properties)
         written_schema = rows.schema
 
         def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema | None]:
@@ -675,7 +678,22 @@ class Table:
     def set_properties(
         self, properties: Mapping[str, Any], *, message: str = "", provenance: bool = True
     ) -> Snapshot:
-        """Set table properties (``checkpoint_interval``, ``retention.*``, ...)."""
+        """Set table properties (``checkpoint_interval``, ``retention.*``,
+        ``partition_by``, ...); a malformed value is an :class:`InvalidNameError` and
+        changes nothing. ``partition_by`` applies to the data files written from then on.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"),
+            ...               schema=pa.schema([("x", pa.int64()), ("label", pa.string())]))
+            >>> _ = t.set_properties({"partition_by": "label"})
+            >>> s = t.append(pa.table({"x": [1, 2, 3], "label": ["a", "b", "a"]}))
+            >>> sorted(f.stats["label"]["min"] + f.stats["label"]["max"] for f in s.data_files)
+            ['aa', 'bb']
+        """
+        if isinstance(properties, Mapping) and PARTITION_BY in properties:
+            # Checked against the schema here; the operation checks the form of the rest.
+            check_partition_by(properties[PARTITION_BY], self.schema)
         return ops.set_properties(self, properties, message=message, provenance=provenance)
 
     def diff(self, a: Ref, b: Ref = None, *, on: Sequence[str] | None = None) -> Diff:

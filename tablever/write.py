@@ -190,7 +190,8 @@ def write_positions(
     for positions in vectors:
         arr = np.asarray(positions, dtype=np.int64)
         if len(arr) > 1 and not bool(np.all(arr[1:] > arr[:-1])):
-            arr = np.unique(arr)
+            arr = np.sort(arr)
+            arr = arr[np.concatenate(([True], arr[1:] != arr[:-1]))]
         data = parquet_bytes(pa.table({"pos": pa.array(arr, type=pa.int64())}))
         sha = hashlib.sha256(data).hexdigest()
         encoded.append((f"deletes/{sha[:2]}/{sha}.parquet", sha, data))

@@ -3,10 +3,11 @@ target size, dropping deleted rows and keeping each row's ``_row_id``.
 
 :func:`plan_compact` is pure (a state and a policy in, groups of files out);
 :func:`compact` reads each group with pyarrow, writes it with
-:func:`~tablever.write.write_data_files` (a physical ``_row_id`` column) and commits
-``operation="compact"``. If a concurrent commit removed a rewritten file or gave it a
-new deletion vector, the commit aborts with :class:`~tablever.errors.CommitConflictError`
-(never resurrecting a deleted row); appends that won meanwhile are simply kept.
+:func:`~tablever.write.write_data_files` (a physical ``_row_id`` column; one partition
+per file when the table sets ``partition_by``) and commits ``operation="compact"``. If
+a concurrent commit removed a rewritten file or gave it a new deletion vector, the
+commit aborts with :class:`~tablever.errors.CommitConflictError` (never resurrecting a
+deleted row); appends that won meanwhile are simply kept.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from tablever.content_hash import MOD, sum_rows
 from tablever.errors import CommitConflictError, IntegrityError, InvalidNameError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
 from tablever.format.state import TableState
+from tablever.partitioning import file_partition, partition_columns, write_split
 from tablever.policy import Policy, parse_ratio, parse_size
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.snapshot import Snapshot, file_rows, load_positions
 from tablever.storage import Storage, fault_point
-from tablever.write import MAX_ROWS_PER_FILE, write_data_file, write_data_files
+from tablever.write import MAX_ROWS_PER_FILE, read_parquet, write_data_file
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -122,8 +123,11 @@ def plan_compact(
     Candidates are files under 75% of ``target_file_bytes`` and files whose deleted
     share is at least ``delete_ratio``. In row-id order (so rows added together stay
     together), candidates are packed into groups of at most ``target_file_bytes`` live
-    bytes. A group is rewritten when it holds at least ``min_input_files`` files (and
-    more than one), or when any of its files has that many deleted rows.
+    bytes; when the table property ``partition_by`` is set, each partition (read from
+    the files' statistics) is packed apart, and files holding several partitions are
+    packed together and split when rewritten. A group is rewritten when it holds at
+    least ``min_input_files`` files (and more than one), or when any of its files has
+    that many deleted rows.
     """
     candidates: list[tuple[DataFile, DeleteVector | None]] = []
     for key, f in state.files.items():
@@ -132,16 +136,24 @@ def plan_compact(
         if heavy or f.bytes < target_file_bytes * SMALL_FRACTION:
             candidates.append((f, dv))
     candidates.sort(key=lambda c: (_first_id(c[0]), c[0].path))
+    # With partition_by, each partition is packed on its own (files never merge across
+    # partitions); files that may hold several partitions (written before the property
+    # was set) are packed together and split by partition when rewritten.
+    columns = partition_columns(state.properties)
     bins: list[list[tuple[DataFile, DeleteVector | None]]] = []
-    size = 0
+    sizes: list[int] = []
+    filling: dict[object, int] = {}  # partition -> index of the bin being filled
     for f, dv in candidates:
         live = _live_bytes(f, dv)
-        if bins and bins[-1] and size + live <= target_file_bytes:
-            bins[-1].append((f, dv))
-            size += live
+        part = file_partition(f, columns) if columns else ()
+        i = filling.get(part)
+        if i is not None and sizes[i] + live <= target_file_bytes:
+            bins[i].append((f, dv))
+            sizes[i] += live
         else:
+            filling[part] = len(bins)
             bins.append([(f, dv)])
-            size = live
+            sizes.append(live)
     groups = []
     for b in bins:
         heavy = any(d is not None and d.rows / max(f.rows, 1) >= delete_ratio for f, d in b)
@@ -203,7 +215,7 @@ def _read_file(
     if hashlib.sha256(raw).hexdigest() != f.sha256:
         raise IntegrityError(f"data file {f.path} does not match its SHA-256")
     try:
-        table = pq.read_table(pa.BufferReader(raw))  # the SHA-256 above covers every page
+        table = read_parquet(pa.BufferReader(raw))  # the SHA-256 above covers every page
     except (pa.ArrowException, OSError) as exc:
         raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
     out = file_rows(f, table, schema)
@@ -220,9 +232,17 @@ def _read_file(
 
 def _rewrite(
     storage: Storage, group: CompactGroup, schema: pa.Schema, target: int,
-    sort_by: Sequence[str] | None,
+    sort_by: Sequence[str] | None, partition_by: Sequence[str] = (),
 ) -> list[DataFile]:
     pairs = list(zip(group.files, group.deletes, strict=True))
+    pieces = max(1, round(group.live_bytes / target))
+    rows_per_file = min(MAX_ROWS_PER_FILE, max(1, -(-group.rows // pieces)))
+    mixed = bool(partition_by) and any(file_partition(f, partition_by) is None
+                                       for f in group.files)
+    if not mixed and not sort_by and _appended_in_order(group.files):
+        cuts = _cut_by_rows(pairs, rows_per_file)
+        if len(cuts) > 1:
+            return _stream_cuts(storage, cuts, schema)
     if len(pairs) > 4:  # pyarrow decodes without the GIL: two readers use both cores
         with ThreadPoolExecutor(max_workers=2) as pool:
             read = list(pool.map(lambda fd: _read_file(storage, fd[0], fd[1], schema), pairs))
@@ -232,11 +252,9 @@ def _rewrite(
     sums = [s for _, s in read]
     if sum(p.num_rows for p in parts) != group.rows:
         raise IntegrityError("compaction read an unexpected number of rows")
-    # As many files as the target size suggests, of equal row counts: 1.4 targets of
-    # data make one file, not a full one and a sliver.
-    pieces = max(1, round(group.live_bytes / target))
-    rows_per_file = min(MAX_ROWS_PER_FILE, max(1, -(-group.rows // pieces)))
-    if not sort_by and None not in sums and _ids_ascending(parts):
+    # A group of one partition stays one; files of several partitions are split.
+    split = list(partition_by) if mixed else []
+    if not split and not sort_by and None not in sums and _ids_ascending(parts):
         # Rows stay in input order: cut output files at input-file boundaries, so each
         # output's content-hash sum is the sum of its inputs' (no rows are re-hashed).
         return _write_whole_parts(storage, parts, sums, rows_per_file)
@@ -250,7 +268,61 @@ def _rewrite(
         ids = table.column(ROW_ID).to_numpy()
         if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             table = table.take(pa.array(np.argsort(ids, kind="stable")))
-    return write_data_files(storage, table, first_row_id=None, max_rows_per_file=rows_per_file)
+    return write_split(storage, table, split, first_row_id=None, max_rows_per_file=rows_per_file)
+
+
+def _appended_in_order(files: Sequence[DataFile]) -> bool:
+    """Whether the files are appended ones (row ids from ``first_row_id``) whose id
+    ranges ascend, with stored content-hash sums: their rows can be streamed to the
+    outputs in order without reading them first."""
+    last = -1
+    for f in files:
+        if f.first_row_id is None or f.content_hash is None or f.first_row_id <= last:
+            return False
+        last = f.first_row_id + f.rows - 1
+    return True
+
+
+def _cut_by_rows(
+    pairs: Sequence[tuple[DataFile, DeleteVector | None]], rows_per_file: int
+) -> list[list[tuple[DataFile, DeleteVector | None]]]:
+    """Inputs grouped into consecutive runs of about ``rows_per_file`` live rows (the
+    same cuts :func:`_write_whole_parts` makes, known here from the log alone)."""
+    cuts: list[list[tuple[DataFile, DeleteVector | None]]] = []
+    current: list[tuple[DataFile, DeleteVector | None]] = []
+    rows = 0
+    for f, dv in pairs:
+        live = f.rows - (dv.rows if dv is not None else 0)
+        if current and rows + live > rows_per_file:
+            cuts.append(current)
+            current, rows = [], 0
+        current.append((f, dv))
+        rows += live
+    if current:
+        cuts.append(current)
+    return cuts
+
+
+def _stream_cuts(
+    storage: Storage, cuts: Sequence[Sequence[tuple[DataFile, DeleteVector | None]]],
+    schema: pa.Schema,
+) -> list[DataFile]:
+    """One task per output file that reads its inputs and writes it: on two threads,
+    one output's reads overlap another's Parquet encoding (200 files: 1.38 -> ~1 s)."""
+
+    def one(cut: Sequence[tuple[DataFile, DeleteVector | None]]) -> DataFile:
+        parts, total = [], 0
+        for f, dv in cut:
+            part, part_sum = _read_file(storage, f, dv, schema)
+            if part.num_rows != f.rows - (dv.rows if dv is not None else 0) or part_sum is None:
+                raise IntegrityError(f"compaction read an unexpected number of rows of {f.path}")
+            parts.append(part)
+            total = (total + part_sum) % MOD
+        table = pa.concat_tables(parts).combine_chunks()
+        return write_data_file(storage, table, None, content_sum=total)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(one, cuts))
 
 
 def _ids_ascending(parts: Sequence[pa.Table]) -> bool:
@@ -349,10 +421,12 @@ def compact(
     total = len(plan.groups)
     if progress:
         progress("compact", 0, total)
+    partition_by = partition_columns(state.properties)
     outputs: list[list[DataFile]] = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
-            pool.submit(_rewrite, storage, g, schema, plan.target_file_bytes, sort_by)
+            pool.submit(_rewrite, storage, g, schema, plan.target_file_bytes, sort_by,
+                        partition_by)
             for g in plan.groups
         ]
         for i, fut in enumerate(futures):
