@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tablever.errors import InvalidNameError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.storage import Storage
-from tablever.write import MAX_ROWS_PER_FILE, write_data_files
+from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, write_data_files
 
 __all__ = [
     "PARTITION_BY",
@@ -194,13 +194,14 @@ def write_split(
     *,
     first_row_id: int | None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    compression: str = COMPRESSION,
 ) -> list[DataFile]:
     """Write ``table`` with one partition of ``columns`` per file (no split without
     columns). With ``first_row_id`` the parts' files get consecutive row-id ranges in
     part order, the way :func:`~tablever.write.write_data_files` numbers its files."""
     if not columns:
         return write_data_files(storage, table, first_row_id=first_row_id,
-                                max_rows_per_file=max_rows_per_file)
+                                max_rows_per_file=max_rows_per_file, compression=compression)
     order, bounds = _layout(table, columns)
     spans = list(zip(bounds[:-1], bounds[1:], strict=True))
 
@@ -211,7 +212,7 @@ def write_split(
         return write_data_files(
             storage, _part(table, order, lo, hi),
             first_row_id=None if first_row_id is None else first_row_id + lo,
-            max_rows_per_file=max_rows_per_file,
+            max_rows_per_file=max_rows_per_file, compression=compression,
         )
 
     if len(spans) <= 1:
@@ -230,9 +231,11 @@ def write_partitioned(
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
 ) -> list[DataFile]:
     """:func:`~tablever.write.write_data_files`, split by the table's ``partition_by``
-    property when ``properties`` (the table properties) set it."""
+    property when ``properties`` (the table properties) set it, compressed with its
+    ``compression`` codec."""
     return write_split(storage, table, partition_columns(properties),
-                       first_row_id=first_row_id, max_rows_per_file=max_rows_per_file)
+                       first_row_id=first_row_id, max_rows_per_file=max_rows_per_file,
+                       compression=codec(properties))
 
 
 def file_partition(f: DataFile, columns: Sequence[str]) -> PartitionKey | None:

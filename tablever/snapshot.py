@@ -40,9 +40,12 @@ __all__ = ["Snapshot"]
 _DV_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _DV_LOCK = threading.Lock()
 _DV_CACHE_MAX = 256
-# A snapshot of at most this many distinct files is read file by file; more go through
-# one pyarrow.dataset scan.
+# A snapshot of at most this many distinct files and rows is read file by file, sparing
+# a process that has not imported pyarrow.dataset (and pandas with it) that import; the
+# rest go through one pyarrow.dataset scan, which overlaps files and row groups (two 1M-row
+# files: 0.15 s, against 0.22 s read one by one).
 _FEW_FILES = 8
+_FEW_ROWS = 131_072
 
 
 def read_positions(raw: bytes) -> np.ndarray:
@@ -422,7 +425,7 @@ class Snapshot:
         plan = self.read_plan(files)
         reads = list(zip(files, plan.files, strict=True))
         fields = list(out_schema)[:-1] if with_row_id else list(out_schema)
-        if len({r.path for r in plan.files}) > _FEW_FILES:
+        if len({r.path for r in plan.files}) > _FEW_FILES or sum(f.rows for f in files) > _FEW_ROWS:
             return self._read_many(reads, fields, out_schema, with_row_id)
         # A few files: one task each, read without pyarrow.dataset (whose import pulls
         # in pandas: ~0.2 s of a fresh process), on two threads (the machine's cores).
@@ -461,7 +464,8 @@ class Snapshot:
             dataset = ds.dataset(list(uses), schema=read_schema, format=_parquet_format(),
                                  filesystem=None if self._storage.is_local else self._storage.fs)
             # Batches are shaped as they arrive, while the scanner decodes the next ones.
-            for tagged in dataset.scanner(columns=read_schema.names).scan_batches():
+            scanner = dataset.scanner(columns=read_schema.names, memory_pool=_scan_pool())
+            for tagged in scanner.scan_batches():
                 batch, path = tagged.record_batch, tagged.fragment.path
                 for i in uses[path]:
                     f, r = reads[i]
@@ -754,6 +758,20 @@ def _parquet_format() -> Any:
             page_checksum_verification=True
         )
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _scan_pool() -> pa.MemoryPool:
+    """The memory pool of whole-snapshot scans: jemalloc where pyarrow has it, unless
+    ``ARROW_DEFAULT_MEMORY_POOL`` chooses. In a fresh process the first read of two
+    1M-row files took 0.58 s on mimalloc (pyarrow's default here) and 0.21 s on jemalloc;
+    later reads were equal."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return pa.default_memory_pool()
+    try:
+        return pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowException):
+        return pa.default_memory_pool()
 
 
 def _check_hash(storage: Storage, path: str, sha: str) -> list[str]:

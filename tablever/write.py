@@ -27,7 +27,9 @@ from tablever.format.commit import DataFile
 from tablever.storage import Storage, fault_point
 
 __all__ = [
+    "CODECS",
     "COMPRESSION",
+    "codec",
     "MAX_ROWS_PER_FILE",
     "ROW_GROUP_SIZE",
     "column_stats",
@@ -41,16 +43,24 @@ __all__ = [
 ROW_GROUP_SIZE = 131_072
 MAX_ROWS_PER_FILE = 1_048_576
 COMPRESSION = "snappy"
+# The table property ``compression`` chooses among these (Parquet codec names).
+CODECS = ("snappy", "zstd", "lz4", "none")
 _MAX_STAT_STRING = 256
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
+def codec(properties: Any) -> str:
+    """The data-file codec a table's properties ask for (``compression``), else Snappy."""
+    value = properties.get("compression") if properties else None
+    return COMPRESSION if value is None else str(value)
+
+
+def parquet_bytes(table: pa.Table, compression: str = COMPRESSION) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(
         table,
         sink,
         row_group_size=ROW_GROUP_SIZE,
-        compression=COMPRESSION,
+        compression=compression,
         write_statistics=True,
         # Dictionary pages only where they pay: strings and binaries. On numbers they
         # cost ~3x the encoding time and made files larger in our measurements.
@@ -119,21 +129,22 @@ def write_data_file(
     first_row_id: int | None,
     *,
     content_sum: int | None = None,
+    compression: str = COMPRESSION,
 ) -> DataFile:
     """Write ``table`` as one data file. ``content_sum`` is the file's content-hash sum
     when the caller already knows it (compaction adds up its inputs' sums)."""
     if content_sum is not None:
-        data = parquet_bytes(table)
+        data = parquet_bytes(table, compression)
         content_hex = sum_hex(content_sum)
     elif table.num_rows < 65_536:  # small: a thread would cost more than it overlaps
-        data = parquet_bytes(table)
+        data = parquet_bytes(table, compression)
         content_hex = sum_hex(sum_rows(table))
     else:
         # The content hash comes from the rows in memory (never a second scan), computed
         # in a second thread while Parquet encodes: numpy and Arrow release the GIL.
         with ThreadPoolExecutor(max_workers=1) as pool:
             content = pool.submit(sum_rows, table)
-            data = parquet_bytes(table)
+            data = parquet_bytes(table, compression)
             content_hex = sum_hex(content.result())
     sha = hashlib.sha256(data).hexdigest()
     path = f"data/{sha[:2]}/{sha}.parquet"
@@ -155,6 +166,7 @@ def write_data_files(
     *,
     first_row_id: int | None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    compression: str = COMPRESSION,
 ) -> list[DataFile]:
     """Write ``table`` as one or more data files.
 
@@ -167,11 +179,14 @@ def write_data_files(
     for start in range(0, table.num_rows, max_rows_per_file):
         part = table.slice(start, max_rows_per_file)
         chunks.append((part, None if first_row_id is None else first_row_id + start))
+    def write(chunk: tuple[pa.Table, int | None]) -> DataFile:
+        return write_data_file(storage, *chunk, compression=compression)
+
     if len(chunks) == 1:
-        files = [write_data_file(storage, *chunks[0])]
+        files = [write(chunks[0])]
     else:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            files = list(pool.map(lambda c: write_data_file(storage, *c), chunks))
+            files = list(pool.map(write, chunks))
     fault_point("data.written")
     return files
 

@@ -52,6 +52,7 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> tv.Table:
 
 def _read(monkeypatch: pytest.MonkeyPatch, few: int, snap: tv.Snapshot, **kw: object) -> pa.Table:
     monkeypatch.setattr(snapshot_module, "_FEW_FILES", few)
+    monkeypatch.setattr(snapshot_module, "_FEW_ROWS", few * 1_000_000)
     out: pa.Table = snap.to_arrow(**kw)  # type: ignore[arg-type]
     return out
 

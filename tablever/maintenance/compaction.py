@@ -31,7 +31,7 @@ from tablever.policy import Policy, parse_ratio, parse_size
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.snapshot import Snapshot, file_rows, load_positions
 from tablever.storage import Storage, fault_point
-from tablever.write import MAX_ROWS_PER_FILE, read_parquet, write_data_file
+from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, read_parquet, write_data_file
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -233,6 +233,7 @@ def _read_file(
 def _rewrite(
     storage: Storage, group: CompactGroup, schema: pa.Schema, target: int,
     sort_by: Sequence[str] | None, partition_by: Sequence[str] = (),
+    compression: str = COMPRESSION,
 ) -> list[DataFile]:
     pairs = list(zip(group.files, group.deletes, strict=True))
     pieces = max(1, round(group.live_bytes / target))
@@ -242,7 +243,7 @@ def _rewrite(
     if not mixed and not sort_by and _appended_in_order(group.files):
         cuts = _cut_by_rows(pairs, rows_per_file)
         if len(cuts) > 1:
-            return _stream_cuts(storage, cuts, schema)
+            return _stream_cuts(storage, cuts, schema, compression)
     if len(pairs) > 4:  # pyarrow decodes without the GIL: two readers use both cores
         with ThreadPoolExecutor(max_workers=2) as pool:
             read = list(pool.map(lambda fd: _read_file(storage, fd[0], fd[1], schema), pairs))
@@ -257,7 +258,7 @@ def _rewrite(
     if not split and not sort_by and None not in sums and _ids_ascending(parts):
         # Rows stay in input order: cut output files at input-file boundaries, so each
         # output's content-hash sum is the sum of its inputs' (no rows are re-hashed).
-        return _write_whole_parts(storage, parts, sums, rows_per_file)
+        return _write_whole_parts(storage, parts, sums, rows_per_file, compression)
     # One contiguous chunk per column: the Parquet writer is markedly faster on it than
     # on hundreds of small chunks.
     table = (pa.concat_tables(parts) if len(parts) > 1 else parts[0]).combine_chunks()
@@ -268,7 +269,8 @@ def _rewrite(
         ids = table.column(ROW_ID).to_numpy()
         if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             table = table.take(pa.array(np.argsort(ids, kind="stable")))
-    return write_split(storage, table, split, first_row_id=None, max_rows_per_file=rows_per_file)
+    return write_split(storage, table, split, first_row_id=None, max_rows_per_file=rows_per_file,
+                       compression=compression)
 
 
 def _appended_in_order(files: Sequence[DataFile]) -> bool:
@@ -305,7 +307,7 @@ def _cut_by_rows(
 
 def _stream_cuts(
     storage: Storage, cuts: Sequence[Sequence[tuple[DataFile, DeleteVector | None]]],
-    schema: pa.Schema,
+    schema: pa.Schema, compression: str = COMPRESSION,
 ) -> list[DataFile]:
     """One task per output file that reads its inputs and writes it: on two threads,
     one output's reads overlap another's Parquet encoding (200 files: 1.38 -> ~1 s)."""
@@ -319,7 +321,7 @@ def _stream_cuts(
             parts.append(part)
             total = (total + part_sum) % MOD
         table = pa.concat_tables(parts).combine_chunks()
-        return write_data_file(storage, table, None, content_sum=total)
+        return write_data_file(storage, table, None, content_sum=total, compression=compression)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(one, cuts))
@@ -339,7 +341,7 @@ def _ids_ascending(parts: Sequence[pa.Table]) -> bool:
 
 def _write_whole_parts(
     storage: Storage, parts: Sequence[pa.Table], sums: Sequence[int | None],
-    rows_per_file: int,
+    rows_per_file: int, compression: str = COMPRESSION,
 ) -> list[DataFile]:
     """Output files made of whole input parts, about ``rows_per_file`` rows each."""
     cuts: list[tuple[list[pa.Table], int]] = []
@@ -359,7 +361,8 @@ def _write_whole_parts(
         tables, content_sum = cut
         # One contiguous chunk per column: the Parquet writer is faster on it.
         table = pa.concat_tables(tables).combine_chunks()
-        return write_data_file(storage, table, None, content_sum=content_sum)
+        return write_data_file(storage, table, None, content_sum=content_sum,
+                               compression=compression)
 
     if len(cuts) == 1:
         return [write(cuts[0])]
@@ -426,7 +429,7 @@ def compact(
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
             pool.submit(_rewrite, storage, g, schema, plan.target_file_bytes, sort_by,
-                        partition_by)
+                        partition_by, codec(state.properties))
             for g in plan.groups
         ]
         for i, fut in enumerate(futures):

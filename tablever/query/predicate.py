@@ -15,7 +15,7 @@ from tablever.errors import InvalidPredicateError
 from tablever.format.commit import DataFile
 from tablever.query.engine import quote
 
-__all__ = ["may_match", "parse_expression", "prune", "quote", "validate_predicate"]
+__all__ = ["may_match", "parse_expression", "prune", "query_filter", "quote", "validate_predicate"]
 
 _FORBIDDEN = (exp.Select, exp.Subquery, exp.Table, exp.AggFunc, exp.Window, exp.Command)
 
@@ -258,3 +258,40 @@ def prune(tree: Node | None, files: Iterable[DataFile]) -> list[DataFile]:
         if may_match(tree, stats, f.rows):
             out.append(f)
     return out
+
+
+def query_filter(tree: Node, columns: Sequence[str]) -> Node | None:
+    """The part of a query's WHERE that may prune its one table's files, or None.
+
+    Only for the plainest shape, ``SELECT ... FROM x [AS a] WHERE ...`` with no other table,
+    join, subquery or CTE: there every row of the result passed the WHERE, so a file none
+    of whose rows can make a conjunct TRUE contributes nothing. The conjuncts kept name
+    only columns of ``columns`` (qualifiers of ``x`` or its alias are dropped) and no
+    select-list alias (DuckDB lets WHERE use those); the rest are left to DuckDB.
+    """
+    if not isinstance(tree, exp.Select) or tree.args.get("with") or tree.args.get("joins"):
+        return None
+    where = tree.args.get("where")
+    source = tree.args.get("from_") or tree.args.get("from")
+    if where is None or source is None or not isinstance(source.this, exp.Table):
+        return None
+    if len(list(tree.find_all(exp.Table))) != 1 or tree.find(exp.Subquery, exp.Lateral):
+        return None
+    table = source.this
+    own = {table.name.lower(), table.alias_or_name.lower()}
+    known = {c.lower(): c for c in columns}
+    aliases = {e.alias.lower() for e in tree.expressions if isinstance(e, exp.Alias)}
+    kept = []
+    for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+        cols = list(conjunct.find_all(exp.Column))
+        if not cols or conjunct.find(*_FORBIDDEN):
+            continue
+        if any(c.table and c.table.lower() not in own for c in cols) or any(
+            c.name.lower() not in known or c.name.lower() in aliases for c in cols
+        ):
+            continue
+        bare = conjunct.copy()
+        for c in bare.find_all(exp.Column):
+            c.replace(exp.column(known[c.name.lower()], quoted=True))
+        kept.append(bare)
+    return exp.and_(*kept) if kept else None

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableNotFoundError, TableverError
 from tablever.query.engine import cached_sandbox, plan_sql, run_sql, sandbox_connection
+from tablever.query.predicate import prune, query_filter
 from tablever.query.rewrite import TableRef, check_read_only, parse, rewrite_query, table_refs
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
     paths: list[str] = []
     plans = {}
     for ref, snap in snaps.items():
-        plan = snap.read_plan()
+        # One table: WHERE conjuncts over its columns prune its files by min/max stats.
+        found = query_filter(tree, snap.schema.names) if len(snaps) == 1 else None
+        plan = snap.read_plan(None if found is None else prune(found, snap.data_files))
         plans[ref] = plan
         paths.extend(plan.paths)
     conn = cached_sandbox(sorted(set(paths)))
