@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tablever.arrowpool import with_fast_pool
 from tablever.errors import (
     CorruptLogError,
     IntegrityError,
@@ -413,6 +414,7 @@ class Snapshot:
             return self._read_where(cols, where, with_row_id)
         return self._read_arrow(self.data_files, cols, with_row_id)
 
+    @with_fast_pool
     def _read_arrow(
         self, files: Sequence[DataFile], cols: list[str] | None, with_row_id: bool
     ) -> pa.Table:
@@ -464,8 +466,7 @@ class Snapshot:
             dataset = ds.dataset(list(uses), schema=read_schema, format=_parquet_format(),
                                  filesystem=None if self._storage.is_local else self._storage.fs)
             # Batches are shaped as they arrive, while the scanner decodes the next ones.
-            scanner = dataset.scanner(columns=read_schema.names, memory_pool=_scan_pool())
-            for tagged in scanner.scan_batches():
+            for tagged in dataset.scanner(columns=read_schema.names).scan_batches():
                 batch, path = tagged.record_batch, tagged.fragment.path
                 for i in uses[path]:
                     f, r = reads[i]
@@ -758,20 +759,6 @@ def _parquet_format() -> Any:
             page_checksum_verification=True
         )
     )
-
-
-@functools.lru_cache(maxsize=1)
-def _scan_pool() -> pa.MemoryPool:
-    """The memory pool of whole-snapshot scans: jemalloc where pyarrow has it, unless
-    ``ARROW_DEFAULT_MEMORY_POOL`` chooses. In a fresh process the first read of two
-    1M-row files took 0.58 s on mimalloc (pyarrow's default here) and 0.21 s on jemalloc;
-    later reads were equal."""
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return pa.default_memory_pool()
-    try:
-        return pa.jemalloc_memory_pool()
-    except (NotImplementedError, pa.ArrowException):
-        return pa.default_memory_pool()
 
 
 def _check_hash(storage: Storage, path: str, sha: str) -> list[str]:

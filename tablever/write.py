@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import sum_hex, sum_rows
 from tablever.format.commit import DataFile
 from tablever.storage import Storage, fault_point
@@ -160,6 +161,7 @@ def write_data_file(
     )
 
 
+@with_fast_pool
 def write_data_files(
     storage: Storage,
     table: pa.Table,

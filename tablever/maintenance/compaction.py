@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import MOD, sum_rows
 from tablever.errors import CommitConflictError, IntegrityError, InvalidNameError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
@@ -230,6 +231,7 @@ def _read_file(
     return out, live_sum
 
 
+@with_fast_pool
 def _rewrite(
     storage: Storage, group: CompactGroup, schema: pa.Schema, target: int,
     sort_by: Sequence[str] | None, partition_by: Sequence[str] = (),
