@@ -178,7 +178,7 @@ def execute_expire(table: Table, plan: ExpirePlan) -> None:
         state, _ = log.load_state(v)
         history = [h for h in versions if h.version <= v and h.version in keep]
         log.write_checkpoint(state, history)
-        back, _ = log.read_checkpoint(v)
+        back, _ = log.read_checkpoint(v, cached=False)  # what is on disk, not a cache
         if (back.id, back.fingerprint, back.next_row_id) != (
             state.id, state.fingerprint, state.next_row_id
         ):

@@ -240,7 +240,7 @@ def _start(
         )
         return None
     try:
-        state, history = log.read_checkpoint(first)
+        state, history = log.read_checkpoint(first, cached=False)
     except (TableverError, OSError) as exc:
         problems.append(f"{checkpoint_path(first)}: {exc}")
         return None
@@ -263,7 +263,7 @@ def _start(
 def _check_checkpoint(log: Any, state: TableState) -> list[str]:
     where = checkpoint_path(state.version)
     try:
-        ck, _ = log.read_checkpoint(state.version)
+        ck, _ = log.read_checkpoint(state.version, cached=False)
     except FileNotFoundError:
         return []  # removed meanwhile
     except (TableverError, OSError) as exc:
