@@ -119,3 +119,36 @@ def test_a_writer_that_races_past_a_checkpoint_does_not_leak_into_it(
     _, history = tv.open(path).log.read_checkpoint(3)
     assert [h.version for h in history] == [0, 1, 2, 3]
     assert [s.version for s in tv.open(path).history()] == [4, 3, 2, 1, 0]
+
+
+def test_a_parsed_checkpoint_is_reused_until_its_file_changes(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tablever.log import Log
+
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 5})
+    for i in range(6):
+        t.append(_one_row(i), provenance=False)
+    parsed: list[int] = []
+    original = Log._parse_checkpoint
+
+    def counting(self: Log, version: int) -> object:
+        parsed.append(version)
+        return original(self, version)
+
+    monkeypatch.setattr(Log, "_parse_checkpoint", counting)
+    for _ in range(3):
+        assert tv.open(path).latest().num_rows == 6
+    assert parsed.count(5) <= 1  # fresh handles reuse the parse
+    # a damaged checkpoint is a different file: it is parsed again and found damaged,
+    # and the version still reads (its commits rebuild it)
+    ck = Path(path, "_tablever", "checkpoints", f"{5:020d}.parquet")
+    ck.write_bytes(ck.read_bytes()[:-40] + b"\x00" * 40)
+    before = parsed.count(5)
+    assert tv.open(path).latest().num_rows == 6
+    assert parsed.count(5) == before + 1
+    # verification never trusts the cache
+    fresh = Log(tv.open(path).storage)
+    with pytest.raises(tv.CorruptLogError):
+        fresh.read_checkpoint(5, cached=False)
