@@ -249,10 +249,46 @@ def phase_history(system: System, spec: DataSpec, rec: Recorder, commits: int, r
         if samples:
             rec.steps[label]["seconds"] = statistics.median(samples)
             rec.steps[label]["version"] = n
-    system.close()
+    system.close()  # the writer lets go (DuckLake's catalog is locked while attached)
+    for n, token in tokens.items():
+        label = "open_v1" if n == 1 else "open_vlast"
+        cold = _cold_opens(system, token, 3) if rec.ok(label) else []
+        if cold:
+            rec.steps[label]["cold"] = statistics.median(cold)
+
+
+def _cold_opens(system: System, token: Any, n: int) -> list[float]:
+    """``n`` opens of version ``token``, each in a new interpreter (no cache of this
+    process helps): the seconds of ``open_version`` alone, imports excluded."""
+    import subprocess
+
+    out = []
+    for _ in range(n):
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.worker", "--cold-open", system.name,
+             str(system.root), json.dumps(token)],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            return []
+        out.append(float(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def _cold_open_main(name: str, root: str, token: str) -> int:
+    system = systems.load(name)(Path(root))
+    system.warm_imports()
+    t0 = time.perf_counter()
+    system.open_version(json.loads(token))
+    print(time.perf_counter() - t0)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--cold-open":
+        return _cold_open_main(*argv[1:4])
     ap = argparse.ArgumentParser()
     ap.add_argument("--system", required=True, choices=systems.ALL)
     ap.add_argument("--phase", required=True, choices=["main", "history", "tvmicro"])

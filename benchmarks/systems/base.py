@@ -78,6 +78,10 @@ class System:
         """Open the table afresh at ``version`` and return its row count (no scan)."""
         raise Unsupported("no time travel")
 
+    def warm_imports(self) -> None:
+        """Import the system's library (a new process times ``open_version`` without
+        the import)."""
+
     def close(self) -> None:
         pass
 

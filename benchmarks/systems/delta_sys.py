@@ -78,6 +78,9 @@ class Delta(System):
         qb = QueryBuilder().register("t", self._open())
         return pa.table(qb.execute(f"SELECT * FROM t WHERE id = {row_id}").read_all())
 
+    def warm_imports(self) -> None:
+        import deltalake  # noqa: F401
+
     def open_version(self, version: Any) -> int:
         return int(self._open(version).count())  # from the add actions' statistics
 

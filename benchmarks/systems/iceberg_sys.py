@@ -95,6 +95,9 @@ class Iceberg(System):
     def lookup(self, row_id: int) -> pa.Table:
         return self._open().scan(row_filter=self._expr(f"id = {row_id}")).to_arrow()
 
+    def warm_imports(self) -> None:
+        import pyiceberg.catalog.sql  # noqa: F401
+
     def open_version(self, version: Any) -> int:
         snap = self._open().snapshot_by_id(version)
         assert snap is not None and snap.summary is not None

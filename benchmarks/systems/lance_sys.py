@@ -63,6 +63,9 @@ class Lance(System):
     def lookup(self, row_id: int) -> pa.Table:
         return self._open().to_table(filter=f"id = {row_id}")
 
+    def warm_imports(self) -> None:
+        import lance  # noqa: F401
+
     def open_version(self, version: Any) -> int:
         return int(self._open(version).count_rows())
 

@@ -79,6 +79,9 @@ class Tablever(System):
         out: pa.Table = self._snap().to_arrow(where=f"id = {row_id}")
         return out
 
+    def warm_imports(self) -> None:
+        import tablever  # noqa: F401
+
     def open_version(self, version: Any) -> int:
         return int(self._snap(version).num_rows)
 
