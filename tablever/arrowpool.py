@@ -5,9 +5,11 @@ faulted them back in on every big allocation: in one process, compacting 200 fil
 took 1.5 s on it and 0.75 s on jemalloc, and the first read of two 1M-row files 0.58 s
 against 0.21 s. So :func:`fast_pool` makes jemalloc pyarrow's default pool while a
 tablever read or write runs, and puts the previous default back when the last one
-ends. Arrays keep the pool they were allocated from, so nothing else changes for the
-caller. Setting ``ARROW_DEFAULT_MEMORY_POOL`` (or a pyarrow without jemalloc) leaves
-pyarrow's choice alone.
+ends. The default is process-wide: other threads allocating through pyarrow meanwhile
+use jemalloc too (harmless: arrays keep the pool they were allocated from). A pool the
+caller sets with ``pa.set_memory_pool`` during a tablever call is kept, not undone.
+Setting ``ARROW_DEFAULT_MEMORY_POOL`` (or a pyarrow without jemalloc) leaves pyarrow's
+choice alone.
 """
 
 from __future__ import annotations
@@ -59,8 +61,24 @@ def fast_pool() -> Iterator[None]:
         with _LOCK:
             _depth -= 1
             if _depth == 0 and _saved is not None:
-                pa.set_memory_pool(_saved)
+                # put the previous pool back unless the caller chose another meanwhile
+                if pa.default_memory_pool().backend_name == pool.backend_name:
+                    pa.set_memory_pool(_saved)
                 _saved = None
+
+
+def _after_fork_in_child() -> None:
+    """A forked child runs none of its parent's tablever calls: start from scratch (the
+    lock may have been held by a thread that does not exist in the child)."""
+    global _LOCK, _depth, _saved
+    _LOCK = threading.Lock()
+    if _depth and _saved is not None:
+        pa.set_memory_pool(_saved)
+    _depth, _saved = 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def with_fast_pool(fn: F) -> F:

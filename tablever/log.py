@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -102,6 +104,18 @@ _CKPT_CACHE: OrderedDict[tuple[Any, ...], tuple[TableState, tuple[VersionInfo, .
 )
 _CKPT_LOCK = threading.Lock()
 _CKPT_CACHE_MAX = 16
+
+
+def _fresh_copy(state: TableState) -> TableState:
+    """``state`` with its own containers: what the cache hands out may be changed by a
+    caller without changing what the next open sees."""
+    return dataclasses.replace(
+        state,
+        files=dict(state.files),
+        deletes=dict(state.deletes),
+        schema=copy.deepcopy(state.schema),
+        properties=copy.deepcopy(state.properties),
+    )
 
 
 def commit_path(version: int) -> str:
@@ -223,11 +237,11 @@ class Log:
                     hit = _CKPT_CACHE.get(sig)
                     if hit is not None:
                         _CKPT_CACHE.move_to_end(sig)
-                        return hit[0], list(hit[1])
+                        return _fresh_copy(hit[0]), list(hit[1])
         state, history = self._parse_checkpoint(version)
         if sig is not None:
             with _CKPT_LOCK:
-                _CKPT_CACHE[sig] = (state, tuple(history))
+                _CKPT_CACHE[sig] = (_fresh_copy(state), tuple(history))
                 while len(_CKPT_CACHE) > _CKPT_CACHE_MAX:
                     _CKPT_CACHE.popitem(last=False)
         return state, history

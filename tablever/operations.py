@@ -157,7 +157,7 @@ def delete(
     def compute(state: TableState) -> tuple[Actions, None] | None:
         from tablever.query.predicate import prune
 
-        files = prune(tree, state.files.values())
+        files = prune(tree, state.files.values(), schema_from_dict(state.schema))
         if not files:
             return None
         hits = _matches(table, state, files, condition, boolean=condition, shown=where)
@@ -257,7 +257,7 @@ def update(
         from tablever.query.predicate import prune
 
         current = schema_from_dict(state.schema)
-        files = prune(tree, state.files.values())
+        files = prune(tree, state.files.values(), current)
         if not files:
             return None
         select = [
@@ -340,7 +340,7 @@ def upsert(
 
         current = schema_from_dict(state.schema)
         rows = conform(source, current, mode="merge") if current != schema else source
-        files = prune(prune_tree, state.files.values())
+        files = prune(prune_tree, state.files.values(), current)
         matched_src = np.array([], dtype=np.int64)
         matched_ids = np.array([], dtype=np.int64)
         dels = Actions()

@@ -425,6 +425,9 @@ class Snapshot:
         if not files:
             return out_schema.empty_table()
         plan = self.read_plan(files)
+        if not out_schema.names:  # no columns: only the number of live rows
+            live = sum(r.rows - (0 if r.deleted is None else len(r.deleted)) for r in plan.files)
+            return pa.table({"_": pa.nulls(live)}).select([])
         reads = list(zip(files, plan.files, strict=True))
         fields = list(out_schema)[:-1] if with_row_id else list(out_schema)
         if len({r.path for r in plan.files}) > _FEW_FILES or sum(f.rows for f in files) > _FEW_ROWS:
@@ -595,7 +598,7 @@ class Snapshot:
         from tablever.query.predicate import parse_expression, prune
 
         tree = parse_expression(where, self.schema.names)
-        files = prune(tree, self.data_files)
+        files = prune(tree, self.data_files, self.schema)
         if not files:
             return self._read_arrow([], cols, with_row_id)
         plan = self.read_plan(files)

@@ -79,3 +79,29 @@ def test_the_environment_variable_leaves_pyarrow_s_choice(monkeypatch: pytest.Mo
             assert pa.default_memory_pool().backend_name == before.backend_name
     finally:
         arrowpool._jemalloc.cache_clear()
+
+
+def test_a_pool_the_caller_sets_meanwhile_is_kept() -> None:
+    system = pa.system_memory_pool()
+    before = pa.default_memory_pool()
+    try:
+        with arrowpool.fast_pool():
+            pa.set_memory_pool(system)
+        assert pa.default_memory_pool().backend_name == "system"
+    finally:
+        pa.set_memory_pool(before)
+
+
+def test_a_forked_child_starts_with_no_call_in_flight() -> None:
+    import os
+
+    if not hasattr(os, "fork"):
+        return
+    before = pa.default_memory_pool().backend_name
+    with arrowpool.fast_pool():
+        pid = os.fork()
+        if pid == 0:  # the child: no tablever call of its own is running
+            ok = arrowpool._depth == 0 and pa.default_memory_pool().backend_name == before
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -152,3 +152,16 @@ def test_a_parsed_checkpoint_is_reused_until_its_file_changes(
     fresh = Log(tv.open(path).storage)
     with pytest.raises(tv.CorruptLogError):
         fresh.read_checkpoint(5, cached=False)
+
+
+def test_changing_a_returned_state_does_not_change_the_next_open(path: str) -> None:
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 2})
+    for i in range(3):
+        t.append(_one_row(i), provenance=False)
+    first = tv.open(path).as_of(2)
+    first.state.files.clear()  # type: ignore[attr-defined]
+    first.state.properties["partition_by"] = "i"  # type: ignore[index]
+    again = tv.open(path).as_of(2)
+    assert again.num_rows == 2
+    assert "partition_by" not in again.properties

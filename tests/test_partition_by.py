@@ -64,8 +64,8 @@ def pruned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     kept: list[int] = []
     real = predicate.prune
 
-    def counting(tree: Any, files: Any) -> list[DataFile]:
-        out = real(tree, files)
+    def counting(tree: Any, files: Any, schema: Any) -> list[DataFile]:
+        out = real(tree, files, schema)
         kept.append(len(out))
         return out
 

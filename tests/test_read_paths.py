@@ -112,3 +112,13 @@ def test_many_file_path_names_a_damaged_file(tmp_path: Path,
     monkeypatch.setattr(snapshot_module, "_FEW_FILES", 0)
     with pytest.raises(tv.IntegrityError, match=victim.path):
         tv.open(tmp_path / "t").latest().to_arrow()
+
+
+def test_no_columns_keeps_the_row_count_on_both_paths(table: tv.Table,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    snap = table.latest()
+    for few in _PATHS.values():
+        out = _read(monkeypatch, few, snap, columns=[])
+        assert out.num_rows == snap.num_rows and out.num_columns == 0
+        ids = _read(monkeypatch, few, snap, columns=[], with_row_id=True)
+        assert ids.column_names == ["_row_id"] and ids.num_rows == snap.num_rows

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -119,22 +120,55 @@ class _Nope:
 _NOPE = _Nope()
 
 
-def _comparable(value: Any, bound: Any) -> tuple[Any, Any] | None:
-    """Put a literal and a stats bound in one comparable domain, or None."""
-    if isinstance(value, bool) or isinstance(bound, bool):
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?"
+)
+
+
+def _comparable(value: Any, bound: Any, dtype: Any) -> tuple[Any, Any] | None:
+    """Put a literal and a stats bound of a column of type ``dtype`` in one domain where
+    Python compares them as DuckDB would, or None (then nothing is pruned).
+
+    Only unambiguous pairs qualify: numbers with numbers, strings with strings on string
+    columns, and plain ISO dates and timestamps on temporal columns (no offset on a
+    timestamp without a time zone, where DuckDB would drop it, and dates only on date
+    columns, where DuckDB would truncate a time).
+    """
+    if dtype is None:
+        return None
+    if pa.types.is_boolean(dtype):
         return (value, bound) if isinstance(value, bool) and isinstance(bound, bool) else None
-    if isinstance(value, (int, float)) and isinstance(bound, (int, float)):
+    if isinstance(value, bool) or isinstance(bound, bool):
+        return None
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype):
+        if isinstance(value, (int, float)) and isinstance(bound, (int, float)):
+            return value, bound
+        return None
+    if not (isinstance(value, str) and isinstance(bound, str)):
+        return None
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return value, bound
-    if isinstance(value, str) and isinstance(bound, str):
-        if len(bound) >= 10 and bound[4:5] == "-" and bound[:4].isdigit():
-            try:
-                a, b = _as_time(value), _as_time(bound)
-            except ValueError:
-                return value, bound
-            if (a.tzinfo is None) != (b.tzinfo is None):
-                a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
-            return a, b
-        return value, bound
+    if pa.types.is_date(dtype):
+        if not _DATE.fullmatch(value.strip()):
+            return None
+        try:
+            return dt.date.fromisoformat(value.strip()), dt.date.fromisoformat(bound[:10])
+        except ValueError:
+            return None
+    if pa.types.is_timestamp(dtype):
+        m = _TIMESTAMP.fullmatch(value.strip())
+        if m is None or (m.group("zone") and dtype.tz is None):
+            return None
+        try:
+            a, b = _as_time(value), _as_time(bound)
+        except ValueError:
+            return None
+        if (a.tzinfo is None) != (b.tzinfo is None):
+            # a zone-less literal on a column with a zone means UTC (the session's zone)
+            a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
+        return a, b
     return None
 
 
@@ -166,7 +200,9 @@ def _column(node: Node, stats: Mapping[str, Mapping[str, Any]]) -> str | None:
 _FLIP: dict[type, type] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
 
 
-def _compare(op: type, col_stats: Mapping[str, Any], value: Any, rows: int) -> bool:
+def _compare(
+    op: type, col_stats: Mapping[str, Any], value: Any, rows: int, dtype: Any
+) -> bool:
     """May some row satisfy ``column <op> value`` given min/max/nulls?"""
     if value is None or isinstance(value, _Nope):
         return True
@@ -175,12 +211,19 @@ def _compare(op: type, col_stats: Mapping[str, Any], value: Any, rows: int) -> b
     lo, hi = col_stats.get("min"), col_stats.get("max")
     if lo is None or hi is None:
         return True
-    a = _comparable(value, lo)
-    b = _comparable(value, hi)
+    a = _comparable(value, lo, dtype)
+    b = _comparable(value, hi, dtype)
     if a is None or b is None:
         return True
     v, lo_ = a
     v2, hi_ = b
+    if pa.types.is_floating(dtype) and dtype.bit_width < 64:
+        # DuckDB rounds the literal to the column's precision: leave that much room
+        slack = max(abs(lo_), abs(hi_)) * 2.0**-20 + 1e-38
+        lo_, hi_ = lo_ - slack, hi_ + slack
+    elif pa.types.is_timestamp(dtype) and dtype.unit == "ns":
+        # bounds were stored to the microsecond: a nanosecond value may lie beyond them
+        lo_, hi_ = lo_ - dt.timedelta(microseconds=1), hi_ + dt.timedelta(microseconds=1)
     try:
         if op is exp.EQ:
             return bool(lo_ <= v <= hi_)
@@ -197,35 +240,44 @@ def _compare(op: type, col_stats: Mapping[str, Any], value: Any, rows: int) -> b
     return True
 
 
-def may_match(node: Node, stats: Mapping[str, Mapping[str, Any]], rows: int) -> bool:
-    """False only if no row of a file with these stats can make ``node`` TRUE."""
+def may_match(
+    node: Node, stats: Mapping[str, Mapping[str, Any]], rows: int,
+    types: Mapping[str, Any] | None = None,
+) -> bool:
+    """False only if no row of a file with these stats can make ``node`` TRUE.
+    ``types`` maps column names to Arrow types; a column of unknown type never prunes."""
+    types = types or {}
     if isinstance(node, exp.Paren):
-        return may_match(node.this, stats, rows)
+        return may_match(node.this, stats, rows, types)
     if isinstance(node, exp.And):
-        return may_match(node.left, stats, rows) and may_match(node.right, stats, rows)
+        return may_match(node.left, stats, rows, types) and may_match(
+            node.right, stats, rows, types)
     if isinstance(node, exp.Or):
-        return may_match(node.left, stats, rows) or may_match(node.right, stats, rows)
+        return may_match(node.left, stats, rows, types) or may_match(
+            node.right, stats, rows, types)
     if type(node) in _FLIP:
         left, right = node.left, node.right
         col = _column(left, stats)
         if col is not None:
-            return _compare(type(node), stats[col], _literal(right), rows)
+            return _compare(type(node), stats[col], _literal(right), rows, types.get(col))
         col = _column(right, stats)
         if col is not None:
-            return _compare(_FLIP[type(node)], stats[col], _literal(left), rows)
+            return _compare(_FLIP[type(node)], stats[col], _literal(left), rows, types.get(col))
         return True
     if isinstance(node, exp.Between):
         col = _column(node.this, stats)
-        if col is None:
+        if col is None or node.args.get("symmetric"):
             return True
-        return _compare(exp.GTE, stats[col], _literal(node.args["low"]), rows) and _compare(
-            exp.LTE, stats[col], _literal(node.args["high"]), rows
+        dtype = types.get(col)
+        return _compare(exp.GTE, stats[col], _literal(node.args["low"]), rows, dtype) and (
+            _compare(exp.LTE, stats[col], _literal(node.args["high"]), rows, dtype)
         )
     if isinstance(node, exp.In) and not node.args.get("query"):
         col = _column(node.this, stats)
         if col is None:
             return True
-        return any(_compare(exp.EQ, stats[col], _literal(e), rows) for e in node.expressions)
+        return any(_compare(exp.EQ, stats[col], _literal(e), rows, types.get(col))
+                   for e in node.expressions)
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
         col = _column(node.this, stats)
         if col is None:
@@ -241,11 +293,13 @@ def may_match(node: Node, stats: Mapping[str, Mapping[str, Any]], rows: int) -> 
     return True
 
 
-def prune(tree: Node | None, files: Iterable[DataFile]) -> list[DataFile]:
+def prune(tree: Node | None, files: Iterable[DataFile], schema: pa.Schema) -> list[DataFile]:
     """The files that may hold a row for which ``tree`` is TRUE (all, if tree is None).
 
+    ``schema`` is the snapshot's: it says how DuckDB compares each column with a literal.
     A column absent from a file's stats is NULL in every row of it (schema evolution).
     """
+    types = {f.name: f.type for f in schema}
     out = []
     for f in files:
         if tree is None:
@@ -255,7 +309,7 @@ def prune(tree: Node | None, files: Iterable[DataFile]) -> list[DataFile]:
         for col in tree.find_all(exp.Column):
             if _column(col, stats) is None and not col.table:
                 stats[col.name] = {"nulls": f.rows}
-        if may_match(tree, stats, f.rows):
+        if may_match(tree, stats, f.rows, types):
             out.append(f)
     return out
 
@@ -278,8 +332,17 @@ def query_filter(tree: Node, columns: Sequence[str]) -> Node | None:
     if len(list(tree.find_all(exp.Table))) != 1 or tree.find(exp.Subquery, exp.Lateral):
         return None
     table = source.this
-    own = {table.name.lower(), table.alias_or_name.lower()}
+    alias = table.args.get("alias")
+    if (
+        tree.args.get("sample") or table.args.get("sample")  # sampled before WHERE
+        or table.args.get("pivots") or tree.find(exp.Pivot, exp.Unnest)  # reshaped rows
+        or (alias is not None and alias.columns)  # columns renamed: t AS u(a, b)
+    ):
+        return None
     known = {c.lower(): c for c in columns}
+    if len(known) != len(columns):  # names differing only in case: DuckDB cannot tell
+        return None
+    own = {table.name.lower(), table.alias_or_name.lower()}
     aliases = {e.alias.lower() for e in tree.expressions if isinstance(e, exp.Alias)}
     kept = []
     for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
