@@ -55,6 +55,17 @@ def codec(properties: Any) -> str:
     return COMPRESSION if value is None else str(value)
 
 
+def _statistics(table: pa.Table) -> bool | list[str]:
+    """Which columns get Parquet statistics: all but floating-point columns holding NaN.
+    pyarrow leaves NaN out of the bounds it writes, and DuckDB, which orders NaN above
+    every number, would skip such a row group for ``f > x`` and lose the NaN rows."""
+    nan = []
+    for f, col in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_floating(f.type) and len(col) and pc.any(pc.is_nan(col)).as_py():
+            nan.append(f.name)
+    return [n for n in table.column_names if n not in nan] if nan else True
+
+
 def parquet_bytes(table: pa.Table, compression: str = COMPRESSION) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(
@@ -62,7 +73,7 @@ def parquet_bytes(table: pa.Table, compression: str = COMPRESSION) -> bytes:
         sink,
         row_group_size=ROW_GROUP_SIZE,
         compression=compression,
-        write_statistics=True,
+        write_statistics=_statistics(table),
         # Dictionary pages only where they pay: strings and binaries. On numbers they
         # cost ~3x the encoding time and made files larger in our measurements.
         use_dictionary=[

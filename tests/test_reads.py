@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -184,3 +185,22 @@ def test_a_missing_data_file_is_an_integrity_error(mixed: tv.Table, path: str) -
     with pytest.raises(tv.IntegrityError):
         mixed.latest().verify()
     assert mixed.as_of(2).to_arrow().num_rows == 20  # versions without it still read
+
+
+def test_nan_rows_are_found_by_predicates_as_duckdb_orders_them(tmp_path: Path) -> None:
+    """DuckDB orders NaN above every number; row-group statistics must not hide it."""
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("f", pa.float64()), ("g", pa.float32())])
+    t = tv.create(tmp_path / "nan", schema=schema)
+    s = t.append(pa.table({"f": [0.1, float("nan"), 0.5], "g": pa.array([1, 2, 3], pa.float32())},
+                          schema=schema))
+    con = duckdb.connect()
+    con.register("rows", s.to_arrow())
+    for where in ("f >= 0.7", "f <= 1e10", "f > 0.2", "isnan(f)"):
+        want = con.sql(f"SELECT count(*) FROM rows WHERE {where}").fetchall()[0][0]
+        assert s.to_arrow(where=where).num_rows == want, where
+        assert s.sql(f"SELECT count(*) AS n FROM t WHERE {where}")["n"][0].as_py() == want
+    meta = pq.read_metadata(t.storage.full(s.data_files[0].path))
+    assert not meta.row_group(0).column(0).is_stats_set  # f holds NaN: no bounds
+    assert meta.row_group(0).column(1).is_stats_set  # g does not
