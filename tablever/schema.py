@@ -11,6 +11,7 @@ from tablever.errors import SchemaMismatchError
 
 __all__ = [
     "ROW_ID",
+    "check_case_clashes",
     "conform",
     "merge_schemas",
     "schema_from_dict",
@@ -201,6 +202,22 @@ def _merge_widening(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
     return None
 
 
+def check_case_clashes(names: list[str]) -> None:
+    """SchemaMismatchError for column names that differ only in case (``a`` and ``A``):
+    SQL and DuckDB do not tell them apart, so queries and predicates would mix them."""
+    seen: dict[str, str] = {}
+    clashes: list[str] = []
+    for n in names:
+        other = seen.setdefault(n.lower(), n)
+        if other != n:
+            clashes += [x for x in (other, n) if x not in clashes]
+    if clashes:
+        raise SchemaMismatchError(
+            f"column names differ only in case: {', '.join(clashes)} "
+            "(SQL does not tell them apart)", clashes,
+        )
+
+
 def merge_schemas(table_schema: pa.Schema, data_schema: pa.Schema) -> pa.Schema:
     """The evolved table schema for ``append(..., schema_mode="merge")``.
 
@@ -231,7 +248,9 @@ def merge_schemas(table_schema: pa.Schema, data_schema: pa.Schema) -> pa.Schema:
             fields.append(pa.field(f.name, f.type, nullable=True))
     if bad:
         raise SchemaMismatchError("schema cannot be merged: " + "; ".join(reasons), bad)
-    return pa.schema(fields)
+    merged = pa.schema(fields)
+    check_case_clashes(merged.names)
+    return merged
 
 
 def conform(data: pa.Table, schema: pa.Schema, *, mode: SchemaMode = "strict") -> pa.Table:

@@ -30,6 +30,7 @@ from tablever.partitioning import PARTITION_BY, check_partition_by, write_partit
 from tablever.schema import (
     ROW_ID,
     SchemaMode,
+    check_case_clashes,
     conform,
     merge_schemas,
     schema_from_dict,
@@ -110,6 +111,7 @@ def create(
     dupes = sorted({n for n in arrow_schema.names if arrow_schema.names.count(n) > 1})
     if dupes:
         raise SchemaMismatchError(f"duplicate column names: {', '.join(dupes)}", dupes)
+    check_case_clashes(arrow_schema.names)
     rows = None
     if data is not None:  # checked before version 0 exists, so a mismatch leaves nothing
         rows = conform(to_arrow_table(data), arrow_schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -130,3 +131,15 @@ def test_narrowing_is_refused(evolved: tv.Table) -> None:
 def test_bad_schema_mode(narrow: tv.Table) -> None:
     with pytest.raises(ValueError):
         narrow.append(pa.table({"id": [1]}), schema_mode="loose")  # type: ignore[arg-type]
+
+
+def test_column_names_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    """SQL and DuckDB do not tell ``a`` from ``A``: such a table would mix them up."""
+    with pytest.raises(tv.SchemaMismatchError, match="differ only in case: a, A"):
+        tv.create(tmp_path / "t", schema=pa.schema([("a", pa.int64()), ("A", pa.int64())]))
+    assert not (tmp_path / "t" / "_tablever").exists()
+    t = tv.create(tmp_path / "u", schema=pa.schema([("id", pa.int64())]))
+    before = t.latest().version
+    with pytest.raises(tv.SchemaMismatchError, match="ID"):
+        t.append(pa.table({"id": [1], "ID": [2]}), schema_mode="merge")
+    assert t.latest().version == before and t.latest().schema.names == ["id"]
