@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tablever.errors import InvalidNameError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.storage import Storage
-from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, write_data_files
+from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, has_bounds, write_data_files
 
 __all__ = [
     "PARTITION_BY",
@@ -48,14 +48,7 @@ def partitionable(t: pa.DataType) -> bool:
     """Whether a column of type ``t`` can be a partition column: a type whose files get
     exact min/max statistics (what pruning uses) and whose values compare exactly.
     Floats are refused (NaN, -0.0 == 0.0, and no one wants a file per measurement)."""
-    return (
-        pa.types.is_integer(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_date(t)
-        or pa.types.is_timestamp(t)
-    )
+    return has_bounds(t) and not pa.types.is_floating(t)
 
 
 def _names(value: object) -> tuple[str, ...]:

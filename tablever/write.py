@@ -34,6 +34,7 @@ __all__ = [
     "MAX_ROWS_PER_FILE",
     "ROW_GROUP_SIZE",
     "column_stats",
+    "has_bounds",
     "parquet_bytes",
     "read_parquet",
     "write_data_file",
@@ -105,22 +106,26 @@ def _json_scalar(value: Any) -> Any:
     return None
 
 
+def has_bounds(t: pa.DataType) -> bool:
+    """Whether data files record min/max statistics for columns of type ``t``."""
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_date(t)
+        or pa.types.is_timestamp(t)
+    )
+
+
 def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
     """``{"min", "max", "nulls"}`` per column; min/max only where they are exact bounds."""
     out: dict[str, dict[str, Any]] = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
         st: dict[str, Any] = {"nulls": col.null_count}
         t = col.type
-        orderable = (
-            pa.types.is_integer(t)
-            or pa.types.is_floating(t)
-            or pa.types.is_string(t)
-            or pa.types.is_large_string(t)
-            or pa.types.is_boolean(t)
-            or pa.types.is_date(t)
-            or pa.types.is_timestamp(t)
-        )
-        if orderable and col.null_count < len(col):
+        if has_bounds(t) and col.null_count < len(col):
             try:
                 mm = pc.min_max(col)
                 lo, hi = mm["min"].as_py(), mm["max"].as_py()
