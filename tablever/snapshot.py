@@ -8,7 +8,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +41,10 @@ __all__ = ["Snapshot"]
 _DV_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _DV_LOCK = threading.Lock()
 _DV_CACHE_MAX = 256
-# A snapshot of at most this many distinct files and rows is read file by file, sparing
-# a process that has not imported pyarrow.dataset (and pandas with it) that import; the
-# rest go through one pyarrow.dataset scan, which overlaps files and row groups (two 1M-row
-# files: 0.15 s, against 0.22 s read one by one).
+# A snapshot of at most this many distinct files and rows is read file by file, without
+# setting up a pyarrow.dataset scan (or importing pyarrow.dataset); the rest go through
+# one scan, which overlaps files and row groups (two 1M-row files: 0.15 s, against 0.22 s
+# read one by one).
 _FEW_FILES = 8
 _FEW_ROWS = 131_072
 
@@ -93,6 +93,21 @@ def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.nda
     return pos
 
 
+def conform_columns(raw: pa.Table | pa.RecordBatch, fields: Iterable[pa.Field]) -> list[Any]:
+    """The columns of ``raw`` (rows of one data file) for ``fields``: cast to the field's
+    type where the file's is narrower, NULL where the file lacks the column (added to
+    the schema after it was written)."""
+    names = set(raw.schema.names)
+    out: list[Any] = []
+    for field in fields:
+        if field.name not in names:
+            out.append(pa.nulls(raw.num_rows, field.type))
+            continue
+        col = raw.column(field.name)
+        out.append(col if col.type == field.type else col.cast(field.type))
+    return out
+
+
 def file_rows(
     f: DataFile, table: pa.Table, schema: pa.Schema, positions: np.ndarray | None = None
 ) -> pa.Table:
@@ -110,13 +125,7 @@ def file_rows(
         ids = table.column(ROW_ID).combine_chunks().cast(pa.int64())
     else:
         raise IntegrityError(f"data file {f.path} has neither first_row_id nor a _row_id column")
-    columns = []
-    for field in schema:
-        if field.name in table.column_names:
-            col = table.column(field.name)
-            columns.append(col if col.type == field.type else col.cast(field.type))
-        else:
-            columns.append(pa.nulls(table.num_rows, field.type))
+    columns = conform_columns(table, schema)
     return pa.Table.from_arrays(
         [*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64()))
     )
@@ -432,8 +441,7 @@ class Snapshot:
         fields = list(out_schema)[:-1] if with_row_id else list(out_schema)
         if len({r.path for r in plan.files}) > _FEW_FILES or sum(f.rows for f in files) > _FEW_ROWS:
             return self._read_many(reads, fields, out_schema, with_row_id)
-        # A few files: one task each, read without pyarrow.dataset (whose import pulls
-        # in pandas: ~0.2 s of a fresh process), on two threads (the machine's cores).
+        # A few small files: one task each, on two threads (the machine's cores).
 
         def one(fr: tuple[DataFile, Any]) -> pa.Table:
             f, r = fr
@@ -527,13 +535,7 @@ class Snapshot:
         column when asked, minus the rows the file's deletion vector removes."""
         n = raw.num_rows
         names = set(raw.schema.names)
-        columns = []
-        for field in fields:
-            if field.name not in names:  # added to the schema after this file
-                columns.append(pa.nulls(n, field.type))
-                continue
-            col = raw.column(field.name)
-            columns.append(col if col.type == field.type else col.cast(field.type))
+        columns = conform_columns(raw, fields)
         if with_row_id:
             if f.first_row_id is not None:
                 first = f.first_row_id + start
