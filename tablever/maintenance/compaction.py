@@ -322,11 +322,19 @@ def _stream_cuts(
                 raise IntegrityError(f"compaction read an unexpected number of rows of {f.path}")
             parts.append(part)
             total = (total + part_sum) % MOD
-        table = pa.concat_tables(parts).combine_chunks()
-        return write_data_file(storage, table, None, content_sum=total, compression=compression)
+        return _write_parts(storage, parts, total, compression)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(one, cuts))
+
+
+def _write_parts(
+    storage: Storage, parts: Sequence[pa.Table], content_sum: int, compression: str
+) -> DataFile:
+    """One output file of whole input parts whose content-hash sums add up to
+    ``content_sum``; one contiguous chunk per column, on which Parquet encodes faster."""
+    table = pa.concat_tables(parts).combine_chunks()
+    return write_data_file(storage, table, None, content_sum=content_sum, compression=compression)
 
 
 def _ids_ascending(parts: Sequence[pa.Table]) -> bool:
@@ -360,11 +368,7 @@ def _write_whole_parts(
         cuts.append((current, total))
 
     def write(cut: tuple[list[pa.Table], int]) -> DataFile:
-        tables, content_sum = cut
-        # One contiguous chunk per column: the Parquet writer is faster on it.
-        table = pa.concat_tables(tables).combine_chunks()
-        return write_data_file(storage, table, None, content_sum=content_sum,
-                               compression=compression)
+        return _write_parts(storage, cut[0], cut[1], compression)
 
     if len(cuts) == 1:
         return [write(cuts[0])]
