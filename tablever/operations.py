@@ -54,7 +54,7 @@ def _matches(
     snap = Snapshot(table.storage, state)
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
-    inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True, deletes="anti")
+    inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True)
     cols = ", ".join(["__file", "__pos", *extra])
     sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
     try:
@@ -339,7 +339,7 @@ def upsert(
             snap = Snapshot(table.storage, state)
             plan = snap.read_plan(files)
             conn = default_connection().cursor()
-            inner = plan_sql(plan, conn, with_row_id=True, positions=True, deletes="anti")
+            inner = plan_sql(plan, conn, with_row_id=True, positions=True)
             name = f"__tv_src_{plan.key[:16]}"
             conn.register(name, src_keys)
             cond = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)

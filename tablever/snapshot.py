@@ -605,7 +605,7 @@ class Snapshot:
             return self._read_arrow([], cols, with_row_id)
         plan = self.read_plan(files)
         conn = default_connection().cursor()
-        inner = plan_sql(plan, conn, with_row_id=with_row_id, deletes="anti")
+        inner = plan_sql(plan, conn, with_row_id=with_row_id)
         names = list(cols) if cols is not None else list(self.schema.names)
         if with_row_id:
             names.append(ROW_ID)

@@ -16,6 +16,7 @@ import pytest
 
 import tablever as tv
 import tablever.snapshot as snapshot_module
+from tablever.query.engine import default_connection, fetch_arrow, plan_sql
 from tests.conftest import SCHEMA, make_batch, sorted_rows
 
 _PATHS = {"file by file": 10_000, "one dataset scan": 0}
@@ -122,3 +123,44 @@ def test_no_columns_keeps_the_row_count_on_both_paths(table: tv.Table,
         assert out.num_rows == snap.num_rows and out.num_columns == 0
         ids = _read(monkeypatch, few, snap, columns=[], with_row_id=True)
         assert ids.column_names == ["_row_id"] and ids.num_rows == snap.num_rows
+
+
+@pytest.mark.parametrize("deletes", ["anti", "mask"])
+@pytest.mark.parametrize("compacted", [False, True])
+def test_duckdb_deletion_joins_agree_with_the_arrow_read(
+    tmp_path: Path, deletes: str, compacted: bool
+) -> None:
+    """DuckDB applies deletion vectors through an anti join or a keep bitmap: both give
+    exactly the live rows, their row ids and their physical positions."""
+    t = _build(tmp_path)
+    t.delete("id IN (3099, 5003)")  # a file's last row; a 1-row file's only row
+    if compacted:
+        tv.compact(t, min_input_files=2)  # physical _row_id columns
+        t.delete("id % 5 = 0")
+    snap = t.latest()
+    plan = snap.read_plan()
+    assert any(f.deleted is not None for f in plan.files)
+    conn = default_connection().cursor()
+    sql = plan_sql(plan, conn, with_row_id=True, positions=True, deletes=deletes)  # type: ignore[arg-type]
+    assert ("get_bit" in sql) == (deletes == "mask")
+    got = fetch_arrow(conn.sql(sql))
+    expected = snap.to_arrow(with_row_id=True)
+    live = [{k: v for k, v in r.items() if not k.startswith("__")} for r in sorted_rows(got)]
+    assert live == sorted_rows(expected)
+    deleted = [set() if f.deleted is None else set(f.deleted.tolist()) for f in plan.files]
+    for file_index, pos in zip(got["__file"].to_pylist(), got["__pos"].to_pylist(), strict=True):
+        assert 0 <= pos < plan.files[file_index].rows
+        assert pos not in deleted[file_index]
+
+
+def test_duckdb_picks_the_bitmap_for_dense_deletes(tmp_path: Path) -> None:
+    t = tv.create(tmp_path / "t", schema=SCHEMA)
+    t.append(make_batch(list(range(1000))))
+    t.delete("id = 500")  # 0.1% of the file: anti join
+    conn = default_connection().cursor()
+    assert "ANTI JOIN" in plan_sql(t.latest().read_plan(), conn)
+    t.delete("id % 10 = 0")  # 10%: keep bitmap
+    assert "get_bit" in plan_sql(t.latest().read_plan(), conn)
+    out = t.latest().sql("SELECT count(*) AS n, sum(id) AS s FROM t")
+    kept = [i for i in range(1000) if i % 10 and i != 500]
+    assert out.to_pylist() == [{"n": len(kept), "s": sum(kept)}]

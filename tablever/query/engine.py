@@ -91,7 +91,10 @@ def _file_list(files: Sequence[FileRead]) -> str:
     return "[" + ", ".join(_sql_str(f.path) for f in files) + "]"
 
 
-_POSITIONAL_MAX_FILES = 16
+# Deleted positions per row read above which a keep bitmap beats an anti join (measured
+# on 2M rows: 5% deleted, bitmap 0.067 s against 0.087 s; one row deleted of a 1M-row
+# file, anti join 0.052 s against 0.061 s).
+_MASK_MIN_DENSITY = 0.01
 
 
 def plan_sql(
@@ -101,19 +104,20 @@ def plan_sql(
     columns: Sequence[str] | None = None,
     with_row_id: bool = False,
     positions: bool = False,
-    deletes: Literal["auto", "positional", "anti"] = "auto",
+    deletes: Literal["auto", "anti", "mask"] = "auto",
 ) -> str:
     """DuckDB SQL for the live rows of ``plan``; registers deletion vectors on ``conn``.
 
     ``positions`` adds ``__file`` (index into ``plan.files``) and ``__pos`` (row position
     in that file), which row-level writes use to build deletion vectors.
 
-    Files with a deletion vector are read either with a POSITIONAL JOIN against a keep
-    mask (``deletes="positional"``: as fast as a raw scan, but filters cannot prune row
-    groups of those files) or with an ANTI JOIN on ``(file_index, file_row_number)``
-    (``"anti"``: filters still push into the scan; best when a predicate is selective).
-    ``"auto"`` takes the positional join for a few such files and the anti join for many
-    (one scan of many small files beats a union of as many positional joins).
+    Clean files are read raw. Files with a deletion vector are read through one of two
+    joins, both of which let filters push into the scan: an ANTI JOIN on
+    ``(file_index, file_row_number)`` against the deleted positions (``"anti"``: cheap
+    when few rows are deleted), or a join on ``file_index`` against one keep bitmap per
+    file, tested with ``get_bit`` (``"mask"``: cheaper once deletes are dense, its cost
+    is per row read rather than per deleted row). ``"auto"`` picks by the share of
+    deleted rows.
     """
     names = list(columns) if columns is not None else plan.schema.names
 
@@ -162,41 +166,38 @@ def plan_sql(
     clean = [(i, f) for i, f in enumerate(plan.files) if f.deleted is None]
     dirty = [(i, f) for i, f in enumerate(plan.files) if f.deleted is not None]
     if deletes == "auto":
-        deletes = "positional" if len(dirty) <= _POSITIONAL_MAX_FILES else "anti"
+        deleted = sum(0 if f.deleted is None else len(f.deleted) for _, f in dirty)
+        read = sum(f.rows for _, f in dirty)
+        deletes = "mask" if deleted >= _MASK_MIN_DENSITY * read else "anti"
     parts = []
     tag = plan.key[:24]
     for label, indexed in (("c", clean), ("d", dirty)):
         if not indexed:
             continue
-        if label == "d" and deletes == "positional":
-            for gi, f in indexed:
-                assert f.deleted is not None
-                keep = np.ones(f.rows, dtype=bool)
-                keep[f.deleted] = False
-                keep_name = f"__tv_keep_{tag}_{gi}"
-                conn.register(keep_name, pa.table({"keep": keep}))
-                first = "CAST(NULL AS BIGINT)" if f.first_row_id is None else str(f.first_row_id)
-                sel = select_list("__s.", [f], first=first, gidx=str(gi))
-                parts.append(
-                    f"SELECT {sel} FROM read_parquet({_sql_str(f.path)}) AS __s "
-                    f"POSITIONAL JOIN {keep_name} AS __k WHERE __k.keep"
-                )
-            continue
         group = [f for _, f in indexed]
         src = f"read_parquet({_file_list(group)}, union_by_name=true) AS __s"
-        joins = ""
+        joins = where = ""
+        per_file: dict[str, pa.Array] = {}
         if with_row_id or positions:
-            fi = pa.table(
-                {
-                    "file_index": pa.array(range(len(group)), pa.int64()),
-                    "first_row_id": pa.array([f.first_row_id for f in group], pa.int64()),
-                    "gidx": pa.array([i for i, _ in indexed], pa.int64()),
-                }
-            )
+            per_file["first_row_id"] = pa.array([f.first_row_id for f in group], pa.int64())
+            per_file["gidx"] = pa.array([i for i, _ in indexed], pa.int64())
+        if label == "d" and deletes == "mask":
+            masks = []
+            for f in group:
+                keep = np.ones(f.rows, dtype=bool)
+                keep[f.deleted] = False
+                masks.append(np.packbits(keep).tobytes())  # first row = first bit (MSB)
+            per_file["keep"] = pa.array(masks, pa.binary())
+            where = " WHERE get_bit(__fi.keep, __s.file_row_number::INTEGER) = 1"
+        if per_file:
             fi_name = f"__tv_fi_{label}_{tag}"
+            fi = pa.table({"file_index": pa.array(range(len(group)), pa.int64()), **per_file})
             conn.register(fi_name, fi)
-            joins += f" JOIN {fi_name} AS __fi ON __s.file_index = __fi.file_index"
-        if label == "d":
+            picked = ", ".join(
+                "keep::BIT AS keep" if n == "keep" else n for n in ["file_index", *per_file])
+            joins += (f" JOIN (SELECT {picked} FROM {fi_name}) AS __fi"
+                      " ON __s.file_index = __fi.file_index")
+        if label == "d" and deletes == "anti":
             idx = np.concatenate(
                 [np.full(len(f.deleted), i, dtype=np.int64) for i, f in enumerate(group)]  # type: ignore[arg-type]
             )
@@ -207,7 +208,7 @@ def plan_sql(
                 f" ANTI JOIN {dv_name} AS __dv ON __s.file_index = __dv.file_index"
                 " AND __s.file_row_number = __dv.pos"
             )
-        parts.append(f"SELECT {select_list('__s.', group)} FROM {src}{joins}")
+        parts.append(f"SELECT {select_list('__s.', group)} FROM {src}{joins}{where}")
     return " UNION ALL ".join(parts)
 
 
