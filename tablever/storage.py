@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import posixpath
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,29 @@ import pyarrow.fs as pafs
 
 from tablever.errors import TableverError
 
-__all__ = ["FileInfo", "Storage", "fault_point", "TMP_PREFIX"]
+__all__ = ["FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
+
+# Local files whose SHA-256 this process has seen match, by (full path, sha256), with
+# the (size, mtime, ctime, inode) they had then: a changed signature means check again.
+_VERIFIED: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def is_verified(full: str, sha256: str, st: os.stat_result) -> bool:
+    with _VERIFIED_LOCK:
+        return _VERIFIED.get((full, sha256)) == _signature(st)
+
+
+def mark_verified(full: str, sha256: str, st: os.stat_result | None = None) -> None:
+    """Record that the local file ``full`` (as it is now, or as ``st`` describes it)
+    holds bytes whose SHA-256 is ``sha256``."""
+    sig = _signature(os.stat(full) if st is None else st)
+    with _VERIFIED_LOCK:
+        _VERIFIED[(full, sha256)] = sig
 
 TMP_PREFIX = ".tmp-"
 FAULT_ENV = "TABLEVER_FAULT"
@@ -211,16 +234,17 @@ class Storage:
         if info.type == pafs.FileType.NotFound:
             raise FileNotFoundError(errno.ENOENT, "not found", rel)
 
-    def write_once(self, rel: str, data: bytes) -> None:
+    def write_once(self, rel: str, data: bytes) -> bool:
         """Store content-addressed bytes: reuse an existing copy (refreshing its time)
-        or write them atomically."""
+        or write them atomically. True if this call wrote them."""
         if self.exists(rel):
             try:
                 self.touch(rel)
-                return
+                return False
             except FileNotFoundError:
                 pass  # vacuumed in between: write it again
         self.write_file(rel, data)
+        return True
 
     def makedirs(self, rel: str) -> None:
         if self.is_local:

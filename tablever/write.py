@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import sum_hex, sum_rows
 from tablever.format.commit import DataFile
-from tablever.storage import Storage, fault_point
+from tablever.storage import Storage, fault_point, mark_verified
 
 __all__ = [
     "CODECS",
@@ -166,7 +166,8 @@ def write_data_file(
             content_hex = sum_hex(content.result())
     sha = hashlib.sha256(data).hexdigest()
     path = f"data/{sha[:2]}/{sha}.parquet"
-    storage.write_once(path, data)
+    if storage.write_once(path, data) and storage.is_local:
+        mark_verified(storage.full(path), sha)  # these very bytes: no need to re-hash them
     return DataFile(
         path=path,
         sha256=sha,

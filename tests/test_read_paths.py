@@ -1,7 +1,8 @@
-"""The two pyarrow read paths of ``Snapshot.to_arrow`` give the same rows.
+"""The three read paths of ``Snapshot.to_arrow`` give the same rows.
 
 A snapshot of a few files is read file by file; one of many files goes through a single
-pyarrow.dataset scan whose batches are shaped as they arrive. Both must agree, row for
+pyarrow.dataset scan whose batches are shaped as they arrive; one with many deleted rows
+goes through one ordered DuckDB scan that drops them. All must agree, row for
 row and type for type, on everything a file can be: older schemas (a column added later,
 a narrower type), identical bytes live twice, deletion vectors cutting batches, physical
 row ids after compaction, and projections.
@@ -19,7 +20,9 @@ import tablever.snapshot as snapshot_module
 from tablever.query.engine import default_connection, fetch_arrow, plan_sql
 from tests.conftest import SCHEMA, make_batch, sorted_rows
 
-_PATHS = {"file by file": 10_000, "one dataset scan": 0}
+# path -> (_FEW_FILES: at most this many files are read one by one, _DUCKDB_MIN_ROWS)
+_PATHS = {"file by file": (10_000, 10**12), "one dataset scan": (0, 10**12),
+          "one DuckDB scan": (0, 0)}
 
 
 def _build(root: Path) -> tv.Table:
@@ -51,9 +54,12 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> tv.Table:
     return _build(tmp_path_factory.mktemp("paths"))
 
 
-def _read(monkeypatch: pytest.MonkeyPatch, few: int, snap: tv.Snapshot, **kw: object) -> pa.Table:
+def _read(monkeypatch: pytest.MonkeyPatch, knobs: tuple[int, int], snap: tv.Snapshot,
+          **kw: object) -> pa.Table:
+    few, duck = knobs
     monkeypatch.setattr(snapshot_module, "_FEW_FILES", few)
     monkeypatch.setattr(snapshot_module, "_FEW_ROWS", few * 1_000_000)
+    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", duck)
     out: pa.Table = snap.to_arrow(**kw)  # type: ignore[arg-type]
     return out
 
@@ -64,10 +70,11 @@ def test_both_paths_agree(table: tv.Table, monkeypatch: pytest.MonkeyPatch,
                           kw: dict[str, object]) -> None:
     snap = table.latest()
     assert len(snap.data_files) > 4
-    results = {name: _read(monkeypatch, few, snap, **kw) for name, few in _PATHS.items()}
-    a, b = results.values()
-    assert a.schema == b.schema
-    assert a.equals(b)  # same rows in the same (snapshot) order
+    results = {name: _read(monkeypatch, knobs, snap, **kw) for name, knobs in _PATHS.items()}
+    a = results["file by file"]
+    for b in results.values():
+        assert a.schema == b.schema
+        assert a.equals(b)  # same rows in the same (snapshot) order
     expected_cols = list(kw.get("columns", snap.schema.names))  # type: ignore[call-overload]
     if kw.get("with_row_id"):
         expected_cols.append("_row_id")
@@ -76,8 +83,8 @@ def test_both_paths_agree(table: tv.Table, monkeypatch: pytest.MonkeyPatch,
 
 def test_rows_are_exact_on_both_paths(table: tv.Table, monkeypatch: pytest.MonkeyPatch) -> None:
     snap = table.latest()
-    for few in _PATHS.values():
-        out = _read(monkeypatch, few, snap, with_row_id=True)
+    for knobs in _PATHS.values():
+        out = _read(monkeypatch, knobs, snap, with_row_id=True)
         rows = sorted_rows(out)
         ids = [r["id"] for r in rows]
         # 1..4 minus 2; the 3,000-row batch twice and 5000..5003, minus multiples of 7
@@ -97,8 +104,8 @@ def test_physical_row_ids_after_compaction(tmp_path: Path, monkeypatch: pytest.M
     before = sorted_rows(t.latest().to_arrow(with_row_id=True))
     tv.compact(t, min_input_files=2)
     snap = t.latest()
-    for few in _PATHS.values():
-        assert sorted_rows(_read(monkeypatch, few, snap, with_row_id=True)) == before
+    for knobs in _PATHS.values():
+        assert sorted_rows(_read(monkeypatch, knobs, snap, with_row_id=True)) == before
 
 
 def test_many_file_path_names_a_damaged_file(tmp_path: Path,
@@ -111,6 +118,7 @@ def test_many_file_path_names_a_damaged_file(tmp_path: Path,
     path = tmp_path / "t" / victim.path
     path.write_bytes(path.read_bytes()[:-20])  # truncated: size no longer matches
     monkeypatch.setattr(snapshot_module, "_FEW_FILES", 0)
+    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 0)
     with pytest.raises(tv.IntegrityError, match=victim.path):
         tv.open(tmp_path / "t").latest().to_arrow()
 
@@ -118,10 +126,10 @@ def test_many_file_path_names_a_damaged_file(tmp_path: Path,
 def test_no_columns_keeps_the_row_count_on_both_paths(table: tv.Table,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     snap = table.latest()
-    for few in _PATHS.values():
-        out = _read(monkeypatch, few, snap, columns=[])
+    for knobs in _PATHS.values():
+        out = _read(monkeypatch, knobs, snap, columns=[])
         assert out.num_rows == snap.num_rows and out.num_columns == 0
-        ids = _read(monkeypatch, few, snap, columns=[], with_row_id=True)
+        ids = _read(monkeypatch, knobs, snap, columns=[], with_row_id=True)
         assert ids.column_names == ["_row_id"] and ids.num_rows == snap.num_rows
 
 
@@ -164,3 +172,54 @@ def test_duckdb_picks_the_bitmap_for_dense_deletes(tmp_path: Path) -> None:
     out = t.latest().sql("SELECT count(*) AS n, sum(id) AS s FROM t")
     kept = [i for i in range(1000) if i % 10 and i != 500]
     assert out.to_pylist() == [{"n": len(kept), "s": sum(kept)}]
+
+
+def _no_pyarrow_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("read with pyarrow")
+
+    monkeypatch.setattr(snapshot_module.Snapshot, "_read_many", refuse)
+    monkeypatch.setattr(snapshot_module.Snapshot, "_read_file", refuse)
+
+
+def test_many_deleted_rows_are_read_through_duckdb(table: tv.Table,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    snap = table.latest()
+    expected = _read(monkeypatch, _PATHS["one dataset scan"], snap, with_row_id=True)
+    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 1)
+    _no_pyarrow_scan(monkeypatch)
+    got = snap.to_arrow(with_row_id=True)
+    assert got.equals(expected) and got.schema == expected.schema
+
+
+@pytest.mark.parametrize("column", [
+    pa.array([1, 2, 3, 4], pa.timestamp("ns")),  # DuckDB's TIMESTAMPTZ is microseconds
+    pa.array([1, 2, 3, 4], pa.decimal128(20, 3)),
+    pa.array([[1], [2], None, [4]], pa.list_(pa.int64())),
+])
+def test_types_duckdb_would_change_are_read_with_pyarrow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: pa.Array
+) -> None:
+    t = tv.create(tmp_path / "t", schema=pa.schema([("id", pa.int64()), ("v", column.type)]))
+    t.append(pa.table({"id": [1, 2, 3, 4], "v": column}))
+    t.delete("id = 2")
+    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 1)
+    monkeypatch.setattr(snapshot_module.Snapshot, "_read_duckdb", None)  # never called
+    out = t.latest().to_arrow()
+    assert out.schema.field("v").type == column.type
+    assert out.column("v").to_pylist() == [column[i].as_py() for i in (0, 2, 3)]
+
+
+def test_a_duckdb_failure_falls_back_to_pyarrow(table: tv.Table,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import tablever.query.engine as engine
+
+    snap = table.latest()
+    expected = _read(monkeypatch, _PATHS["one dataset scan"], snap)
+
+    def broken(_: object) -> pa.Table:
+        raise RuntimeError("DuckDB cannot read this")
+
+    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 1)
+    monkeypatch.setattr(engine, "fetch_arrow", broken)
+    assert snap.to_arrow().equals(expected)

@@ -175,3 +175,30 @@ def test_a_summary_that_disagrees_with_the_files_is_a_problem(table: tv.Table) -
     p.write_bytes(canonical_json(body))
     problems = tv.verify(table).problems
     assert problems == [f"_tablever/log/{p.name}: summary says total_rows=26 but the state has 25"]
+
+
+def test_reads_trust_files_this_process_wrote_until_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data files written here were hashed from the bytes written: the first read does
+    not hash them again, yet a byte changed on disk afterwards is still caught."""
+    import tablever.snapshot as snapshot_module
+
+    hashed: list[str] = []
+    real = snapshot_module._check_hash
+
+    def counting(storage: object, path: str, sha: str) -> list[str]:
+        hashed.append(path)
+        return real(storage, path, sha)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshot_module, "_check_hash", counting)
+    t = tv.create(tmp_path / "t", schema=make_batch([0]).schema)
+    t.append(make_batch(list(range(10))))
+    t.append(make_batch(list(range(10, 20))))
+    assert tv.open(tmp_path / "t").latest().to_arrow().num_rows == 20
+    assert hashed == []
+    victim = t.latest().data_files[1]
+    flip(tmp_path / "t" / victim.path)
+    with pytest.raises(tv.IntegrityError, match=victim.path):
+        tv.open(tmp_path / "t").latest().to_arrow()
+    assert hashed == [victim.path]

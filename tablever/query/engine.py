@@ -92,9 +92,24 @@ def _file_list(files: Sequence[FileRead]) -> str:
 
 
 # Deleted positions per row read above which a keep bitmap beats an anti join (measured
-# on 2M rows: 5% deleted, bitmap 0.067 s against 0.087 s; one row deleted of a 1M-row
+# on 2M rows: 5% deleted, bitmap 0.057 s against 0.087 s; one row deleted of a 1M-row
 # file, anti join 0.052 s against 0.061 s).
 _MASK_MIN_DENSITY = 0.01
+_MAX_BITS = 2**31 - 1  # get_bit takes an INTEGER position
+
+
+def _set_variable(conn: duckdb.DuckDBPyConnection, name: str, value: Any, sql_type: str) -> str:
+    """Set a session variable on ``conn``; returns the expression that reads it."""
+    conn.execute(f"SET VARIABLE {name} = $1::{sql_type}", [value])
+    return f"getvariable('{name}')"
+
+
+def release(conn: duckdb.DuckDBPyConnection) -> None:
+    """Drop the session variables :func:`plan_sql` set on ``conn`` (a cached connection
+    must not keep one query's deletion bitmaps)."""
+    rows = conn.sql("SELECT name FROM duckdb_variables() WHERE name LIKE '__tv_%'").fetchall()
+    for (name,) in rows:
+        conn.execute(f"RESET VARIABLE {name}")
 
 
 def plan_sql(
@@ -105,28 +120,27 @@ def plan_sql(
     with_row_id: bool = False,
     positions: bool = False,
     deletes: Literal["auto", "anti", "mask"] = "auto",
+    ordered: bool = False,
 ) -> str:
-    """DuckDB SQL for the live rows of ``plan``; registers deletion vectors on ``conn``.
+    """DuckDB SQL for the live rows of ``plan``; sets session variables (and may register
+    deleted positions) on ``conn``.
 
     ``positions`` adds ``__file`` (index into ``plan.files``) and ``__pos`` (row position
-    in that file), which row-level writes use to build deletion vectors.
+    in that file), which row-level writes use to build deletion vectors. ``ordered``
+    reads every file through one scan with no join, so DuckDB keeps the snapshot's row
+    order (a scan, a filter and a projection preserve insertion order; joins do not).
 
-    Clean files are read raw. Files with a deletion vector are read through one of two
-    joins, both of which let filters push into the scan: an ANTI JOIN on
-    ``(file_index, file_row_number)`` against the deleted positions (``"anti"``: cheap
-    when few rows are deleted), or a join on ``file_index`` against one keep bitmap per
-    file, tested with ``get_bit`` (``"mask"``: cheaper once deletes are dense, its cost
-    is per row read rather than per deleted row). ``"auto"`` picks by the share of
-    deleted rows.
+    Deleted rows are dropped inside the scan. Either a WHERE tests one keep bitmap over
+    the rows of the files read (``"mask"``: a session variable, no join, its cost is per
+    row read), or an ANTI JOIN on ``(file_index, file_row_number)`` against the deleted
+    positions (``"anti"``: cheaper when few rows are deleted). ``"auto"`` picks by the
+    share of deleted rows; ``ordered`` always uses the bitmap. Clean files are read
+    raw (a separate scan unless ``ordered``). Both ways let filters push into the scan.
+    Row ids and positions come from per-file lists indexed by ``file_index``.
     """
     names = list(columns) if columns is not None else plan.schema.names
 
-    def select_list(
-        prefix: str,
-        group: Sequence[FileRead],
-        first: str = "__fi.first_row_id",
-        gidx: str = "__fi.gidx",
-    ) -> str:
+    def select_list(prefix: str, group: Sequence[FileRead], first: str, gidx: str) -> str:
         # Each group is its own read_parquet(union_by_name): only its files' columns bind.
         present: set[str] = set()
         for f in group:
@@ -163,52 +177,61 @@ def plan_sql(
             cols.append("CAST(NULL AS BIGINT) AS __file, CAST(NULL AS BIGINT) AS __pos")
         return f"SELECT {', '.join(cols) or '1 AS __empty'} LIMIT 0"
 
-    clean = [(i, f) for i, f in enumerate(plan.files) if f.deleted is None]
-    dirty = [(i, f) for i, f in enumerate(plan.files) if f.deleted is not None]
-    if deletes == "auto":
-        deleted = sum(0 if f.deleted is None else len(f.deleted) for _, f in dirty)
-        read = sum(f.rows for _, f in dirty)
-        deletes = "mask" if deleted >= _MASK_MIN_DENSITY * read else "anti"
+    indexed = list(enumerate(plan.files))
+    if ordered:
+        groups = [("a", indexed)]
+    else:
+        groups = [("c", [(i, f) for i, f in indexed if f.deleted is None]),
+                  ("d", [(i, f) for i, f in indexed if f.deleted is not None])]
     parts = []
     tag = plan.key[:24]
-    for label, indexed in (("c", clean), ("d", dirty)):
-        if not indexed:
+    for label, members in groups:
+        if not members:
             continue
-        group = [f for _, f in indexed]
+        group = [f for _, f in members]
         src = f"read_parquet({_file_list(group)}, union_by_name=true) AS __s"
-        joins = where = ""
-        per_file: dict[str, pa.Array] = {}
-        if with_row_id or positions:
-            per_file["first_row_id"] = pa.array([f.first_row_id for f in group], pa.int64())
-            per_file["gidx"] = pa.array([i for i, _ in indexed], pa.int64())
-        if label == "d" and deletes == "mask":
-            masks = []
-            for f in group:
-                keep = np.ones(f.rows, dtype=bool)
-                keep[f.deleted] = False
-                masks.append(np.packbits(keep).tobytes())  # first row = first bit (MSB)
-            per_file["keep"] = pa.array(masks, pa.binary())
-            where = " WHERE get_bit(__fi.keep, __s.file_row_number::INTEGER) = 1"
-        if per_file:
-            fi_name = f"__tv_fi_{label}_{tag}"
-            fi = pa.table({"file_index": pa.array(range(len(group)), pa.int64()), **per_file})
-            conn.register(fi_name, fi)
-            picked = ", ".join(
-                "keep::BIT AS keep" if n == "keep" else n for n in ["file_index", *per_file])
-            joins += (f" JOIN (SELECT {picked} FROM {fi_name}) AS __fi"
-                      " ON __s.file_index = __fi.file_index")
-        if label == "d" and deletes == "anti":
-            idx = np.concatenate(
-                [np.full(len(f.deleted), i, dtype=np.int64) for i, f in enumerate(group)]  # type: ignore[arg-type]
-            )
-            pos = np.concatenate([f.deleted for f in group])  # type: ignore[misc]
-            dv_name = f"__tv_dv_{tag}"
-            conn.register(dv_name, pa.table({"file_index": idx, "pos": pos}))
-            joins += (
-                f" ANTI JOIN {dv_name} AS __dv ON __s.file_index = __dv.file_index"
-                " AND __s.file_row_number = __dv.pos"
-            )
-        parts.append(f"SELECT {select_list('__s.', group)} FROM {src}{joins}{where}")
+        at_file = "[__s.file_index::BIGINT + 1]"  # lists are 1-based
+        first = gidx = joins = where = ""
+        if with_row_id:
+            first = _set_variable(conn, f"__tv_first_{label}_{tag}",
+                                  [f.first_row_id for f in group], "BIGINT[]") + at_file
+        if positions:
+            gidx = _set_variable(conn, f"__tv_gidx_{label}_{tag}",
+                                 [i for i, _ in members], "BIGINT[]") + at_file
+        dirty = [f for f in group if f.deleted is not None]
+        if dirty:
+            rows = sum(f.rows for f in group)
+            mode = deletes
+            if ordered or mode == "auto":
+                deleted = sum(0 if f.deleted is None else len(f.deleted) for f in dirty)
+                dense = deleted >= _MASK_MIN_DENSITY * rows
+                mode = "mask" if ordered or dense else "anti"
+            if mode == "mask" and rows > _MAX_BITS:
+                if ordered:
+                    raise ValueError("an ordered DuckDB read takes at most 2**31 - 1 rows")
+                mode = "anti"
+            if mode == "mask":
+                keep = np.ones(rows, dtype=bool)
+                starts = np.cumsum([0] + [f.rows for f in group])
+                for f, start in zip(group, starts, strict=False):
+                    if f.deleted is not None:
+                        keep[start + f.deleted] = False
+                bits = _set_variable(conn, f"__tv_keep_{label}_{tag}",
+                                     np.packbits(keep).tobytes(), "BLOB::BIT")  # MSB first
+                offs = _set_variable(conn, f"__tv_offs_{label}_{tag}",
+                                     [int(x) for x in starts[:-1]], "BIGINT[]") + at_file
+                where = (f" WHERE get_bit({bits}, ({offs} + __s.file_row_number)::INTEGER)"
+                         " = 1")
+            else:
+                idx = np.concatenate([np.full(len(f.deleted), i, dtype=np.int64)  # type: ignore[arg-type]
+                                      for i, f in enumerate(group) if f.deleted is not None])
+                pos = np.concatenate([f.deleted for f in dirty])  # type: ignore[misc]
+                dv_name = f"__tv_dv_{label}_{tag}"
+                conn.register(dv_name, pa.table({"file_index": idx, "pos": pos}))
+                joins = (f" ANTI JOIN {dv_name} AS __dv ON __s.file_index = __dv.file_index"
+                         " AND __s.file_row_number = __dv.pos")
+        sel = select_list("__s.", group, first, gidx)
+        parts.append(f"SELECT {sel} FROM {src}{joins}{where}")
     return " UNION ALL ".join(parts)
 
 

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableNotFoundError, TableverError
-from tablever.query.engine import cached_sandbox, plan_sql, run_sql, sandbox_connection
+from tablever.query.engine import (
+    cached_sandbox,
+    plan_sql,
+    release,
+    run_sql,
+    sandbox_connection,
+)
 from tablever.query.predicate import prune, query_filter
 from tablever.query.rewrite import TableRef, check_read_only, parse, rewrite_query, table_refs
 
@@ -71,6 +77,7 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
             conn.execute(f"DROP VIEW IF EXISTS {name}")
         for name in _registered(conn) - registered_before:
             conn.unregister(name)
+        release(conn)
 
 
 def _registered(conn: Any) -> set[str]:
