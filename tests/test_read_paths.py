@@ -182,7 +182,7 @@ def _no_pyarrow_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(snapshot_module.Snapshot, "_read_file", refuse)
 
 
-def test_many_deleted_rows_are_read_through_duckdb(table: tv.Table,
+def test_large_reads_go_through_duckdb(table: tv.Table,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     snap = table.latest()
     expected = _read(monkeypatch, _PATHS["one dataset scan"], snap, with_row_id=True)
