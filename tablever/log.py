@@ -222,10 +222,10 @@ class Log:
         """The state and version index a checkpoint holds. A local checkpoint parsed
         before by this process, with the same size, times and inode, is not parsed again
         (reopening a table of 1,000 live files re-parsed ~1,000 entries each time);
-        ``cached=False`` always reads the file."""
+        ``cached=False`` always reads the file (and caches what it read)."""
         path = checkpoint_path(version)
         sig = None
-        if cached and self.storage.is_local:
+        if self.storage.is_local:
             full = self.storage.full(path)
             try:
                 st = os.stat(full)
@@ -234,7 +234,7 @@ class Log:
             else:
                 sig = (full, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
                 with _CKPT_LOCK:
-                    hit = _CKPT_CACHE.get(sig)
+                    hit = _CKPT_CACHE.get(sig) if cached else None
                     if hit is not None:
                         _CKPT_CACHE.move_to_end(sig)
                         return _fresh_copy(hit[0]), list(hit[1])

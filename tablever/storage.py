@@ -13,15 +13,19 @@ import os
 import posixpath
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TypeVar
 
 import pyarrow.fs as pafs
 
 from tablever.errors import TableverError
 
 __all__ = ["FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Local files whose SHA-256 this process has seen match, by (full path, sha256), with
 # the (size, mtime, ctime, inode) they had then: a changed signature means check again.
@@ -152,15 +156,19 @@ class Storage:
         """Every file below ``rel``, recursively."""
         if self.is_local:
             base = self.full(rel)
+            prefix = os.path.join(self.root, "")
             for dirpath, _dirs, files in os.walk(base):
+                # one relative path per directory (os.path.relpath per file was half the cost)
+                rel_dir = (dirpath[len(prefix):] if dirpath.startswith(prefix)
+                           else os.path.relpath(dirpath, self.root)).replace(os.sep, "/")
                 for name in files:
                     full = os.path.join(dirpath, name)
                     try:
                         st = os.lstat(full)
                     except FileNotFoundError:
                         continue
-                    relpath = os.path.relpath(full, self.root).replace(os.sep, "/")
-                    yield FileInfo(relpath, st.st_size, st.st_mtime)
+                    yield FileInfo(f"{rel_dir}/{name}" if rel_dir else name, st.st_size,
+                                   st.st_mtime)
             return
         sel = pafs.FileSelector(self.full(rel), recursive=True, allow_not_found=True)
         for info in self.fs.get_file_info(sel):
@@ -251,6 +259,18 @@ class Storage:
             os.makedirs(self.full(rel), exist_ok=True)
         else:
             self.fs.create_dir(self.full(rel), recursive=True)
+
+    def each(self, fn: Callable[[T], R], items: Sequence[T], threads: int = 4) -> list[R]:
+        """``[fn(x) for x in items]``, run in ``threads`` contiguous chunks: for calls that
+        wait on the file system (an unlink costs ~70 µs here), where a thread pool task
+        per item would cost more in hand-offs than it saves."""
+        if len(items) < 2 * threads:
+            return [fn(x) for x in items]
+        size = -(-len(items) // threads)
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            parts = list(pool.map(lambda chunk: [fn(x) for x in chunk], chunks))
+        return [r for part in parts for r in part]
 
     def delete(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -253,3 +253,31 @@ def test_reused_content_addressed_file_counts_as_new_for_grace(tmp_path: Path) -
     assert reused[0].path == old.files[0]
     assert old.files[0] not in tv.vacuum(t, grace="1h")
     assert path.exists()
+
+
+def test_many_files_go_in_batches_with_progress_and_young_ones_stay(tmp_path: Path) -> None:
+    """Past the first deletion vacuum deletes on several threads, 256 files a batch:
+    every old unreferenced file goes, each young one stays, progress ends at the total."""
+    t = tv.create(tmp_path / "t", schema=make_batch([0]).schema)
+    t.append(make_batch([0]))
+    root = Path(t.location)
+    old, young = [], []
+    for i in range(700):
+        rel = f"data/{i % 256:02x}/.tmp-{i:04d}"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+        if i % 50 == 7:
+            young.append(rel)
+        else:
+            age(t.location, rel)
+            old.append(rel)
+    steps: list[tuple[str, int, int]] = []
+    plan = vacuum_plan(t, grace="1h")
+    assert sorted(plan.paths) == sorted(old)
+    deleted = execute_vacuum(t, plan, progress=lambda *a: steps.append(a))
+    assert deleted == plan.paths  # in plan order
+    assert not any((root / p).exists() for p in old)
+    assert all((root / p).exists() for p in young)
+    assert steps[0] == ("vacuum", 0, len(old)) and steps[-1] == ("vacuum", len(old), len(old))
+    assert [s[1] for s in steps] == sorted(s[1] for s in steps)
+    assert t.latest().to_arrow().num_rows == 1

@@ -201,10 +201,14 @@ def execute_expire(table: Table, plan: ExpirePlan) -> None:
         )
     fault_point("expire.recorded")
     have = set(log.list_checkpoints())
-    for i, v in enumerate(plan.versions):
+
+    def remove(v: int) -> None:
         storage.delete(commit_path(v))
         if v in have:
             storage.delete(checkpoint_path(v))
-        if i == 0:
-            fault_point("expire.deleting")
+
+    first, *rest = plan.versions
+    remove(first)
+    fault_point("expire.deleting")
+    storage.each(remove, rest)
     table._index = None  # the cached version index still lists the expired versions
