@@ -228,8 +228,9 @@ def write_positions(
     (path, sha256) in order.
 
     Encoding is cheap and holds the GIL, so it runs first, on this thread; the durable
-    writes (two fsyncs each) then overlap on 16 threads, which spend their time waiting
-    on the disk: 200 vectors took 0.24 s one by one and ~0.1 s this way.
+    writes (two fsyncs each) then overlap on 8 threads, each taking a contiguous share,
+    which spend their time waiting on the disk: 200 vectors took 0.24 s one by one,
+    0.075 s as one thread-pool task each and 0.06 s this way.
     """
     encoded = []
     for positions in vectors:
@@ -239,12 +240,7 @@ def write_positions(
         data = parquet_bytes(pa.table({"pos": pa.array(arr, type=pa.int64())}))
         sha = hashlib.sha256(data).hexdigest()
         encoded.append((f"deletes/{sha[:2]}/{sha}.parquet", sha, data))
-    if len(encoded) > 2:
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda e: storage.write_once(e[0], e[2]), encoded))
-    else:
-        for path, _, data in encoded:
-            storage.write_once(path, data)
+    storage.each(lambda e: storage.write_once(e[0], e[2]), encoded, threads=8)
     return [(path, sha) for path, sha, _ in encoded]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -56,15 +57,14 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
         plans[ref] = plan
         paths.extend(plan.paths)
     conn = cached_sandbox(sorted(set(paths)))
-    registered_before = _registered(conn)
-    names: dict[TableRef, str] = {}
+    names = {ref: f"__tv_ref_{i}" for i, ref in enumerate(refs)}
     try:
-        for i, ref in enumerate(refs):
-            name = f"__tv_ref_{i}"
-            run_sql(conn, f"CREATE OR REPLACE TEMP VIEW {name} AS {plan_sql(plans[ref], conn)}")
-            names[ref] = name
-        sql = rewrite_query(tree, lambda ref: names[ref])
-        return run_sql(conn, sql)
+        # Each snapshot is a CTE in front of the query, not a view: a view is bound once
+        # when created and again by the query (5 ms over 200 files).
+        ctes = ", ".join(f'"{names[ref]}" AS NOT MATERIALIZED ({plan_sql(plans[ref], conn)})'
+                         for ref in refs)
+        shown = rewrite_query(tree, lambda ref: names[ref])
+        return _run(conn, shown, ctes)
     except TableverError as exc:
         # A damaged or missing file is the table's fault, not the query's: name it.
         for snap in dict.fromkeys(snaps.values()):
@@ -73,11 +73,24 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
                 raise bad from exc
         raise
     finally:
-        for name in names.values():
-            conn.execute(f"DROP VIEW IF EXISTS {name}")
-        for name in _registered(conn) - registered_before:
+        for name in _registered(conn):
             conn.unregister(name)
         release(conn)
+
+
+_WITH = re.compile(r"\s*WITH\s+(RECURSIVE\s+)?", re.IGNORECASE)
+
+
+def _run(conn: Any, sql: str, ctes: str) -> pa.Table:
+    """Run ``sql`` with ``ctes`` first in its WITH list; errors quote ``sql`` alone."""
+    if not ctes:
+        return run_sql(conn, sql)
+    m = _WITH.match(sql)
+    full = f"{sql[:m.end()]}{ctes}, {sql[m.end():]}" if m else f"WITH {ctes} {sql}"
+    try:
+        return run_sql(conn, full)
+    except InvalidPredicateError as exc:
+        raise InvalidPredicateError(str(exc), sql=sql) from exc.__cause__
 
 
 def _registered(conn: Any) -> set[str]:

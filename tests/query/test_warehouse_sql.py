@@ -101,6 +101,30 @@ def test_cte_subquery_and_join_across_tables(wh: tv.Warehouse) -> None:
     assert got.column("name").to_pylist() == ["ann"]
 
 
+@pytest.mark.parametrize("sql, expected", [
+    # the snapshots join the user's WITH list (plain, RECURSIVE), or start one
+    ("WITH a AS (SELECT id FROM events VERSION AS OF 1), b AS (SELECT id FROM a) "
+     "SELECT id FROM b", [1, 2, 3]),
+    ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+     "SELECT e.id FROM events VERSION AS OF 1 e JOIN r ON e.id = r.n", [1, 2, 3]),
+    ("(SELECT id FROM events VERSION AS OF 1) UNION ALL (SELECT id FROM users)",
+     [1, 1, 2, 3, 4, 9]),
+    ("SELECT id FROM users WHERE id IN (WITH x AS (SELECT id FROM events) SELECT id FROM x)",
+     [4, 9]),
+])
+def test_snapshots_bind_around_the_users_own_ctes(
+    wh: tv.Warehouse, sql: str, expected: list[int]
+) -> None:
+    assert ids_of(wh.sql(sql)) == expected
+
+
+def test_errors_quote_the_users_query_not_the_file_lists(wh: tv.Warehouse) -> None:
+    with pytest.raises(tv.InvalidPredicateError) as info:
+        wh.sql("SELECT no_such_column FROM events")
+    assert "no_such_column" in str(info.value)
+    assert info.value.sql is not None and "read_parquet" not in info.value.sql
+
+
 def test_other_dialect_is_transpiled(wh: tv.Warehouse) -> None:
     got = wh.sql("SELECT id FROM events FOR VERSION AS OF 1 LIMIT 10", dialect="trino")
     assert ids_of(got) == [1, 2, 3]
