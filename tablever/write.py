@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -141,6 +142,24 @@ def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
     return out
 
 
+# Column names and types of the data files this process wrote, by full path: a reader
+# of files known to share one schema can skip reconciling their schemas.
+_SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {}
+_SCHEMAS_LOCK = threading.Lock()
+
+
+def _signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
+    return tuple((f.name, str(f.type)) for f in schema)
+
+
+def same_written_schema(paths: Sequence[str]) -> bool:
+    """Whether this process wrote every file of ``paths`` (full local paths), all with
+    the same column names and types."""
+    with _SCHEMAS_LOCK:
+        seen = {_SCHEMAS.get(p) for p in paths}
+    return len(seen) == 1 and None not in seen
+
+
 def write_data_file(
     storage: Storage,
     table: pa.Table,
@@ -168,6 +187,9 @@ def write_data_file(
     path = f"data/{sha[:2]}/{sha}.parquet"
     if storage.write_once(path, data) and storage.is_local:
         mark_verified(storage.full(path), sha)  # these very bytes: no need to re-hash them
+    if storage.is_local:  # the path names the bytes, so their schema is this one
+        with _SCHEMAS_LOCK:
+            _SCHEMAS[storage.full(path)] = _signature(table.schema)
     return DataFile(
         path=path,
         sha256=sha,

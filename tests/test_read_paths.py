@@ -223,3 +223,24 @@ def test_a_duckdb_failure_falls_back_to_pyarrow(table: tv.Table,
     monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 1)
     monkeypatch.setattr(engine, "fetch_arrow", broken)
     assert snap.to_arrow().equals(expected)
+
+
+def test_duckdb_reconciles_schemas_unless_files_share_one(tmp_path: Path) -> None:
+    """Files known (written here) to share one schema are scanned without
+    union_by_name; a table whose files differ (a column widened later) keeps it, so a
+    narrow first file cannot make DuckDB cast the wide values down."""
+    t = tv.create(tmp_path / "t", schema=SCHEMA)
+    t.append(make_batch([1, 2]))
+    t.append(make_batch([3]))
+    conn = default_connection().cursor()
+    assert "union_by_name" not in plan_sql(t.latest().read_plan(), conn)
+
+    narrow = pa.schema([("id", pa.int32()), ("x", pa.float32())])
+    w = tv.create(tmp_path / "w", schema=narrow)
+    w.append(pa.table({"id": pa.array([1], pa.int32()), "x": pa.array([0.5], pa.float32())}))
+    wide = pa.schema([("id", pa.int64()), ("x", pa.float64())])
+    w.append(pa.table({"id": [2**40], "x": [0.1]}, schema=wide), schema_mode="merge")
+    snap = w.latest()
+    assert "union_by_name" in plan_sql(snap.read_plan(), conn)
+    got = snap.sql("SELECT id, x FROM t ORDER BY id").to_pylist()
+    assert got == [{"id": 1, "x": 0.5}, {"id": 2**40, "x": 0.1}]
