@@ -1,14 +1,16 @@
 """DuckDB: a snapshot as a relation over its files and deletion vectors, and the sandbox.
 
-Clean files (no deletion vector) are read raw; only files with a deletion vector go
-through an ANTI JOIN on ``(file_index, file_row_number)`` against their positions.
+Clean files (no deletion vector) are read raw; files with one drop their deleted rows
+inside the scan, through a keep bitmap or an anti join (see :func:`plan_sql`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 import duckdb
@@ -252,14 +254,55 @@ def check_boolean(
         )
 
 
-def sandbox_connection(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
-    """A new connection that may read exactly ``paths`` and nothing else, and cannot be
-    reconfigured (statements are also whitelisted before they reach it)."""
+def _open_database() -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")  # times without an offset mean UTC
     # Keep Parquet footers between queries of a cached connection: binding a view over
     # 200 files and scanning them read every footer twice per query without it.
     conn.execute("SET parquet_metadata_cache = true")
+    return conn
+
+
+class _Spare:
+    """One new in-memory database opened ahead, on a background thread, for the next
+    sandbox: opening one costs ~11 ms (mostly outside the GIL), which the first query
+    over each new set of files otherwise waits for. Started by the first sandbox a
+    process opens, so programs that never run SQL never pay for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
+        self.next: Future[duckdb.DuckDBPyConnection] | None = None
+
+    def take(self) -> duckdb.DuckDBPyConnection:
+        with self.lock:
+            ready, self.next = self.next, None
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tablever-duckdb")
+            self.next = self.pool.submit(_open_database)
+        if ready is not None:
+            try:
+                return ready.result()
+            except Exception:  # noqa: BLE001 - open one here, which reports its own error
+                pass
+        return _open_database()
+
+    def forget(self) -> None:
+        """In a forked child: the parent's thread and its database are not ours."""
+        self.lock = threading.Lock()
+        self.pool = self.next = None
+
+
+_SPARE = _Spare()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SPARE.forget)
+
+
+def sandbox_connection(paths: Sequence[str], *, spare: bool = False) -> duckdb.DuckDBPyConnection:
+    """A new connection that may read exactly ``paths`` and nothing else, and cannot be
+    reconfigured (statements are also whitelisted before they reach it). ``spare``
+    takes a database opened ahead (see :class:`_Spare`)."""
+    conn = _SPARE.take() if spare else _open_database()
     if paths:
         conn.execute("SET allowed_paths = " + _file_list_str(paths))
     conn.execute("SET enable_external_access = false")
@@ -285,7 +328,7 @@ def cached_sandbox(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
     if conn is not None:
         cache.move_to_end(key)
         return conn
-    conn = sandbox_connection(sorted(key))
+    conn = sandbox_connection(sorted(key), spare=True)
     cache[key] = conn
     while len(cache) > _SANDBOX_CACHE_SIZE:
         _, old = cache.popitem(last=False)

@@ -218,3 +218,29 @@ def test_tables_lists_only_tables(wh: tv.Warehouse, tmp_path: Path) -> None:
     assert wh.tables() == ["events", "users"]
     with pytest.raises(tv.InvalidNameError):
         wh.table("../events")
+
+
+def test_a_database_opened_ahead_is_sandboxed_and_forks_cleanly(wh: tv.Warehouse) -> None:
+    """After the first query a new database is opened ahead for the next set of files;
+    it is locked down like any sandbox, and a forked child does not wait on the
+    parent's opener thread."""
+    import multiprocessing
+
+    from tablever.query import engine
+
+    events = wh.table("events")
+    assert ids_of(events.sql("SELECT id FROM t")) == [3, 4, 5, 6, 7, 8, 9]
+    assert engine._SPARE.next is not None  # one is being opened
+    conn = engine.cached_sandbox(["/nonexistent/a.parquet"])  # a new file set takes it
+    with pytest.raises(Exception, match="(?i)permission|disabled|not allowed"):
+        conn.sql("SELECT * FROM read_csv('/etc/passwd')").fetchall()
+    with pytest.raises(Exception, match="(?i)lock|configuration"):
+        conn.execute("SET enable_external_access = true")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_child_query, (str(wh.path),)).get(timeout=60)
+    assert got == [1, 2, 3]
+
+
+def _child_query(location: str) -> list[int]:
+    return ids_of(tv.Warehouse(location).sql("SELECT id FROM events VERSION AS OF 1"))
