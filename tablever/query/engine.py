@@ -6,6 +6,7 @@ inside the scan, through a keep bitmap or an anti join (see :func:`plan_sql`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -287,15 +288,28 @@ class _Spare:
                 pass
         return _open_database()
 
+    def settle(self) -> None:
+        """Before a fork: let an opening in progress finish, so that no DuckDB lock is
+        held mid-open by a thread the child will not have."""
+        pending = self.next
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                pending.result(timeout=10)
+
     def forget(self) -> None:
-        """In a forked child: the parent's thread and its database are not ours."""
+        """In a forked child: the parent's thread and its database are not ours. The
+        database is kept referenced, never closed: closing it would wait for DuckDB
+        threads that do not exist in the child."""
+        if self.next is not None:
+            _INHERITED.append(self.next)
         self.lock = threading.Lock()
         self.pool = self.next = None
 
 
+_INHERITED: list[Any] = []
 _SPARE = _Spare()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_SPARE.forget)
+    os.register_at_fork(before=_SPARE.settle, after_in_child=_SPARE.forget)
 
 
 def sandbox_connection(paths: Sequence[str], *, spare: bool = False) -> duckdb.DuckDBPyConnection:
