@@ -244,3 +244,23 @@ def test_duckdb_reconciles_schemas_unless_files_share_one(tmp_path: Path) -> Non
     assert "union_by_name" in plan_sql(snap.read_plan(), conn)
     got = snap.sql("SELECT id, x FROM t ORDER BY id").to_pylist()
     assert got == [{"id": 1, "x": 0.5}, {"id": 2**40, "x": 0.1}]
+
+
+@pytest.mark.parametrize("predicate", ["id = 500", "id % 10 = 0"])  # anti join; bitmap
+def test_sql_leaves_its_cached_connection_clean(tmp_path: Path, predicate: str) -> None:
+    """The deleted positions a query registers and the bitmaps it sets on the cached
+    sandbox connection are gone after it, whether it succeeded or failed."""
+    from tablever.query import engine
+
+    t = tv.create(tmp_path / "t", schema=SCHEMA)
+    t.append(make_batch(list(range(1000))))
+    t.delete(predicate)
+    snap = t.latest()
+    expected = len([i for i in range(1000) if not (i == 500 if "500" in predicate else i % 10 == 0)])
+    assert snap.sql("SELECT count(*) AS n FROM t").to_pylist() == [{"n": expected}]
+    with pytest.raises(tv.InvalidPredicateError):
+        snap.sql("SELECT nope FROM t")
+    conn = engine.cached_sandbox(snap.read_plan().paths)
+    tables = conn.sql("SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__tv%'")
+    variables = conn.sql("SELECT name FROM duckdb_variables() WHERE name LIKE '__tv%'")
+    assert tables.fetchall() == [] and variables.fetchall() == []

@@ -102,18 +102,23 @@ _MASK_MIN_DENSITY = 0.01
 _MAX_BITS = 2**31 - 1  # get_bit takes an INTEGER position
 
 
-def _set_variable(conn: duckdb.DuckDBPyConnection, name: str, value: Any, sql_type: str) -> str:
+def _set_variable(conn: duckdb.DuckDBPyConnection, name: str, value: Any, sql_type: str,
+                  created: list[tuple[str, str]] | None) -> str:
     """Set a session variable on ``conn``; returns the expression that reads it."""
     conn.execute(f"SET VARIABLE {name} = $1::{sql_type}", [value])
+    if created is not None:
+        created.append(("variable", name))
     return f"getvariable('{name}')"
 
 
-def release(conn: duckdb.DuckDBPyConnection) -> None:
-    """Drop the session variables :func:`plan_sql` set on ``conn`` (a cached connection
-    must not keep one query's deletion bitmaps)."""
-    rows = conn.sql("SELECT name FROM duckdb_variables() WHERE name LIKE '__tv_%'").fetchall()
-    for (name,) in rows:
-        conn.execute(f"RESET VARIABLE {name}")
+def release(conn: duckdb.DuckDBPyConnection, created: Sequence[tuple[str, str]]) -> None:
+    """Drop what :func:`plan_sql` registered and set on ``conn`` (listed in its
+    ``created``): a cached connection must not keep one query's deletion bitmaps."""
+    for kind, name in created:
+        if kind == "table":
+            conn.unregister(name)
+        else:
+            conn.execute(f"RESET VARIABLE {name}")
 
 
 def plan_sql(
@@ -125,6 +130,7 @@ def plan_sql(
     positions: bool = False,
     deletes: Literal["auto", "anti", "mask"] = "auto",
     ordered: bool = False,
+    created: list[tuple[str, str]] | None = None,
 ) -> str:
     """DuckDB SQL for the live rows of ``plan``; sets session variables (and may register
     deleted positions) on ``conn``.
@@ -141,6 +147,7 @@ def plan_sql(
     share of deleted rows; ``ordered`` always uses the bitmap. Clean files are read
     raw (a separate scan unless ``ordered``). Both ways let filters push into the scan.
     Row ids and positions come from per-file lists indexed by ``file_index``.
+    ``created`` collects what is registered and set on ``conn`` (for :func:`release`).
     """
     names = list(columns) if columns is not None else plan.schema.names
 
@@ -202,10 +209,10 @@ def plan_sql(
         first = gidx = joins = where = ""
         if with_row_id:
             first = _set_variable(conn, f"__tv_first_{label}_{tag}",
-                                  [f.first_row_id for f in group], "BIGINT[]") + at_file
+                                  [f.first_row_id for f in group], "BIGINT[]", created) + at_file
         if positions:
             gidx = _set_variable(conn, f"__tv_gidx_{label}_{tag}",
-                                 [i for i, _ in members], "BIGINT[]") + at_file
+                                 [i for i, _ in members], "BIGINT[]", created) + at_file
         dirty = [f for f in group if f.deleted is not None]
         if dirty:
             rows = sum(f.rows for f in group)
@@ -225,9 +232,11 @@ def plan_sql(
                     if f.deleted is not None:
                         keep[start + f.deleted] = False
                 bits = _set_variable(conn, f"__tv_keep_{label}_{tag}",
-                                     np.packbits(keep).tobytes(), "BLOB::BIT")  # MSB first
+                                     np.packbits(keep).tobytes(),  # first row = first bit
+                                     "BLOB::BIT", created)
                 offs = _set_variable(conn, f"__tv_offs_{label}_{tag}",
-                                     [int(x) for x in starts[:-1]], "BIGINT[]") + at_file
+                                     [int(x) for x in starts[:-1]], "BIGINT[]",
+                                     created) + at_file
                 where = (f" WHERE get_bit({bits}, ({offs} + __s.file_row_number)::INTEGER)"
                          " = 1")
             else:
@@ -236,6 +245,8 @@ def plan_sql(
                 pos = np.concatenate([f.deleted for f in dirty])  # type: ignore[misc]
                 dv_name = f"__tv_dv_{label}_{tag}"
                 conn.register(dv_name, pa.table({"file_index": idx, "pos": pos}))
+                if created is not None:
+                    created.append(("table", dv_name))
                 joins = (f" ANTI JOIN {dv_name} AS __dv ON __s.file_index = __dv.file_index"
                          " AND __s.file_row_number = __dv.pos")
         sel = select_list("__s.", group, first, gidx)

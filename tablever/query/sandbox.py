@@ -58,11 +58,13 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
         paths.extend(plan.paths)
     conn = cached_sandbox(sorted(set(paths)))
     names = {ref: f"__tv_ref_{i}" for i, ref in enumerate(refs)}
+    created: list[tuple[str, str]] = []
     try:
         # Each snapshot is a CTE in front of the query, not a view: a view is bound once
         # when created and again by the query (5 ms over 200 files).
-        ctes = ", ".join(f'"{names[ref]}" AS NOT MATERIALIZED ({plan_sql(plans[ref], conn)})'
-                         for ref in refs)
+        ctes = ", ".join(
+            f'"{names[ref]}" AS NOT MATERIALIZED ({plan_sql(plans[ref], conn, created=created)})'
+            for ref in refs)
         shown = rewrite_query(tree, lambda ref: names[ref])
         return _run(conn, shown, ctes)
     except TableverError as exc:
@@ -73,9 +75,7 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
                 raise bad from exc
         raise
     finally:
-        for name in _registered(conn):
-            conn.unregister(name)
-        release(conn)
+        release(conn, created)
 
 
 _WITH = re.compile(r"\s*WITH\s+(RECURSIVE\s+)?", re.IGNORECASE)
@@ -91,14 +91,6 @@ def _run(conn: Any, sql: str, ctes: str) -> pa.Table:
         return run_sql(conn, full)
     except InvalidPredicateError as exc:
         raise InvalidPredicateError(str(exc), sql=sql) from exc.__cause__
-
-
-def _registered(conn: Any) -> set[str]:
-    """Names of the Arrow tables registered on ``conn`` by plan_sql."""
-    rows = conn.sql(
-        "SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__tv_%' AND temporary"
-    ).fetchall()
-    return {r[0] for r in rows if not r[0].startswith("__tv_ref_")}
 
 
 def query_snapshots(sql: str, named: Mapping[str, Snapshot]) -> pa.Table:
