@@ -12,6 +12,7 @@ from tablever.errors import SchemaMismatchError
 __all__ = [
     "ROW_ID",
     "check_case_clashes",
+    "check_scan_columns",
     "conform",
     "merge_schemas",
     "schema_from_dict",
@@ -202,6 +203,21 @@ def _merge_widening(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
     return None
 
 
+# Columns DuckDB's Parquet scan adds, which a stored column of the same name (in any
+# case) would hide: row positions and file numbers would silently be the user's values.
+SCAN_COLUMNS = frozenset({"file_row_number", "file_index"})
+
+
+def check_scan_columns(names: list[str]) -> None:
+    """SchemaMismatchError for columns named like DuckDB's scan columns (any case)."""
+    bad = [n for n in names if n.lower() in SCAN_COLUMNS]
+    if bad:
+        raise SchemaMismatchError(
+            f"column name(s) {', '.join(map(repr, bad))} reserved: DuckDB's Parquet scan "
+            "uses them for row positions and file numbers", bad,
+        )
+
+
 def check_case_clashes(names: list[str]) -> None:
     """SchemaMismatchError for column names that differ only in case (``a`` and ``A``):
     SQL and DuckDB do not tell them apart, so queries and predicates would mix them."""
@@ -250,6 +266,7 @@ def merge_schemas(table_schema: pa.Schema, data_schema: pa.Schema) -> pa.Schema:
         raise SchemaMismatchError("schema cannot be merged: " + "; ".join(reasons), bad)
     merged = pa.schema(fields)
     check_case_clashes(merged.names)
+    check_scan_columns(merged.names)
     return merged
 
 

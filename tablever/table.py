@@ -31,6 +31,7 @@ from tablever.schema import (
     ROW_ID,
     SchemaMode,
     check_case_clashes,
+    check_scan_columns,
     conform,
     merge_schemas,
     schema_from_dict,
@@ -112,6 +113,7 @@ def create(
     if dupes:
         raise SchemaMismatchError(f"duplicate column names: {', '.join(dupes)}", dupes)
     check_case_clashes(arrow_schema.names)
+    check_scan_columns(arrow_schema.names)
     rows = None
     if data is not None:  # checked before version 0 exists, so a mismatch leaves nothing
         rows = conform(to_arrow_table(data), arrow_schema)

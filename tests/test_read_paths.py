@@ -264,3 +264,54 @@ def test_sql_leaves_its_cached_connection_clean(tmp_path: Path, predicate: str) 
     tables = conn.sql("SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__tv%'")
     variables = conn.sql("SELECT name FROM duckdb_variables() WHERE name LIKE '__tv%'")
     assert tables.fetchall() == [] and variables.fetchall() == []
+
+
+def test_a_key_value_directory_never_sets_a_column(tmp_path: Path) -> None:
+    """DuckDB reads ``.../label=x/`` in a path as a Hive partition: tablever's scans turn
+    that off, so every read path gives the stored values."""
+    root = tmp_path / "label=zzz" / "id=7" / "t"
+    t = tv.create(root, schema=SCHEMA)
+    n = 150_000  # past the size where to_arrow reads through DuckDB
+    data = make_batch(list(range(n)))
+    t.append(data)
+    snap = tv.open(root).latest()
+    out = snap.to_arrow()
+    assert out.column("id").to_pylist()[:3] == [0, 1, 2]
+    assert out.column("label").equals(data.column("label"))
+    assert snap.sql("SELECT min(id) AS m, count(*) AS n FROM t").to_pylist() == [{"m": 0, "n": n}]
+    assert snap.to_arrow(where="id = 7").num_rows == 1
+
+
+def test_duckdb_refuses_what_it_would_misread(tmp_path: Path) -> None:
+    """Column names DuckDB's scan uses are refused at create and merge; a plan whose
+    column or path DuckDB would misread is an error (to_arrow then reads with pyarrow)."""
+    from tablever.query.engine import check_readable
+    from tablever.readplan import FileRead, ReadPlan
+
+    for name in ("file_row_number", "File_Index"):
+        with pytest.raises(tv.SchemaMismatchError, match=name):
+            tv.create(tmp_path / name, schema=pa.schema([("id", pa.int64()), (name, pa.int64())]))
+    t = tv.create(tmp_path / "m", schema=pa.schema([("id", pa.int64())]))
+    with pytest.raises(tv.SchemaMismatchError, match="file_index"):
+        t.append(pa.table({"id": [1], "file_index": [2]}), schema_mode="merge")
+    assert t.latest().version == 0  # nothing written
+
+    def plan(schema: pa.Schema, path: str) -> ReadPlan:
+        return ReadPlan(key="k" * 64, schema=schema,
+                        files=(FileRead(path, 1, 0, tuple(schema.names), None),))
+
+    with pytest.raises(tv.TableverError, match="file_row_number"):
+        check_readable(plan(pa.schema([("file_row_number", pa.int64())]), "/a/b.parquet"))
+    for bad in ("/a/t*/b.parquet", "/a/t?/b.parquet", "/a/[x]/b.parquet"):
+        with pytest.raises(tv.TableverError, match="glob"):
+            check_readable(plan(pa.schema([("id", pa.int64())]), bad))
+
+
+def test_a_glob_character_in_the_root_reads_only_this_table(tmp_path: Path) -> None:
+    rows = make_batch(list(range(150_000)))
+    for name in ("t*", "t2"):  # same bytes, so the same data file name under both roots
+        tv.create(tmp_path / name, schema=SCHEMA).append(rows)
+    snap = tv.open(tmp_path / "t*").latest()
+    assert snap.to_arrow().num_rows == 150_000  # read with pyarrow, never globbed
+    with pytest.raises(tv.TableverError, match="glob"):
+        snap.sql("SELECT count(*) FROM t")

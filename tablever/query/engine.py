@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableverError
 from tablever.readplan import FileRead, ReadPlan
-from tablever.schema import ROW_ID
+from tablever.schema import ROW_ID, SCAN_COLUMNS
 from tablever.write import same_written_schema
 
 __all__ = [
@@ -121,6 +122,27 @@ def release(conn: duckdb.DuckDBPyConnection, created: Sequence[tuple[str, str]])
             conn.execute(f"RESET VARIABLE {name}")
 
 
+_GLOB = re.compile(r"[*?\[]")
+
+
+def check_readable(plan: ReadPlan) -> None:
+    """TableverError unless DuckDB can scan ``plan`` exactly: no column may be named like
+    one of its scan columns, and no path may hold a glob character (DuckDB expands
+    ``*``, ``?`` and ``[...]`` in file lists, so other files could be read)."""
+    hidden = sorted(n for n in plan.schema.names if n.lower() in SCAN_COLUMNS)
+    if hidden:
+        raise TableverError(
+            f"DuckDB cannot read a table with a column named {', '.join(map(repr, hidden))} "
+            "(its Parquet scan uses those names); rename the column"
+        )
+    for f in plan.files:
+        if _GLOB.search(f.path):
+            raise TableverError(
+                f"DuckDB cannot read {f.path!r}: its path holds a glob character "
+                "(*, ? or [); move the table to a path without them"
+            )
+
+
 def plan_sql(
     plan: ReadPlan,
     conn: duckdb.DuckDBPyConnection,
@@ -188,6 +210,7 @@ def plan_sql(
             cols.append("CAST(NULL AS BIGINT) AS __file, CAST(NULL AS BIGINT) AS __pos")
         return f"SELECT {', '.join(cols) or '1 AS __empty'} LIMIT 0"
 
+    check_readable(plan)
     indexed = list(enumerate(plan.files))
     if ordered:
         groups = [("a", indexed)]
@@ -204,7 +227,8 @@ def plan_sql(
         # added or widened); it reads every footer at bind time (~9 ms over 200 files),
         # so it is left out when the files are known to share one schema.
         by_name = "" if same_written_schema([f.path for f in group]) else ", union_by_name=true"
-        src = f"read_parquet({_file_list(group)}{by_name}) AS __s"
+        # The path must never set a column (a table under ".../label=x/" would read 'x').
+        src = f"read_parquet({_file_list(group)}{by_name}, hive_partitioning=false) AS __s"
         at_file = "[__s.file_index::BIGINT + 1]"  # lists are 1-based
         first = gidx = joins = where = ""
         if with_row_id:
@@ -359,6 +383,16 @@ def cached_sandbox(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
         _, old = cache.popitem(last=False)
         old.close()
     return conn
+
+
+def forget_sandbox(conn: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``conn`` from this thread's sandbox cache and close it (after a failure that
+    may have left it in an unknown state)."""
+    cache = getattr(_local, "sandboxes", None) or {}
+    for key in [k for k, c in cache.items() if c is conn]:
+        del cache[key]
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def _file_list_str(paths: Sequence[str]) -> str:

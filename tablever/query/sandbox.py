@@ -12,6 +12,7 @@ import pyarrow as pa
 from tablever.errors import InvalidPredicateError, TableNotFoundError, TableverError
 from tablever.query.engine import (
     cached_sandbox,
+    forget_sandbox,
     plan_sql,
     release,
     run_sql,
@@ -75,10 +76,14 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
                 raise bad from exc
         raise
     finally:
-        release(conn, created)
+        try:
+            release(conn, created)
+        except Exception:  # noqa: BLE001 - never hide the query's own error; start afresh
+            forget_sandbox(conn)
 
 
-_WITH = re.compile(r"\s*WITH\s+(RECURSIVE\s+)?", re.IGNORECASE)
+# A leading WITH (after any comments sqlglot kept) that the snapshots' CTEs join.
+_WITH = re.compile(r"\s*(?:/\*.*?\*/\s*)*WITH\s+(RECURSIVE\s+)?", re.IGNORECASE | re.DOTALL)
 
 
 def _run(conn: Any, sql: str, ctes: str) -> pa.Table:

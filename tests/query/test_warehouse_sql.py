@@ -111,6 +111,8 @@ def test_cte_subquery_and_join_across_tables(wh: tv.Warehouse) -> None:
      [1, 1, 2, 3, 4, 9]),
     ("SELECT id FROM users WHERE id IN (WITH x AS (SELECT id FROM events) SELECT id FROM x)",
      [4, 9]),
+    ("-- a comment first\n/* and another */ WITH a AS (SELECT id FROM events VERSION AS OF 1) "
+     "SELECT id FROM a", [1, 2, 3]),
 ])
 def test_snapshots_bind_around_the_users_own_ctes(
     wh: tv.Warehouse, sql: str, expected: list[int]
