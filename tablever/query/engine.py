@@ -174,7 +174,7 @@ def plan_sql(
     names = list(columns) if columns is not None else plan.schema.names
 
     def select_list(prefix: str, group: Sequence[FileRead], first: str, gidx: str) -> str:
-        # Each group is its own read_parquet(union_by_name): only its files' columns bind.
+        # Each group is its own read_parquet: only its files' columns bind.
         present: set[str] = set()
         for f in group:
             present.update(f.columns)
