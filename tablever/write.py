@@ -148,7 +148,7 @@ _SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {}
 _SCHEMAS_LOCK = threading.Lock()
 
 
-def _signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
+def _schema_signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
     return tuple((f.name, str(f.type)) for f in schema)
 
 
@@ -185,11 +185,13 @@ def write_data_file(
             content_hex = sum_hex(content.result())
     sha = hashlib.sha256(data).hexdigest()
     path = f"data/{sha[:2]}/{sha}.parquet"
-    if storage.write_once(path, data) and storage.is_local:
-        mark_verified(storage.full(path), sha)  # these very bytes: no need to re-hash them
-    if storage.is_local:  # the path names the bytes, so their schema is this one
-        with _SCHEMAS_LOCK:
-            _SCHEMAS[storage.full(path)] = _signature(table.schema)
+    wrote = storage.write_once(path, data)
+    if storage.is_local:
+        full = storage.full(path)
+        if wrote:
+            mark_verified(full, sha)  # these very bytes: no need to re-hash them
+        with _SCHEMAS_LOCK:  # the path names the bytes, so their schema is this one
+            _SCHEMAS[full] = _schema_signature(table.schema)
     return DataFile(
         path=path,
         sha256=sha,
