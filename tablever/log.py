@@ -106,6 +106,30 @@ _CKPT_LOCK = threading.Lock()
 _CKPT_CACHE_MAX = 16
 
 
+# Parsed commits by (full path, size, mtime, ctime, inode), the same way: a commit file is
+# created once and never rewritten. Reopening a table replays the commits after its
+# checkpoint; one holding 200 deletion vectors took ~0.5 ms to parse and validate each
+# time. Bounded by the stored bytes of the commits held.
+_COMMIT_CACHE: OrderedDict[tuple[Any, ...], tuple[Commit, int]] = OrderedDict()
+_COMMIT_LOCK = threading.Lock()
+_COMMIT_CACHE_BYTES = 32 << 20
+_commit_cache_bytes = 0
+
+
+def _cache_commit(sig: tuple[Any, ...], commit: Commit, size: int) -> None:
+    global _commit_cache_bytes
+    if size > _COMMIT_CACHE_BYTES // 4:
+        return
+    with _COMMIT_LOCK:
+        if sig in _COMMIT_CACHE:
+            return
+        _COMMIT_CACHE[sig] = (commit, size)
+        _commit_cache_bytes += size
+        while _commit_cache_bytes > _COMMIT_CACHE_BYTES:
+            _, (_, dropped) = _COMMIT_CACHE.popitem(last=False)
+            _commit_cache_bytes -= dropped
+
+
 def _fresh_copy(state: TableState) -> TableState:
     """``state`` with its own containers: what the cache hands out may be changed by a
     caller without changing what the next open sees."""
@@ -135,7 +159,8 @@ class Log:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.commits_read = 0  # instrumentation: how many commit files were parsed
+        self.commits_read = 0  # instrumentation: how many commits were read (or taken
+        # from the cache of parsed commits)
 
     # --- commits ------------------------------------------------------------------
 
@@ -152,7 +177,25 @@ class Log:
         return out
 
     def read_commit(self, version: int) -> Commit:
+        """The commit of ``version``, validated. A local commit file this process parsed
+        before, with the same size, times and inode, is not parsed again."""
         path = commit_path(version)
+        sig = None
+        if self.storage.is_local:
+            try:
+                st = os.stat(self.storage.full(path))
+            except OSError:
+                pass  # reading it says what is wrong
+            else:
+                sig = (self.storage.full(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                       st.st_ino)
+                with _COMMIT_LOCK:
+                    hit = _COMMIT_CACHE.get(sig)
+                    if hit is not None:
+                        _COMMIT_CACHE.move_to_end(sig)
+                if hit is not None:
+                    self.commits_read += 1
+                    return hit[0]
         try:
             raw = self.storage.read_bytes(path)
         except FileNotFoundError:
@@ -160,7 +203,10 @@ class Log:
         except OSError as exc:
             raise CorruptLogError(f"{path}: cannot read: {exc}") from exc
         self.commits_read += 1
-        return from_json(raw, where=path, expected_version=version)
+        commit = from_json(raw, where=path, expected_version=version)
+        if sig is not None and len(raw) == sig[1]:
+            _cache_commit(sig, commit, len(raw))
+        return commit
 
     def has_commit(self, version: int) -> bool:
         return self.storage.exists(commit_path(version))

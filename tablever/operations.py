@@ -59,7 +59,7 @@ def _matches(
     sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
     try:
         if boolean is not None:
-            check_boolean(conn, inner, boolean, shown or boolean)
+            check_boolean(conn, plan, inner, boolean, shown or boolean)
         return fetch_arrow(conn.sql(sql))
     except InvalidPredicateError:
         raise

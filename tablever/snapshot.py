@@ -654,7 +654,7 @@ class Snapshot:
             f"WHERE ({tree.sql(dialect='duckdb')}) IS TRUE"
         )
         try:
-            check_boolean(conn, inner, tree.sql(dialect="duckdb"), where)
+            check_boolean(conn, plan, inner, tree.sql(dialect="duckdb"), where)
             table = fetch_arrow(conn.sql(sql))
         except InvalidPredicateError:
             raise

@@ -165,3 +165,42 @@ def test_changing_a_returned_state_does_not_change_the_next_open(path: str) -> N
     again = tv.open(path).as_of(2)
     assert again.num_rows == 2
     assert "partition_by" not in again.properties
+
+
+def test_reopening_reuses_parsed_commits_until_a_file_changes(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import tablever.log as log_mod
+
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]))
+    for i in range(5):
+        t.append(_one_row(i), provenance=False)
+    parsed: list[str] = []
+    original = log_mod.from_json
+
+    def counting(raw: bytes, *, where: str, expected_version: int | None = None) -> object:
+        parsed.append(where)
+        return original(raw, where=where, expected_version=expected_version)
+
+    monkeypatch.setattr(log_mod, "from_json", counting)
+    first = tv.open(path).latest()
+    parsed.clear()
+    again = tv.open(path)
+    assert again.latest().id == first.id and again.as_of(2).num_rows == 2
+    assert parsed == []  # the same files: nothing parsed again
+    assert again.log.commits_read > 0  # ... though the replay still counts what it used
+
+    # An edit of the same size with the modification time put back is still seen: the
+    # change time and the bytes' position on disk are part of what is compared.
+    f = Path(path, "_tablever", "log", f"{5:020d}.json")
+    st = f.stat()
+    raw = f.read_bytes()
+    f.write_bytes(raw.replace(b'"message":"', b'"message":"X', 1)[: len(raw) - 1] + b"}")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(tv.CorruptLogError, match=f.name):
+        tv.open(path).latest()
+    assert parsed == [f"_tablever/log/{5:020d}.json"]
+    f.write_bytes(raw)
+    assert tv.open(path).latest().id == first.id

@@ -204,3 +204,26 @@ def test_nan_rows_are_found_by_predicates_as_duckdb_orders_them(tmp_path: Path) 
     meta = pq.read_metadata(t.storage.full(s.data_files[0].path))
     assert not meta.row_group(0).column(0).is_stats_set  # f holds NaN: no bounds
     assert meta.row_group(0).column(1).is_stats_set  # g does not
+
+
+def test_predicates_must_be_true_false_conditions_whatever_the_column_types(path: str) -> None:
+    # Plain column types are checked against an empty typed relation, others against the
+    # snapshot's own scan: both refuse a non-boolean predicate and accept a boolean one.
+    t = tv.create(path, schema=pa.schema([("id", pa.int64()), ("tags", pa.list_(pa.string()))]))
+    t.append({"id": [1, 2, 3], "tags": [["a"], ["b"], []]})
+    s = t.latest()
+    assert s.to_arrow(where="list_contains(tags, 'a')")["id"].to_pylist() == [1]
+    assert s.to_arrow(columns=["id"], where="id >= 2")["id"].to_pylist() == [2, 3]
+    for bad, gives in (("tags", "VARCHAR\\[\\]"), ("len(tags)", "BIGINT"), ("id", "BIGINT")):
+        with pytest.raises(tv.InvalidPredicateError, match=gives):
+            s.to_arrow(where=bad)
+        with pytest.raises(tv.InvalidPredicateError, match=gives):
+            t.delete(bad)
+    assert t.latest().id == s.id
+    plain = tv.create(path + "2", schema=pa.schema([("id", pa.int64()), ("x", pa.float32())]))
+    plain.append(pa.table({"id": [1, 2], "x": pa.array([0.5, 1.5], pa.float32())}))
+    for bad, gives in (("x", "FLOAT"), ("id + 1", "BIGINT"), ("'yes'", "VARCHAR")):
+        with pytest.raises(tv.InvalidPredicateError, match=gives):
+            plain.latest().to_arrow(where=bad)
+    assert plain.latest().to_arrow(where="x > 1")["id"].to_pylist() == [2]
+    assert plain.latest().to_arrow(where="NULL")["id"].to_pylist() == []

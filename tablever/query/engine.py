@@ -143,6 +143,21 @@ def check_readable(plan: ReadPlan) -> None:
             )
 
 
+def _empty_relation(
+    schema: pa.Schema, names: Sequence[str], *, with_row_id: bool, positions: bool
+) -> str:
+    """An empty relation with the columns (and types) :func:`plan_sql` gives."""
+    cols = []
+    for n in names:
+        dtype = duckdb_type(schema.field(n).type) or "VARCHAR"
+        cols.append(f"CAST(NULL AS {dtype}) AS {quote(n)}")
+    if with_row_id:
+        cols.append(f"CAST(NULL AS BIGINT) AS {quote(ROW_ID)}")
+    if positions:
+        cols.append("CAST(NULL AS BIGINT) AS __file, CAST(NULL AS BIGINT) AS __pos")
+    return f"SELECT {', '.join(cols) or '1 AS __empty'} LIMIT 0"
+
+
 def plan_sql(
     plan: ReadPlan,
     conn: duckdb.DuckDBPyConnection,
@@ -200,15 +215,7 @@ def plan_sql(
         return ", ".join(out) if out else "NULL AS __empty"
 
     if not plan.files:
-        cols = []
-        for n in names:
-            dtype = duckdb_type(plan.schema.field(n).type) or "VARCHAR"
-            cols.append(f"CAST(NULL AS {dtype}) AS {quote(n)}")
-        if with_row_id:
-            cols.append(f"CAST(NULL AS BIGINT) AS {quote(ROW_ID)}")
-        if positions:
-            cols.append("CAST(NULL AS BIGINT) AS __file, CAST(NULL AS BIGINT) AS __pos")
-        return f"SELECT {', '.join(cols) or '1 AS __empty'} LIMIT 0"
+        return _empty_relation(plan.schema, names, with_row_id=with_row_id, positions=positions)
 
     check_readable(plan)
     indexed = list(enumerate(plan.files))
@@ -279,10 +286,21 @@ def plan_sql(
 
 
 def check_boolean(
-    conn: duckdb.DuckDBPyConnection, source: str, condition: str, shown: str
+    conn: duckdb.DuckDBPyConnection, plan: ReadPlan, source: str, condition: str, shown: str,
 ) -> None:
-    """InvalidPredicateError unless ``condition`` over the relation ``source`` is a
-    true/false condition (DuckDB would otherwise cast, say, a number to BOOLEAN)."""
+    """InvalidPredicateError unless ``condition`` over the relation ``source`` (the SQL of
+    ``plan`` from :func:`plan_sql`) is a true/false condition (DuckDB would otherwise
+    cast, say, a number to BOOLEAN).
+
+    When every column has a plain DuckDB type the condition is typed against an empty
+    relation of those types instead: the same answer, without binding the files' scan
+    (~0.8 ms of a point lookup)."""
+    if all(duckdb_type(f.type) for f in plan.schema):
+        names = {n.lower() for n in plan.schema.names}
+        source = _empty_relation(
+            plan.schema, plan.schema.names, with_row_id=ROW_ID.lower() not in names,
+            positions=True,
+        )
     kind = str(conn.sql(f"SELECT ({condition}) FROM ({source}) AS t LIMIT 0").types[0])
     if kind not in ("BOOLEAN", '"NULL"', "NULL"):
         raise InvalidPredicateError(
