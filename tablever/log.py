@@ -49,9 +49,9 @@ RUNS_DIR = f"{META}/runs"
 EXPIRED_DIR = f"{META}/expired"
 DEFAULT_CHECKPOINT_INTERVAL = 100
 DEFAULT_MAX_RETRIES = 50
-_COMMIT_NAME = re.compile(r"^(\d{20})\.json$")
-_CKPT_NAME = re.compile(r"^(\d{20})\.parquet$")
-_EXPIRED_NAME = re.compile(r"^\d{20}-[0-9a-f]{16}\.json$")
+_COMMIT_NAME = re.compile(r"^(\d{20})\.json\Z")
+_CKPT_NAME = re.compile(r"^(\d{20})\.parquet\Z")
+_EXPIRED_NAME = re.compile(r"^\d{20}-[0-9a-f]{16}\.json\Z")
 
 Prepare = Callable[[TableState, Sequence[Commit]], "Commit | None"]
 """Builds the commit to put on top of a state, given the commits that won races since

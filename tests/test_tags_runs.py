@@ -10,7 +10,8 @@ import pytest
 
 import tablever as tv
 
-BAD_NAMES = ["../x", "", "x" * 129, "a/b", "a\\b", "a\x00b", "..", ".x", "-x", "a..b", "a b"]
+BAD_NAMES = ["../x", "", "x" * 129, "a/b", "a\\b", "a\x00b", "..", ".x", "-x", "a..b", "a b",
+             "v1\n", "v1\r\n", "\nv1"]
 
 
 def test_tag_latest_or_a_ref(filled: tv.Table, path: str) -> None:

@@ -18,7 +18,7 @@ from tablever.errors import AmbiguousRefError, RefNotFoundError
 __all__ = ["Ref", "VersionInfo", "expired_message", "parse_time", "resolve"]
 
 Ref = int | str | datetime | None
-_HEX = re.compile(r"^[0-9a-f]{6,64}$")
+_HEX = re.compile(r"^[0-9a-f]{6,64}\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ __all__ = [
     "survey",
 ]
 
-CONTENT_FILE = re.compile(r"^(data|deletes)/([0-9a-f]{2})/([0-9a-f]{64})\.parquet$")
+CONTENT_FILE = re.compile(r"^(data|deletes)/([0-9a-f]{2})/([0-9a-f]{64})\.parquet\Z")
 """A content-addressed data file or deletion vector: ``<dir>/<h2>/<sha256>.parquet``."""
 
 

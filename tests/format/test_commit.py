@@ -177,3 +177,21 @@ def test_actions_empty_and_file_keys() -> None:
     assert f.key == (f.path, 5)
     assert replace(f, first_row_id=9).key != f.key
     assert f.columns == ["id"]
+
+
+def test_hex_fields_with_a_trailing_newline_are_corrupt() -> None:
+    # "$" in a pattern matches before a final newline: ids, digests and sums must not
+    # pass with one.
+    from tablever.format.commit import data_file_from_dict, delete_vector_from_dict
+
+    sha = "ab" * 32
+    good = {"path": f"data/ab/{sha}.parquet", "sha256": sha, "bytes": 10, "rows": 2,
+            "first_row_id": 0, "stats": {}, "content_hash": {"sum": "0" * 32, "rows": 2}}
+    assert data_file_from_dict(good, "t").sha256 == sha
+    for bad in ({"sha256": sha + "\n"}, {"content_hash": {"sum": "0" * 32 + "\n", "rows": 2}}):
+        with pytest.raises(CorruptLogError):
+            data_file_from_dict({**good, **bad}, "t")
+    dv = {"data_file": good["path"], "data_first_row_id": 0,
+          "path": f"deletes/cd/{'cd' * 32}.parquet", "sha256": "cd" * 32 + "\n", "rows": 1}
+    with pytest.raises(CorruptLogError):
+        delete_vector_from_dict(dv, "t")
