@@ -28,6 +28,7 @@ from tablever.format.commit import DataFile, DeleteVector
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.storage import Storage, is_verified, mark_verified
+from tablever.write import record_file_schema
 
 if TYPE_CHECKING:
     import duckdb
@@ -180,6 +181,7 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
         if problems:
             raise IntegrityError(f"data file {problems[0]}")
         mark_verified(full, f.sha256, st)
+        record_file_schema(full)
 
     if len(todo) == 1:
         check(todo[0])

@@ -142,8 +142,9 @@ def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
     return out
 
 
-# Column names and types of the data files this process wrote, by full path: a reader
-# of files known to share one schema can skip reconciling their schemas.
+# Column names and types of the data files this process wrote or checked, by full path:
+# a reader of files known to share one schema can skip reconciling their schemas. Data
+# files are named by the SHA-256 of their bytes, so a path keeps its schema.
 _SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {}
 _SCHEMAS_LOCK = threading.Lock()
 
@@ -152,9 +153,20 @@ def _schema_signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
     return tuple((f.name, str(f.type)) for f in schema)
 
 
-def same_written_schema(paths: Sequence[str]) -> bool:
-    """Whether this process wrote every file of ``paths`` (full local paths), all with
-    the same column names and types."""
+def record_file_schema(full: str) -> None:
+    """Remember the schema of the local data file ``full`` (after its bytes were checked
+    against their SHA-256): its footer, ~50 us, against a full hash just done."""
+    try:
+        sig = _schema_signature(pq.read_schema(full))
+    except (OSError, pa.ArrowException):
+        return  # unknown: readers reconcile schemas as before
+    with _SCHEMAS_LOCK:
+        _SCHEMAS[full] = sig
+
+
+def same_file_schema(paths: Sequence[str]) -> bool:
+    """Whether every file of ``paths`` (full local paths) is known to this process, by
+    writing or checking it, and all have the same column names and types."""
     with _SCHEMAS_LOCK:
         seen = {_SCHEMAS.get(p) for p in paths}
     return len(seen) == 1 and None not in seen

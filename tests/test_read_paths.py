@@ -315,3 +315,38 @@ def test_a_glob_character_in_the_root_reads_only_this_table(tmp_path: Path) -> N
     assert snap.to_arrow().num_rows == 150_000  # read with pyarrow, never globbed
     with pytest.raises(tv.TableverError, match="glob"):
         snap.sql("SELECT count(*) FROM t")
+
+
+_WRITE_ELSEWHERE = """
+import sys, pyarrow as pa, tablever as tv
+narrow = pa.schema([("id", pa.int32()), ("x", pa.float32())])
+same = tv.create(sys.argv[1] + "/same", schema=narrow)
+for i in range(3):
+    same.append(pa.table({"id": pa.array([i], pa.int32()), "x": pa.array([0.5], pa.float32())}))
+w = tv.create(sys.argv[1] + "/w", schema=narrow)
+w.append(pa.table({"id": pa.array([1], pa.int32()), "x": pa.array([0.5], pa.float32())}))
+wide = pa.schema([("id", pa.int64()), ("x", pa.float64())])
+w.append(pa.table({"id": [2**40], "x": [0.1]}, schema=wide), schema_mode="merge")
+"""
+
+
+def test_files_checked_by_this_process_are_known_to_share_a_schema(tmp_path: Path) -> None:
+    """Files another process wrote: once a read has checked them against their SHA-256,
+    their schemas are known too, so scans skip union_by_name where the files agree, and
+    keep it where they differ."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", _WRITE_ELSEWHERE, str(tmp_path)], check=True)
+    conn = default_connection().cursor()
+    same = tv.open(tmp_path / "same").latest()
+    # read_plan checks the files first (this process did not write them)
+    assert "union_by_name" not in plan_sql(same.read_plan(), conn)
+    assert sorted(same.to_arrow()["id"].to_pylist()) == [0, 1, 2]
+    assert same.sql("SELECT sum(id) AS s FROM t").to_pylist() == [{"s": 3}]
+
+    w = tv.open(tmp_path / "w").latest()
+    assert sorted(w.to_arrow()["id"].to_pylist()) == [1, 2**40]
+    assert "union_by_name" in plan_sql(w.read_plan(), conn)
+    got = w.sql("SELECT id, x FROM t ORDER BY id").to_pylist()
+    assert got == [{"id": 1, "x": 0.5}, {"id": 2**40, "x": 0.1}]
