@@ -68,3 +68,26 @@ def test_an_unknown_codec_is_refused_and_changes_nothing(tmp_path: Path, bad: ob
         t.set_properties({"compression": bad})
     assert table_files(tmp_path / "t") == before
     assert "compression" not in t.latest().properties
+
+
+def test_dictionary_pages_only_for_repetitive_strings(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    n = 6000
+    rows = pa.table({
+        "id": pa.array(range(n), pa.int64()),
+        "label": [("cat", "dog", "bird")[i % 3] for i in range(n)],
+        "note": [f"free text number {i}" for i in range(n)],
+        "blob": pa.array([bytes([i % 2]) * 4 for i in range(n)], pa.binary()),
+    })
+    t = tv.create(tmp_path / "t", schema=rows.schema)
+    t.append(rows)
+    (f,) = t.latest().data_files
+    group = pq.read_metadata(t.storage.full(f.path)).row_group(0)
+    with_dict = {group.column(i).path_in_schema: group.column(i).has_dictionary_page
+                 for i in range(group.num_columns)}
+    assert with_dict == {"id": False, "label": True, "note": False, "blob": True}
+    # a function of the rows: the same rows in another table are the same file
+    u = tv.create(tmp_path / "u", schema=rows.schema)
+    assert u.append(rows).data_files[0].sha256 == t.latest().data_files[0].sha256
+    assert t.latest().to_arrow().equals(rows)
