@@ -314,7 +314,9 @@ def test_a_glob_character_in_the_root_reads_only_this_table(tmp_path: Path) -> N
     snap = tv.open(tmp_path / "t*").latest()
     assert snap.to_arrow().num_rows == 150_000  # read with pyarrow, never globbed
     with pytest.raises(tv.TableverError, match="glob"):
-        snap.sql("SELECT count(*) FROM t")
+        snap.sql("SELECT max(id) FROM t")
+    # a bare count needs no file: it comes from the log
+    assert snap.sql("SELECT count(*) AS n FROM t").to_pylist() == [{"n": 150_000}]
 
 
 _WRITE_ELSEWHERE = """

@@ -245,3 +245,55 @@ def test_a_database_opened_ahead_is_sandboxed(wh: tv.Warehouse) -> None:
     assert engine._SPARE.next is None and engine._SPARE.pool is None
     assert len(engine._INHERITED) == kept + 1
     assert ids_of(wh.sql("SELECT id FROM events VERSION AS OF 1")) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT count(*) FROM events",
+        "select COUNT() from events VERSION AS OF 'v1.0'",
+        "SELECT count(*) AS n FROM events AS e VERSION AS OF 2",
+        'SELECT count(*) "N" FROM events FOR VERSION AS OF 3',
+        "SELECT count(*) FROM users",
+    ],
+)
+def test_a_plain_count_comes_from_the_log_and_matches_duckdb(
+    wh: tv.Warehouse, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare ``count(*)`` of one table is the snapshot's row count from its log (no file
+    opened), with the column name and type DuckDB gives it."""
+    import tablever.query.sandbox as sandbox
+
+    fast = wh.sql(query)
+    monkeypatch.setattr(sandbox, "_count_name", lambda tree: None)
+    assert fast.equals(wh.sql(query)), (fast, wh.sql(query))
+    monkeypatch.undo()
+    monkeypatch.setattr(sandbox, "cached_sandbox", lambda paths: pytest.fail("scanned"))
+    assert wh.sql(query).equals(fast)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT count(*) FROM events WHERE id > 4",
+        "SELECT count(*) FROM events LIMIT 0",
+        "SELECT count(DISTINCT label) FROM events",
+        "SELECT count(1) FROM events",
+        "SELECT count(*) FROM events, users",
+        "SELECT count(*) FROM events GROUP BY label",
+        "SELECT count(*), 1 FROM events",
+        "WITH events AS (SELECT 1 AS x) SELECT count(*) FROM events",
+        "SELECT count(*) FROM events USING SAMPLE 50%",
+    ],
+)
+def test_other_counts_still_run_in_duckdb(
+    wh: tv.Warehouse, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tablever.query.sandbox as sandbox
+
+    scanned: list[object] = []
+    original = sandbox.cached_sandbox
+    monkeypatch.setattr(sandbox, "cached_sandbox",
+                        lambda paths: scanned.append(paths) or original(paths))
+    wh.sql(query)
+    assert scanned, query
