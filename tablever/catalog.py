@@ -92,13 +92,13 @@ class Catalog:
             if name.endswith(".json"):
                 stem = name[:-5]
                 try:
-                    out.append(check_name(stem, "tag name"))
+                    out.append(check_name(stem, "tag name", existing=True))
                 except InvalidNameError:
                     continue  # not ours (and never followed)
         return sorted(out)
 
     def read_tag(self, name: str) -> TagRecord:
-        check_name(name, "tag name")
+        check_name(name, "tag name", existing=True)
         path = f"{TAGS_DIR}/{name}.json"
         d = _load(self.storage, path)
         try:
@@ -136,7 +136,7 @@ class Catalog:
         return self.storage.put_if_absent(path, data, fault="tag")
 
     def delete_tag(self, name: str) -> None:
-        check_name(name, "tag name")
+        check_name(name, "tag name", existing=True)
         self.storage.delete(f"{TAGS_DIR}/{name}.json")
 
     # --- runs ---------------------------------------------------------------------
@@ -146,13 +146,13 @@ class Catalog:
         for name in self.storage.list_names(RUNS_DIR):
             if name.endswith(".json"):
                 try:
-                    out.append(check_name(name[:-5], "run id"))
+                    out.append(check_name(name[:-5], "run id", existing=True))
                 except InvalidNameError:
                     continue
         return sorted(out)
 
     def read_run(self, run_id: str) -> Run:
-        check_name(run_id, "run id")
+        check_name(run_id, "run id", existing=True)
         path = f"{RUNS_DIR}/{run_id}.json"
         d = _load(self.storage, path)
         metrics, params = d.get("metrics", {}), d.get("params", {})

@@ -378,6 +378,19 @@ class Snapshot:
             raise SchemaMismatchError(f"column(s) asked for twice: {', '.join(repeated)}", repeated)
         return list(columns)
 
+    def _check_present(self) -> None:
+        """IntegrityError unless every live data file exists with its logged size (for
+        answers taken from the log alone; a read also checks the bytes)."""
+        for f in self.data_files:
+            try:
+                size = self._storage.size(f.path)
+            except FileNotFoundError as exc:
+                raise IntegrityError(f"data file {f.path} is missing") from exc
+            if size != f.bytes:
+                raise IntegrityError(
+                    f"data file {f.path} has {size} bytes, the log recorded {f.bytes}"
+                )
+
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""
         from tablever.readplan import FileRead, ReadPlan

@@ -138,9 +138,13 @@ class Storage:
         return bool(self.fs.get_file_info(self.full(rel)).type == pafs.FileType.Directory)
 
     def size(self, rel: str) -> int:
+        """Bytes of the file ``rel``; FileNotFoundError if there is none."""
         if self.is_local:
             return os.stat(self.full(rel)).st_size
-        return int(self.fs.get_file_info(self.full(rel)).size or 0)
+        info = self.fs.get_file_info(self.full(rel))
+        if info.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(self.full(rel))
+        return int(info.size or 0)
 
     def list_names(self, rel: str) -> list[str]:
         """Names directly inside directory ``rel`` (empty if it does not exist)."""

@@ -222,6 +222,10 @@ class Table:
                 latest = self._log.latest_version(known.version if known else None)
             if known is not None and known.version == latest:
                 return known
+            if known is not None and known.version > latest:
+                # this handle committed since the caller looked: ``latest`` is an older
+                # version now, and the newer state stays the handle's
+                return self._log.load_state(latest)[0]
             state, _ = self._log.load_state(latest, base=known)
             self._state = state
             return state

@@ -218,8 +218,11 @@ def write_data_file(
         full = storage.full(path)
         if wrote:
             mark_verified(full, sha)  # these very bytes: no need to re-hash them
+        # the schema as readers see it (timestamp[s] reads back as [ms], date64 as date32),
+        # as record_file_schema finds it in the footer (~20 us)
+        sig = _schema_signature(pq.read_schema(pa.BufferReader(data)))
         with _SCHEMAS_LOCK:  # the path names the bytes, so their schema is this one
-            _SCHEMAS[full] = _schema_signature(table.schema)
+            _SCHEMAS[full] = sig
     return DataFile(
         path=path,
         sha256=sha,

@@ -133,9 +133,9 @@ def test_a_parsed_checkpoint_is_reused_until_its_file_changes(
     parsed: list[int] = []
     original = Log._parse_checkpoint
 
-    def counting(self: Log, version: int) -> object:
+    def counting(self: Log, version: int, raw: bytes) -> object:
         parsed.append(version)
-        return original(self, version)
+        return original(self, version, raw)
 
     monkeypatch.setattr(Log, "_parse_checkpoint", counting)
     for _ in range(3):
@@ -222,10 +222,11 @@ def test_checkpoint_entries_read_column_by_column_match_entry_by_entry(
     t.delete("i = 101")
     t.append(pa.table({"i": [102], "s": ["z"]}))
     version = max(t.log.list_checkpoints())
-    fast, _ = t.log._parse_checkpoint(version)
+    raw = t.storage.read_bytes(f"_tablever/checkpoints/{version:020d}.parquet")
+    fast, _ = t.log._parse_checkpoint(version, raw)
     assert fast.deletes and any(f.first_row_id is None for f in fast.files.values())
     monkeypatch.setattr(log_mod, "entries_from_columns", lambda *a: None)
-    slow, _ = t.log._parse_checkpoint(version)
+    slow, _ = t.log._parse_checkpoint(version, raw)
     assert fast.files == slow.files and fast.deletes == slow.deletes
     assert list(fast.files) == list(slow.files)  # the same order: the snapshot's order
     assert fast.fingerprint == slow.fingerprint == t.as_of(version).fingerprint
@@ -251,3 +252,78 @@ def test_unusual_checkpoint_entries_are_checked_one_by_one() -> None:
         assert entries_from_columns({**base, **unusual}, 1, "ck") is None, unusual
     twice = {k: v * 2 for k, v in base.items()}
     assert entries_from_columns(twice, 2, "ck") is None
+
+
+def test_what_an_open_hands_out_can_be_changed_without_changing_the_next_open(
+    path: str,
+) -> None:
+    t = tv.create(path, schema=pa.schema([("x", pa.int64())]), properties={"checkpoint_interval": 3})
+    t.append(pa.table({"x": [1, 2]}), properties={"params": {"lr": 0.1}})
+    t.append(pa.table({"x": [3]}))
+    t.append(pa.table({"x": [4]}))  # version 3: a checkpoint
+    t.append(pa.table({"x": [5]}))
+    for version in (1, 3, 4):  # from a commit, from a checkpoint, replayed on top of it
+        s = tv.open(path).as_of(version)
+        s.state.commit.properties.clear()  # type: ignore[attr-defined]
+        s.state.schema["fields"].clear()  # type: ignore[index]
+        with pytest.raises(TypeError, match="read-only"):
+            s.data_files[0].stats["x"]["max"] = -5  # type: ignore[index]
+        with pytest.raises(TypeError, match="read-only"):
+            s.data_files[0].stats.pop("x")  # type: ignore[attr-defined]
+    again = tv.open(path)
+    assert again.as_of(1).properties["params"] == {"lr": 0.1}
+    assert again.as_of(4).schema.names == ["x"]
+    assert again.latest().to_arrow(where="x = 2")["x"].to_pylist() == [2]
+    assert tv.verify(again).ok
+    # read-only stats still copy, compare, serialise and pickle like dicts
+    import copy
+    import json
+    import pickle
+
+    stats = again.latest().data_files[0].stats
+    assert dict(stats) == json.loads(json.dumps(stats)) == pickle.loads(pickle.dumps(stats))
+    assert copy.deepcopy(stats) == stats
+
+
+def test_a_table_recreated_at_the_same_path_is_read_afresh(path: str) -> None:
+    import shutil
+
+    for i in range(4):
+        t = tv.create(path, schema=pa.schema([("x", pa.int64())]))
+        t.append(pa.table({"x": [i] * (i + 1)}), message="load")
+        s = tv.open(path).as_of(1)
+        assert s.to_arrow()["x"].to_pylist() == [i] * (i + 1)
+        assert s.id == t.latest().id
+        shutil.rmtree(path)
+
+
+def test_a_stray_file_with_other_digits_is_not_a_version(path: str) -> None:
+    t = tv.create(path, schema=pa.schema([("x", pa.int64())]))
+    t.append(pa.table({"x": [1]}))
+    t.append(pa.table({"x": [2]}))
+    Path(path, "_tablever", "log", "\u0660" * 19 + "\u0661" + ".json").write_text("{}")
+    assert tv.open(path).latest().version == 2
+    assert tv.open(path).as_of(2).num_rows == 2
+
+
+def test_a_handle_that_commits_meanwhile_keeps_its_newer_state(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = tv.create(path, schema=pa.schema([("x", pa.int64())]))
+    for i in range(3):
+        t.append(pa.table({"x": [i]}))
+    original = t._latest_version
+    once: list[int] = []
+
+    def then_commit() -> int:
+        found = original()
+        if not once:
+            once.append(found)
+            t.append(pa.table({"x": [9]}))  # lands between the look and the load
+        return found
+
+    monkeypatch.setattr(t, "_latest_version", then_commit)
+    assert t.as_of(3).version == 3 and t.as_of(3).num_rows == 3
+    monkeypatch.undo()
+    assert t._state is not None and t._state.version == 4
+    assert t.latest().num_rows == 4

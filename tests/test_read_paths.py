@@ -352,3 +352,26 @@ def test_files_checked_by_this_process_are_known_to_share_a_schema(tmp_path: Pat
     assert "union_by_name" in plan_sql(w.read_plan(), conn)
     got = w.sql("SELECT id, x FROM t ORDER BY id").to_pylist()
     assert got == [{"id": 1, "x": 0.5}, {"id": 2**40, "x": 0.1}]
+
+
+def test_files_written_here_and_checked_here_compare_as_readers_see_them(
+    tmp_path: Path,
+) -> None:
+    """A file this process wrote with timestamp[s] / date64 columns (which read back as
+    timestamp[ms] / date32) and a file written elsewhere with the same table share a
+    schema: the scan skips union_by_name."""
+    import subprocess
+    import sys
+
+    schema = pa.schema([("t", pa.timestamp("s")), ("d", pa.date64())])
+    code = ("import sys, pyarrow as pa, tablever as tv\n"
+            "s = pa.schema([('t', pa.timestamp('s')), ('d', pa.date64())])\n"
+            "tv.create(sys.argv[1], schema=s).append("
+            "pa.table({'t': pa.array([1], pa.timestamp('s')), 'd': pa.array([0], pa.date64())}))")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "t")], check=True)
+    t = tv.open(tmp_path / "t")
+    t.append(pa.table({"t": pa.array([2], pa.timestamp("s")),
+                       "d": pa.array([86_400_000], pa.date64())}, schema=schema))
+    conn = default_connection().cursor()
+    assert "union_by_name" not in plan_sql(t.latest().read_plan(), conn)
+    assert t.latest().sql("SELECT count(DISTINCT t) AS n FROM t").to_pylist() == [{"n": 2}]

@@ -105,3 +105,26 @@ def test_run_metrics_must_be_json(filled: tv.Table) -> None:
     with pytest.raises(tv.InvalidNameError):
         filled.link_run("r1", metrics={"acc": object()})
     assert filled.runs() == []
+
+
+def test_names_stored_by_earlier_versions_with_a_trailing_newline_still_count(
+    filled: tv.Table, path: str
+) -> None:
+    """Earlier versions accepted a name plus one trailing newline (and wrote such a file):
+    it is refused for new tags and runs, but an existing one is still listed, read,
+    deleted, and protects its version from expire."""
+    import json
+
+    snap = filled.as_of(1)
+    record = {"name": "old\n", "version": 1, "id": snap.id, "message": "", "created_ms": 1,
+              "author": "x"}
+    Path(path, "_tablever", "tags", "old\n.json").parent.mkdir(parents=True, exist_ok=True)
+    Path(path, "_tablever", "tags", "old\n.json").write_text(json.dumps(record))
+    assert "old\n" in filled.tags()
+    with pytest.raises(tv.InvalidNameError):
+        filled.tag("new\n")
+    expired = tv.expire(filled, older_than="0s", keep_last=1)
+    assert 1 not in expired
+    assert filled.as_of(1).id == snap.id
+    filled.delete_tag("old\n")
+    assert "old\n" not in filled.tags()

@@ -34,6 +34,7 @@ __all__ = [
     "DataFile",
     "DeleteVector",
     "FileKey",
+    "ReadOnlyDict",
     "canonical_json",
     "check_name",
     "check_rel_path",
@@ -51,9 +52,15 @@ def canonical_json(obj: Any) -> bytes:
     ).encode("utf-8")
 
 
-def check_name(name: object, what: str = "name") -> str:
-    """Validate a tag, run or table name (``[A-Za-z0-9][A-Za-z0-9._-]{0,127}``, no ``..``)."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+def check_name(name: object, what: str = "name", *, existing: bool = False) -> str:
+    """Validate a tag, run or table name (``[A-Za-z0-9][A-Za-z0-9._-]{0,127}``, no ``..``).
+
+    ``existing=True`` is for names already stored (listing, reading, deleting): those
+    also accept what earlier versions let through, a valid name plus one trailing
+    newline, so such a tag still protects its version from ``expire``."""
+    legacy = (existing and isinstance(name, str) and name.endswith("\n")
+              and _NAME.match(name[:-1]) is not None)
+    if not isinstance(name, str) or not (_NAME.match(name) or legacy) or ".." in name:
         raise InvalidNameError(
             f"invalid {what} {name!r}: use 1-128 characters of letters, digits, '.', '_' "
             "and '-', starting with a letter or digit, without '..'"
@@ -264,10 +271,32 @@ def _sha(d: Mapping[str, Any], key: str, where: str) -> str:
 _STAT_KEYS = frozenset(("min", "max", "nulls"))
 
 
-def _stats(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+class ReadOnlyDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses changes: the stats of files read from the log, which a process
+    shares between every open of a table (parsed commits and checkpoints are cached)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("statistics read from the log are read-only; copy them with dict()")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(self),))
+
+    def __copy__(self) -> ReadOnlyDict:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> ReadOnlyDict:
+        return self  # values are plain scalars (or read-only dicts of them)
+
+
+def _stats(raw: Any, where: str) -> Mapping[str, Mapping[str, Any]]:
     if not isinstance(raw, dict):
         raise CorruptLogError(f"{where}: stats must be an object")
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Mapping[str, Any]] = {}
     for col, st in raw.items():
         if not isinstance(st, dict):
             raise CorruptLogError(f"{where}: stats of column {col!r} must be an object")
@@ -284,8 +313,8 @@ def _stats(raw: Any, where: str) -> dict[str, dict[str, Any]]:
                     raise CorruptLogError(f"{where}: non-finite stats value")
                 if not isinstance(val, (int, float, str, bool)):
                     raise CorruptLogError(f"{where}: stats value of {col!r} has the wrong type")
-        out[col] = dict(st)
-    return out
+        out[col] = ReadOnlyDict(st)
+    return ReadOnlyDict(out)
 
 
 def _row_id(d: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -392,7 +421,8 @@ def entries_from_columns(
             return None
         if end != len(raw) or not _plain_stats(stats):
             return None
-        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], stats, sums[i])
+        frozen = ReadOnlyDict({col: ReadOnlyDict(st) for col, st in stats.items()})
+        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], frozen, sums[i])
         files[(f.path, f.first_row_id)] = f
     if len(files) != n:
         return None  # a file listed twice
