@@ -46,7 +46,7 @@ def _matches(
     shown: str | None = None,
     boolean: str | None = None,
 ) -> pa.Table:
-    """``__file`` (a DataFile of ``files``), ``__pos`` and ``extra`` SQL columns of the
+    """``__tv_file`` (a DataFile of ``files``), ``__tv_pos`` and ``extra`` SQL columns of the
     live rows where ``condition`` IS TRUE. ``shown`` is the user's text, for errors;
     ``boolean`` is the user's predicate, checked to be a true/false condition."""
     from tablever.query.engine import check_boolean, default_connection, fetch_arrow, plan_sql
@@ -55,7 +55,7 @@ def _matches(
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
     inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True)
-    cols = ", ".join(["__file", "__pos", *extra])
+    cols = ", ".join(["__tv_file", "__tv_pos", *extra])
     sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
     try:
         if boolean is not None:
@@ -74,8 +74,8 @@ def _deletion_actions(
     """Deletion vectors (unions with the live ones) for the rows in ``hits``."""
     if hits.num_rows == 0:
         return Actions()
-    file_idx = hits.column("__file").to_numpy()
-    pos = hits.column("__pos").to_numpy().astype(np.int64)
+    file_idx = hits.column("__tv_file").to_numpy()
+    pos = hits.column("__tv_pos").to_numpy().astype(np.int64)
     order = np.argsort(file_idx, kind="stable")
     file_idx, pos = file_idx[order], pos[order]
     removes: list[FileKey] = []
@@ -262,7 +262,7 @@ def update(
             return None
         new_rows = cast_to_schema(hits.select(current.names), current)
         new_rows = new_rows.append_column(ROW_ID, hits.column(ROW_ID).cast(pa.int64()))
-        dels = _deletion_actions(table, state, files, hits.select(["__file", "__pos"]))
+        dels = _deletion_actions(table, state, files, hits.select(["__tv_file", "__tv_pos"]))
         added = write_partitioned(table.storage, new_rows, first_row_id=None,
                                   properties=state.properties)
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
@@ -314,7 +314,7 @@ def upsert(
         raise DuplicateKeyError(
             f"upsert data repeats {dupes.num_rows} key(s) on {keys}, e.g. {sample}"
         )
-    src_keys = key_table.append_column("__src", pa.array(np.arange(source.num_rows), pa.int64()))
+    src_keys = key_table.append_column("__tv_src", pa.array(np.arange(source.num_rows), pa.int64()))
     bounds = []
     for k in keys:
         col = source.column(k)
@@ -343,15 +343,15 @@ def upsert(
             name = f"__tv_src_{plan.key[:16]}"
             conn.register(name, src_keys)
             cond = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-            sql = (f"SELECT t.__file, t.__pos, t.{quote(ROW_ID)}, s.__src FROM ({inner}) AS t "
+            sql = (f"SELECT t.__tv_file, t.__tv_pos, t.{quote(ROW_ID)}, s.__tv_src FROM ({inner}) AS t "
                    f"JOIN {name} AS s ON {cond}")
             hits = fetch_arrow(conn.sql(sql))
             conn.unregister(name)
             if hits.num_rows:
-                dels = _deletion_actions(table, state, files, hits.select(["__file", "__pos"]))
-                order = pc.sort_indices(hits, [("__src", "ascending"), (ROW_ID, "ascending")])
+                dels = _deletion_actions(table, state, files, hits.select(["__tv_file", "__tv_pos"]))
+                order = pc.sort_indices(hits, [("__tv_src", "ascending"), (ROW_ID, "ascending")])
                 hits = hits.take(order)
-                src = hits.column("__src").to_numpy()
+                src = hits.column("__tv_src").to_numpy()
                 ids = hits.column(ROW_ID).to_numpy()
                 first = np.ones(len(src), dtype=bool)
                 first[1:] = src[1:] != src[:-1]

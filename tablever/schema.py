@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -206,15 +206,26 @@ def _merge_widening(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
 # Columns DuckDB's Parquet scan adds, which a stored column of the same name (in any
 # case) would hide: row positions and file numbers would silently be the user's values.
 SCAN_COLUMNS = frozenset({"file_row_number", "file_index"})
+RESERVED_PREFIX = "__tv_"  # tablever's own columns and names inside queries
+
+
+def reserved_names(names: Sequence[str]) -> list[str]:
+    """The names of ``names`` a table cannot have as columns (compared in any case, as
+    SQL does): DuckDB's Parquet scan columns, the ``__tv_`` prefix tablever's queries
+    use for their own columns, and ``_row_id`` in another case."""
+    return [n for n in names if n.lower() in SCAN_COLUMNS
+            or n.lower().startswith(RESERVED_PREFIX)
+            or (n.lower() == ROW_ID and n != ROW_ID)]
 
 
 def check_scan_columns(names: list[str]) -> None:
-    """SchemaMismatchError for columns named like DuckDB's scan columns (any case)."""
-    bad = [n for n in names if n.lower() in SCAN_COLUMNS]
+    """SchemaMismatchError for reserved column names (see :func:`reserved_names`)."""
+    bad = reserved_names(names)
     if bad:
         raise SchemaMismatchError(
             f"column name(s) {', '.join(map(repr, bad))} reserved: DuckDB's Parquet scan "
-            "uses them for row positions and file numbers", bad,
+            "uses file_row_number and file_index, tablever the prefix '__tv_' and "
+            f"{ROW_ID!r} (in any case)", bad,
         )
 
 

@@ -156,7 +156,8 @@ def test_duckdb_deletion_joins_agree_with_the_arrow_read(
     live = [{k: v for k, v in r.items() if not k.startswith("__")} for r in sorted_rows(got)]
     assert live == sorted_rows(expected)
     deleted = [set() if f.deleted is None else set(f.deleted.tolist()) for f in plan.files]
-    for file_index, pos in zip(got["__file"].to_pylist(), got["__pos"].to_pylist(), strict=True):
+    files_pos = zip(got["__tv_file"].to_pylist(), got["__tv_pos"].to_pylist(), strict=True)
+    for file_index, pos in files_pos:
         assert 0 <= pos < plan.files[file_index].rows
         assert pos not in deleted[file_index]
 
@@ -288,12 +289,13 @@ def test_duckdb_refuses_what_it_would_misread(tmp_path: Path) -> None:
     from tablever.query.engine import check_readable
     from tablever.readplan import FileRead, ReadPlan
 
-    for name in ("file_row_number", "File_Index"):
+    for name in ("file_row_number", "File_Index", "__tv_pos", "__TV_x", "_ROW_ID", "_Row_Id"):
         with pytest.raises(tv.SchemaMismatchError, match=name):
             tv.create(tmp_path / name, schema=pa.schema([("id", pa.int64()), (name, pa.int64())]))
     t = tv.create(tmp_path / "m", schema=pa.schema([("id", pa.int64())]))
-    with pytest.raises(tv.SchemaMismatchError, match="file_index"):
-        t.append(pa.table({"id": [1], "file_index": [2]}), schema_mode="merge")
+    for name in ("file_index", "__tv_file", "_ROW_ID"):
+        with pytest.raises(tv.SchemaMismatchError, match=name):
+            t.append(pa.table({"id": [1], name: [2]}), schema_mode="merge")
     assert t.latest().version == 0  # nothing written
 
     def plan(schema: pa.Schema, path: str) -> ReadPlan:
@@ -375,3 +377,36 @@ def test_files_written_here_and_checked_here_compare_as_readers_see_them(
     conn = default_connection().cursor()
     assert "union_by_name" not in plan_sql(t.latest().read_plan(), conn)
     assert t.latest().sql("SELECT count(DISTINCT t) AS n FROM t").to_pylist() == [{"n": 2}]
+
+
+def test_columns_named_like_internal_ones_change_the_right_rows(tmp_path: Path) -> None:
+    """Row-level writes select their own position columns next to the table's: a table
+    with columns called ``__pos``, ``__file`` or ``__src`` (names those had once) deletes,
+    updates and upserts exactly the rows its predicate names."""
+    schema = pa.schema([("id", pa.int64()), ("__pos", pa.int64()), ("__file", pa.string()),
+                        ("__src", pa.int64())])
+    t = tv.create(tmp_path / "t", schema=schema)
+    t.append(pa.table({"id": [0, 1, 2, 3], "__pos": [3, 2, 1, 0], "__file": ["a", "b", "c", "d"],
+                       "__src": [9, 9, 9, 9]}, schema=schema))
+    s = t.delete("id = 0")
+    assert sorted(s.to_arrow()["id"].to_pylist()) == [1, 2, 3]
+    s = t.delete("__pos = 2")  # the row with id 1
+    assert sorted(s.to_arrow()["id"].to_pylist()) == [2, 3]
+    s = t.update({"__file": "'z'"}, where="__pos = 0")
+    got = {r["id"]: r["__file"] for r in s.to_arrow().to_pylist()}
+    assert got == {2: "c", 3: "z"}
+    s = t.upsert(pa.table({"id": [2, 7], "__pos": [5, 6], "__file": ["u", "v"], "__src": [1, 1]},
+                          schema=schema), on="id")
+    assert sorted((r["id"], r["__pos"], r["__file"]) for r in s.to_arrow().to_pylist()) == [
+        (2, 5, "u"), (3, 0, "z"), (7, 6, "v")]
+    lazy = s.lazy(with_row_id=True).collect()
+    assert sorted(lazy["__pos"].to_list()) == [0, 5, 6]
+
+
+def test_a_query_may_not_name_a_cte_like_the_snapshots(tmp_path: Path) -> None:
+    t = tv.create(tmp_path / "t", schema=SCHEMA)
+    t.append(make_batch([1, 2]))
+    with pytest.raises(tv.InvalidPredicateError, match="__tv_ref_0"):
+        t.sql("WITH __tv_ref_0 AS (SELECT 1 AS x) SELECT * FROM t, __tv_ref_0")
+    with pytest.raises(tv.InvalidPredicateError, match="reserved"):
+        t.sql("SELECT count(*) FROM t AS __TV_a")

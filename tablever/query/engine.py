@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableverError
 from tablever.readplan import FileRead, ReadPlan
-from tablever.schema import ROW_ID, SCAN_COLUMNS
+from tablever.schema import ROW_ID, reserved_names
 from tablever.write import same_file_schema
 
 __all__ = [
@@ -129,11 +129,11 @@ def check_readable(plan: ReadPlan) -> None:
     """TableverError unless DuckDB can scan ``plan`` exactly: no column may be named like
     one of its scan columns, and no path may hold a glob character (DuckDB expands
     ``*``, ``?`` and ``[...]`` in file lists, so other files could be read)."""
-    hidden = sorted(n for n in plan.schema.names if n.lower() in SCAN_COLUMNS)
+    hidden = sorted(reserved_names(plan.schema.names))
     if hidden:
         raise TableverError(
             f"DuckDB cannot read a table with a column named {', '.join(map(repr, hidden))} "
-            "(its Parquet scan uses those names); rename the column"
+            "(its Parquet scan or tablever's queries use that name); rename the column"
         )
     for f in plan.files:
         if _GLOB.search(f.path):
@@ -154,7 +154,7 @@ def _empty_relation(
     if with_row_id:
         cols.append(f"CAST(NULL AS BIGINT) AS {quote(ROW_ID)}")
     if positions:
-        cols.append("CAST(NULL AS BIGINT) AS __file, CAST(NULL AS BIGINT) AS __pos")
+        cols.append("CAST(NULL AS BIGINT) AS __tv_file, CAST(NULL AS BIGINT) AS __tv_pos")
     return f"SELECT {', '.join(cols) or '1 AS __empty'} LIMIT 0"
 
 
@@ -172,7 +172,7 @@ def plan_sql(
     """DuckDB SQL for the live rows of ``plan``; sets session variables (and may register
     deleted positions) on ``conn``.
 
-    ``positions`` adds ``__file`` (index into ``plan.files``) and ``__pos`` (row position
+    ``positions`` adds ``__tv_file`` (index into ``plan.files``) and ``__tv_pos`` (row position
     in that file), which row-level writes use to build deletion vectors. ``ordered``
     reads every file through one scan with no join, so DuckDB keeps the snapshot's row
     order (a scan, a filter and a projection preserve insertion order; joins do not).
@@ -211,7 +211,7 @@ def plan_sql(
             else:
                 out.append(f"{first} + {prefix}file_row_number AS {quote(ROW_ID)}")
         if positions:
-            out.append(f"{gidx} AS __file, {prefix}file_row_number AS __pos")
+            out.append(f"{gidx} AS __tv_file, {prefix}file_row_number AS __tv_pos")
         return ", ".join(out) if out else "NULL AS __empty"
 
     if not plan.files:

@@ -20,6 +20,7 @@ from tablever.query.engine import (
 )
 from tablever.query.predicate import prune, query_filter
 from tablever.query.rewrite import TableRef, check_read_only, parse, rewrite_query, table_refs
+from tablever.schema import RESERVED_PREFIX
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -41,6 +42,20 @@ def eval_timestamp(expr: str) -> datetime:
     if not isinstance(value, datetime):
         raise InvalidPredicateError(f"{expr!r} is not a timestamp", sql=expr)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _check_own_names(tree: exp.Expression) -> None:
+    """InvalidPredicateError for a CTE or alias named with the prefix the snapshots'
+    own CTEs use (``__tv_``): it would clash with them."""
+    from sqlglot import exp
+
+    for node in tree.find_all(exp.TableAlias):
+        name = node.name
+        if name.lower().startswith(RESERVED_PREFIX):
+            raise InvalidPredicateError(
+                f"the name {name!r} is reserved: names starting with {RESERVED_PREFIX!r} "
+                "are tablever's own"
+            )
 
 
 def _count_name(tree: exp.Expression) -> str | None:
@@ -78,6 +93,7 @@ def _count_name(tree: exp.Expression) -> str | None:
 def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> pa.Table:
     """Bind every table reference of a read-only statement to a snapshot and run it."""
     check_read_only(tree)
+    _check_own_names(tree)
     refs = table_refs(tree)
     snaps = {ref: resolve(ref) for ref in refs}
     name = _count_name(tree) if len(snaps) == 1 else None
