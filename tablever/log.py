@@ -204,8 +204,7 @@ class Log:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.commits_read = 0  # instrumentation: how many commits were read (or taken
-        # from the cache of parsed commits)
+        self.commits_read = 0  # instrumentation: how many commit files were read
 
     # --- commits ------------------------------------------------------------------
 
