@@ -25,6 +25,7 @@ from tablever.format.commit import (
     DataFile,
     DeleteVector,
     canonical_json,
+    copy_json,
     data_file_from_dict,
     delete_vector_from_dict,
     entries_from_columns,
@@ -154,12 +155,7 @@ def _cache_commit(key: tuple[int, bytes], commit: Commit, size: int) -> None:
 
 
 def _json_copy(value: Any) -> Any:
-    """A copy of JSON-shaped data (dicts, lists, scalars); faster than deepcopy."""
-    if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_copy(v) for v in value]
-    return value
+    return copy_json(value)
 
 
 def _fresh_commit(commit: Commit) -> Commit:

@@ -209,13 +209,26 @@ SCAN_COLUMNS = frozenset({"file_row_number", "file_index"})
 RESERVED_PREFIX = "__tv_"  # tablever's own columns and names inside queries
 
 
+POSITION_COLUMNS = frozenset({"__tv_file", "__tv_pos", "__tv_src"})  # row-level writes
+
+
 def reserved_names(names: Sequence[str]) -> list[str]:
-    """The names of ``names`` a table cannot have as columns (compared in any case, as
-    SQL does): DuckDB's Parquet scan columns, the ``__tv_`` prefix tablever's queries
-    use for their own columns, and ``_row_id`` in another case."""
+    """The names of ``names`` a new column cannot have (compared in any case, as SQL
+    does): DuckDB's Parquet scan columns, the ``__tv_`` prefix tablever's queries use for
+    their own columns, and ``_row_id`` in another case."""
     return [n for n in names if n.lower() in SCAN_COLUMNS
             or n.lower().startswith(RESERVED_PREFIX)
             or (n.lower() == ROW_ID and n != ROW_ID)]
+
+
+def clashing_names(names: Sequence[str], *, positions: bool, with_row_id: bool) -> list[str]:
+    """The columns of a table (possibly created before :func:`reserved_names` refused
+    them) that a DuckDB scan of it would misread: the scan's own columns always,
+    tablever's position columns when a row-level write selects them, ``_row_id`` in
+    another case when row ids are read."""
+    return [n for n in names if n.lower() in SCAN_COLUMNS
+            or (positions and n.lower() in POSITION_COLUMNS)
+            or (with_row_id and n.lower() == ROW_ID and n != ROW_ID)]
 
 
 def check_scan_columns(names: list[str]) -> None:
@@ -277,7 +290,7 @@ def merge_schemas(table_schema: pa.Schema, data_schema: pa.Schema) -> pa.Schema:
         raise SchemaMismatchError("schema cannot be merged: " + "; ".join(reasons), bad)
     merged = pa.schema(fields)
     check_case_clashes(merged.names)
-    check_scan_columns(merged.names)
+    check_scan_columns([n for n in merged.names if n not in table_schema.names])  # new ones
     return merged
 
 

@@ -24,7 +24,7 @@ from tablever.errors import (
     SchemaMismatchError,
     TableverError,
 )
-from tablever.format.commit import DataFile, DeleteVector
+from tablever.format.commit import DataFile, DeleteVector, copy_json
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.storage import Storage, is_verified, mark_verified
@@ -283,15 +283,15 @@ class Snapshot:
 
     @property
     def properties(self) -> dict[str, Any]:
-        return dict(self._state.commit.properties)
+        return copy_json(self._state.commit.properties)  # dict(...) left nested ones shared
 
     @property
     def provenance(self) -> dict[str, Any]:
-        return dict(self._state.commit.provenance)
+        return copy_json(self._state.commit.provenance)
 
     @property
     def summary(self) -> dict[str, Any]:
-        return dict(self._state.commit.summary)
+        return copy_json(self._state.commit.summary)
 
     @property
     def num_rows(self) -> int:
@@ -379,8 +379,9 @@ class Snapshot:
         return list(columns)
 
     def _check_present(self) -> None:
-        """IntegrityError unless every live data file exists with its logged size (for
-        answers taken from the log alone; a read also checks the bytes)."""
+        """IntegrityError unless every live data file exists with its logged size, and
+        every deletion vector exists (for answers taken from the log alone; a read also
+        checks the bytes)."""
         for f in self.data_files:
             try:
                 size = self._storage.size(f.path)
@@ -390,6 +391,11 @@ class Snapshot:
                 raise IntegrityError(
                     f"data file {f.path} has {size} bytes, the log recorded {f.bytes}"
                 )
+        for dv in self.deletion_vectors:
+            try:
+                self._storage.size(dv.path)
+            except FileNotFoundError as exc:
+                raise IntegrityError(f"deletion vector {dv.path} is missing") from exc
 
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""

@@ -22,7 +22,7 @@ from tablever.errors import (
     TableExistsError,
     TableNotFoundError,
 )
-from tablever.format.commit import Actions, Commit, check_name
+from tablever.format.commit import Actions, Commit, check_name, copy_json
 from tablever.format.refs import Ref, VersionInfo, expired_message, resolve
 from tablever.format.state import TableState, summarize
 from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, commit_path
@@ -204,7 +204,7 @@ class Table:
 
     @property
     def properties(self) -> dict[str, Any]:
-        return dict(self._current().properties)
+        return copy_json(self._current().properties)  # a change must not reach a checkpoint
 
     @property
     def schema(self) -> pa.Schema:
@@ -218,11 +218,12 @@ class Table:
         (listing a long log twice cost ~1 ms)."""
         with self._lock:
             known = self._state
+            given = latest is not None
             if latest is None:
                 latest = self._log.latest_version(known.version if known else None)
             if known is not None and known.version == latest:
                 return known
-            if known is not None and known.version > latest:
+            if given and known is not None and known.version > latest:
                 # this handle committed since the caller looked: ``latest`` is an older
                 # version now, and the newer state stays the handle's
                 return self._log.load_state(latest)[0]

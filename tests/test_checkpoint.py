@@ -327,3 +327,51 @@ def test_a_handle_that_commits_meanwhile_keeps_its_newer_state(
     monkeypatch.undo()
     assert t._state is not None and t._state.version == 4
     assert t.latest().num_rows == 4
+
+
+def test_stats_and_properties_of_this_process_cannot_reach_a_checkpoint(path: str) -> None:
+    t = tv.create(path, schema=pa.schema([("id", pa.int64())]),
+                  properties={"checkpoint_interval": 3, "owner": {"team": "a"}})
+    s = t.append(pa.table({"id": [1, 2, 3]}), properties={"run": {"lr": 0.1}})
+    with pytest.raises(TypeError, match="read-only"):
+        s.data_files[0].stats["id"]["min"] = 100  # type: ignore[index]
+    t.latest().properties["run"]["lr"] = 9  # copies: nothing shared with the handle
+    t.properties["owner"]["team"] = "x"
+    t.append(pa.table({"id": [4]}))
+    t.append(pa.table({"id": [5]}))  # version 3: a checkpoint of the handle's state
+    again = tv.open(path)
+    assert again.latest().to_arrow(where="id = 2")["id"].to_pylist() == [2]
+    assert again.properties["owner"] == {"team": "a"}
+    assert again.as_of(1).properties["run"] == {"lr": 0.1}
+    assert tv.verify(again).ok
+
+
+def test_deeply_nested_properties_still_open(path: str) -> None:
+    nested: dict[str, object] = {}
+    inner = nested
+    for _ in range(700):
+        inner["k"] = {}
+        inner = inner["k"]  # type: ignore[assignment]
+    t = tv.create(path, schema=pa.schema([("id", pa.int64())]))
+    t.append(pa.table({"id": [1]}), properties={"deep": nested})
+    for _ in range(2):
+        s = tv.open(path).as_of(1)
+        assert s.num_rows == 1 and "deep" in s.properties
+
+
+def test_a_handle_follows_a_table_recreated_at_its_path(path: str) -> None:
+    import shutil
+
+    schema = pa.schema([("x", pa.int64())])
+    h = tv.create(path, schema=schema)
+    for v in (100, 101, 102):
+        h.append(pa.table({"x": [v]}))
+    assert h.latest().version == 3
+    shutil.rmtree(path)
+    t = tv.create(path, schema=schema)
+    t.append(pa.table({"x": [1]}))
+    assert h.latest().to_arrow()["x"].to_pylist() == [1]
+    t.append(pa.table({"x": [2]}))
+    t.append(pa.table({"x": [3]}))  # the new table reaches the old handle's version
+    assert h.latest().id == t.latest().id
+    assert sorted(h.latest().to_arrow()["x"].to_pylist()) == [1, 2, 3]

@@ -410,3 +410,45 @@ def test_a_query_may_not_name_a_cte_like_the_snapshots(tmp_path: Path) -> None:
         t.sql("WITH __tv_ref_0 AS (SELECT 1 AS x) SELECT * FROM t, __tv_ref_0")
     with pytest.raises(tv.InvalidPredicateError, match="reserved"):
         t.sql("SELECT count(*) FROM t AS __TV_a")
+
+
+def test_tables_with_names_reserved_later_keep_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table created before '__tv_' and '_ROW_ID' were refused (simulated by lifting the
+    check) still reads, queries and changes rows; only what would really clash in
+    DuckDB is refused, with a clear error."""
+    import tablever.table as table_module
+
+    schema = pa.schema([("id", pa.int64()), ("__tv_note", pa.string()), ("_ROW_ID", pa.int64())])
+    monkeypatch.setattr(table_module, "check_scan_columns", lambda names: None)
+    t = tv.create(tmp_path / "t", schema=schema)
+    monkeypatch.undo()
+    t.append(pa.table({"id": [1, 2, 3], "__tv_note": ["a", "b", "c"], "_ROW_ID": [7, 8, 9]},
+                      schema=schema))
+    assert t.latest().to_arrow(where="id >= 2")["__tv_note"].to_pylist() == ["b", "c"]
+    assert t.sql("SELECT max(_ROW_ID) AS m FROM t").to_pylist() == [{"m": 9}]
+    t.delete("id = 1")
+    t.append(pa.table({"id": [4], "__tv_note": ["d"], "_ROW_ID": [10], "more": [1.5]}),
+             schema_mode="merge")
+    got = sorted((r["id"], r["__tv_note"]) for r in t.latest().to_arrow().to_pylist())
+    assert got == [(2, "b"), (3, "c"), (4, "d")]
+    # reading _row_id next to a column SQL cannot tell from it: refused, nothing written
+    before = t.latest().id
+    with pytest.raises(tv.TableverError, match="_ROW_ID"):
+        t.latest().to_arrow(where="id > 0", with_row_id=True)
+    with pytest.raises(tv.TableverError, match="_ROW_ID"):
+        t.update({"__tv_note": "'z'"}, where="id = 3")
+    assert t.latest().id == before
+    with pytest.raises(tv.SchemaMismatchError, match="__tv_x"):  # new ones are refused
+        t.append(pa.table({"id": [5], "__tv_x": [1]}), schema_mode="merge")
+
+    note = pa.schema([("id", pa.int64()), ("__tv_note", pa.string())])
+    monkeypatch.setattr(table_module, "check_scan_columns", lambda names: None)
+    u = tv.create(tmp_path / "u", schema=note)
+    monkeypatch.undo()
+    u.append(pa.table({"id": [1, 2], "__tv_note": ["a", "b"]}, schema=note))
+    u.update({"__tv_note": "'z'"}, where="id = 2")
+    u.upsert(pa.table({"id": [1, 3], "__tv_note": ["y", "c"]}, schema=note), on="id")
+    assert sorted(u.latest().to_arrow().to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "__tv_note": "y"}, {"id": 2, "__tv_note": "z"}, {"id": 3, "__tv_note": "c"}]

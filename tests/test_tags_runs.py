@@ -123,6 +123,7 @@ def test_names_stored_by_earlier_versions_with_a_trailing_newline_still_count(
     assert "old\n" in filled.tags()
     with pytest.raises(tv.InvalidNameError):
         filled.tag("new\n")
+    assert tv.verify(filled).ok  # a file of the tags folder, not a stranger
     expired = tv.expire(filled, older_than="0s", keep_last=1)
     assert 1 not in expired
     assert filled.as_of(1).id == snap.id

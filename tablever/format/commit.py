@@ -37,12 +37,21 @@ __all__ = [
     "ReadOnlyDict",
     "canonical_json",
     "check_name",
+    "copy_json",
     "check_rel_path",
     "commit_id",
     "entries_from_columns",
     "from_json",
     "to_json",
 ]
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars) through the C JSON codec: faster
+    than ``copy.deepcopy``, and as deep as anything the log could parse."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.loads(json.dumps(value))
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -114,6 +123,13 @@ class DataFile:
     first_row_id: int | None
     stats: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     content_hash: str | None = None
+
+    def __post_init__(self) -> None:
+        # Read-only, so that no caller can change the bounds a state (and from it the
+        # next checkpoint) prunes by; stats parsed from the log arrive read-only already.
+        if type(self.stats) is not ReadOnlyDict:
+            frozen = ReadOnlyDict({k: ReadOnlyDict(v) for k, v in self.stats.items()})
+            object.__setattr__(self, "stats", frozen)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -278,7 +294,7 @@ class ReadOnlyDict(dict):  # type: ignore[type-arg]
     __slots__ = ()
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("statistics read from the log are read-only; copy them with dict()")
+        raise TypeError("file statistics are read-only; copy them with dict()")
 
     __setitem__ = __delitem__ = __ior__ = _refuse
     clear = pop = popitem = setdefault = update = _refuse

@@ -10,7 +10,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tablever.errors import CorruptLogError
+from tablever.errors import CorruptLogError, InvalidNameError
+from tablever.format.commit import check_name
 from tablever.log import CKPT_DIR, LOG_DIR, ExpiredVersion, Log, checkpoint_path, commit_path
 
 __all__ = [
@@ -91,14 +92,16 @@ def meta_kind(path: str) -> str | None:
     """``commit`` / ``checkpoint`` / ``tag`` / ``run`` / ``expired`` for a known file
     under ``_tablever/``, else None."""
     head, _, name = path.rpartition("/")
-    if head == LOG_DIR and re.match(r"^\d{20}\.json$", name):
+    if head == LOG_DIR and re.match(r"^[0-9]{20}\.json\Z", name):
         return "commit"
-    if head == CKPT_DIR and re.match(r"^\d{20}\.parquet$", name):
+    if head == CKPT_DIR and re.match(r"^[0-9]{20}\.parquet\Z", name):
         return "checkpoint"
-    if head in ("_tablever/tags", "_tablever/runs") and re.match(
-        r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.json$", name
-    ):
+    if head in ("_tablever/tags", "_tablever/runs") and name.endswith(".json"):
+        try:  # names stored by earlier versions (one trailing newline) count too
+            check_name(name[:-5], existing=True)
+        except InvalidNameError:
+            return None
         return "tag" if head.endswith("tags") else "run"
-    if head == "_tablever/expired" and re.match(r"^\d{20}-[0-9a-f]{16}\.json$", name):
+    if head == "_tablever/expired" and re.match(r"^[0-9]{20}-[0-9a-f]{16}\.json\Z", name):
         return "expired"
     return None

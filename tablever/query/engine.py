@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableverError
 from tablever.readplan import FileRead, ReadPlan
-from tablever.schema import ROW_ID, reserved_names
+from tablever.schema import ROW_ID, clashing_names
 from tablever.write import same_file_schema
 
 __all__ = [
@@ -125,15 +125,17 @@ def release(conn: duckdb.DuckDBPyConnection, created: Sequence[tuple[str, str]])
 _GLOB = re.compile(r"[*?\[]")
 
 
-def check_readable(plan: ReadPlan) -> None:
+def check_readable(plan: ReadPlan, *, positions: bool = False, with_row_id: bool = False) -> None:
     """TableverError unless DuckDB can scan ``plan`` exactly: no column may be named like
     one of its scan columns, and no path may hold a glob character (DuckDB expands
     ``*``, ``?`` and ``[...]`` in file lists, so other files could be read)."""
-    hidden = sorted(reserved_names(plan.schema.names))
+    hidden = sorted(clashing_names(plan.schema.names, positions=positions,
+                                   with_row_id=with_row_id))
     if hidden:
         raise TableverError(
             f"DuckDB cannot read a table with a column named {', '.join(map(repr, hidden))} "
-            "(its Parquet scan or tablever's queries use that name); rename the column"
+            "here (its Parquet scan or tablever's own columns use that name in SQL, in any "
+            "case): read it with to_arrow() and write a table with the column renamed"
         )
     for f in plan.files:
         if _GLOB.search(f.path):
@@ -217,7 +219,7 @@ def plan_sql(
     if not plan.files:
         return _empty_relation(plan.schema, names, with_row_id=with_row_id, positions=positions)
 
-    check_readable(plan)
+    check_readable(plan, positions=positions, with_row_id=with_row_id)
     indexed = list(enumerate(plan.files))
     if ordered:
         groups = [("a", indexed)]

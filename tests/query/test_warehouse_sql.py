@@ -311,3 +311,11 @@ def test_a_count_from_the_log_still_needs_every_file(wh: tv.Warehouse) -> None:
     Path(events.storage.full(first.path)).unlink()
     with pytest.raises(tv.IntegrityError, match="missing"):
         wh.sql("SELECT count(*) FROM events")
+
+
+def test_a_count_from_the_log_needs_the_deletion_vectors_too(wh: tv.Warehouse) -> None:
+    events = wh.table("events")
+    (dv, *_) = events.latest().deletion_vectors
+    Path(events.storage.full(dv.path)).unlink()
+    with pytest.raises(tv.IntegrityError, match="deletion vector"):
+        wh.sql("SELECT count(*) FROM events")
