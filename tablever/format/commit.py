@@ -51,7 +51,14 @@ def copy_json(value: Any) -> Any:
     than ``copy.deepcopy``, and as deep as anything the log could parse."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if type(value) is dict and all(  # flat (summaries, most properties): a dict() is a copy
+        v is None or type(v) in _SCALARS for v in value.values()
+    ):
+        return dict(value)
     return json.loads(json.dumps(value))
+
+
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def canonical_json(obj: Any) -> bytes:
