@@ -21,10 +21,12 @@ import pyarrow as pa
 from tablever.errors import IntegrityError, RefNotFoundError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.format.state import TableState
-from tablever.schema import ROW_ID
+from tablever.schema import RESERVED_PREFIX, ROW_ID
 from tablever.snapshot import Snapshot, ensure_verified, file_rows, load_positions
 from tablever.storage import Storage
 from tablever.write import read_parquet
+
+_HASH = f"{RESERVED_PREFIX}h"  # row hashes while pairing moved rows
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -140,13 +142,13 @@ def _cancel_moves(added: pa.Table, removed: pa.Table) -> tuple[pa.Table, pa.Tabl
     common = set(pa_.get_column(ROW_ID).to_list()) & set(pr.get_column(ROW_ID).to_list())
     if not common:
         return added, removed
-    ha = pa_.with_columns(pl.Series("__h", pa_.hash_rows(seed=7)))
-    hr = pr.with_columns(pl.Series("__h", pr.hash_rows(seed=7)))
-    pairs = ha.select(ROW_ID, "__h").join(hr.select(ROW_ID, "__h"), on=[ROW_ID, "__h"])
+    ha = pa_.with_columns(pl.Series(_HASH, pa_.hash_rows(seed=7)))
+    hr = pr.with_columns(pl.Series(_HASH, pr.hash_rows(seed=7)))
+    pairs = ha.select(ROW_ID, _HASH).join(hr.select(ROW_ID, _HASH), on=[ROW_ID, _HASH])
     if pairs.height == 0:
         return added, removed
-    keep_a = ha.join(pairs, on=[ROW_ID, "__h"], how="anti").drop("__h")
-    keep_r = hr.join(pairs, on=[ROW_ID, "__h"], how="anti").drop("__h")
+    keep_a = ha.join(pairs, on=[ROW_ID, _HASH], how="anti").drop(_HASH)
+    keep_r = hr.join(pairs, on=[ROW_ID, _HASH], how="anti").drop(_HASH)
     return keep_a.to_arrow().cast(added.schema), keep_r.to_arrow().cast(removed.schema)
 
 
@@ -184,6 +186,13 @@ def diff(a: Snapshot, b: Snapshot, *, on: Sequence[str] | None = None) -> Diff:
             f"diff key column(s) not in both versions: {', '.join(missing) or '(none given)'}",
             missing,
         )
+    taken = sorted(set(keys) & {"_changed", "before", "after"})
+    if taken:
+        raise SchemaMismatchError(
+            f"diff key column(s) {', '.join(taken)} would clash with the columns of "
+            "Diff.updated (keys, _row_id, _changed, before, after); diff on other keys",
+            taken,
+        )
     inserted, deleted, updated = _by_key(added, removed, keys, schema)
     return Diff(a.version, b.version, added, removed, keys, inserted, deleted, updated, changes)
 
@@ -199,18 +208,21 @@ def _by_key(
     inserted = new.join(old.select(keys), on=keys, how="anti", nulls_equal=False)
     deleted = old.join(new.select(keys), on=keys, how="anti", nulls_equal=False)
     values = [c for c in schema.names if c not in keys]
-    both = old.join(new, on=keys, how="inner", suffix="__new")
+    # the new side's other columns under reserved names: a join suffix could meet a real
+    # column (``x`` and ``x__new``)
+    renamed = {c: f"{RESERVED_PREFIX}new_{i}" for i, c in enumerate([*values, ROW_ID])}
+    both = old.join(new.rename(renamed), on=keys, how="inner")
     changed_lists: list[list[str]] = []
     rows = both.to_dicts()
     for row in rows:
-        changed_lists.append([c for c in values if row[c] != row[f"{c}__new"]])
+        changed_lists.append([c for c in values if row[c] != row[renamed[c]]])
     mask = [bool(c) for c in changed_lists]
     before = both.select([*keys, *values])
-    after = both.select([*keys, *[pl.col(f"{c}__new").alias(c) for c in values]])
+    after = both.select([*keys, *[pl.col(renamed[c]).alias(c) for c in values]])
     updated = pl.DataFrame(
         {
             **{k: both.get_column(k) for k in keys},
-            ROW_ID: both.get_column(f"{ROW_ID}__new"),
+            ROW_ID: both.get_column(renamed[ROW_ID]),
             "_changed": pl.Series("_changed", changed_lists, dtype=pl.List(pl.String)),
             "before": before.to_struct("before"),
             "after": after.to_struct("after"),
@@ -236,6 +248,13 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
     for v in range(start + 1, end + 1):
         snaps.append(table.as_of(v))
         schema = _union_schema(schema, snaps[-1].schema)
+    taken = [n for n in schema.names if n in ("_change", "_version")]
+    if taken:
+        raise SchemaMismatchError(
+            f"the change feed adds the columns _change and _version, and the table has "
+            f"column(s) named {', '.join(taken)}: read the versions with diff() instead",
+            taken,
+        )
     storage = table.storage
     for before, after in zip(snaps, snaps[1:], strict=False):
         added, removed = _row_versions(storage, before.state, after.state, schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -120,3 +121,31 @@ def test_changes_with_the_end_before_the_start_names_the_versions(table: tv.Tabl
     table.append(batch([3]))
     with pytest.raises(tv.RefNotFoundError, match="before the start version 2"):
         table.changes(2, 1)
+
+
+def test_columns_named_like_the_diffs_own_ones(tmp_path: Path) -> None:
+    """A table with columns ``x`` and ``x__new`` or ``__h`` diffs by key and across a
+    compaction correctly; key columns or table columns that would clash with the output
+    columns of a diff or of the change feed are a clear error, not a garbled table."""
+    schema = pa.schema([("id", pa.int64()), ("x", pa.int64()), ("x__new", pa.int64()),
+                        ("__h", pa.int64())])
+    t = tv.create(tmp_path / "t", schema=schema)
+    t.append(pa.table({"id": [1, 2], "x": [1, 2], "x__new": [5, 6], "__h": [0, 0]}, schema=schema))
+    t.update({"x": "x + 10"}, where="id = 1")
+    (row,) = t.diff(1, 2, on=["id"]).updated.to_pylist()
+    assert row["_changed"] == ["x"]
+    assert row["before"] == {"id": 1, "x": 1, "x__new": 5, "__h": 0}
+    assert row["after"] == {"id": 1, "x": 11, "x__new": 5, "__h": 0}
+    tv.compact(t)
+    moved = t.diff(2, 3)
+    assert moved.added.num_rows == 0 and moved.removed.num_rows == 0  # same rows, moved
+
+    keyed = tv.create(tmp_path / "k", schema=pa.schema([("after", pa.int64()), ("v", pa.int64())]))
+    keyed.append(pa.table({"after": [1], "v": [1]}))
+    keyed.append(pa.table({"after": [2], "v": [2]}))
+    with pytest.raises(tv.SchemaMismatchError, match="after"):
+        keyed.diff(1, 2, on=["after"])
+    feed = tv.create(tmp_path / "f", schema=pa.schema([("id", pa.int64()), ("_change", pa.string())]))
+    feed.append(pa.table({"id": [1], "_change": ["a"]}))
+    with pytest.raises(tv.SchemaMismatchError, match="_change"):
+        feed.changes(0, 1)
