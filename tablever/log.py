@@ -128,30 +128,40 @@ def _checkpoint_digest(meta: dict[str, Any], cols: dict[str, list[Any]]) -> str:
 # times, so a file rewritten or a table re-created at the same path is never mistaken
 # for what was there before. What the caches hand out is a copy of every container a
 # caller could change; the statistics of files are read-only (ReadOnlyDict).
-_CKPT_CACHE: OrderedDict[tuple[int, bytes], tuple[TableState, tuple[VersionInfo, ...]]] = (
-    OrderedDict()
-)
-_CKPT_LOCK = threading.Lock()
-_CKPT_CACHE_MAX = 16
+class _Parsed:
+    """A least-recently-used map of parsed log files, by (version, SHA-256 of the bytes),
+    bounded by entries and by the stored bytes of what it holds."""
 
-_COMMIT_CACHE: OrderedDict[tuple[int, bytes], tuple[Commit, int]] = OrderedDict()
-_COMMIT_LOCK = threading.Lock()
-_COMMIT_CACHE_BYTES = 8 << 20  # stored bytes of the commits held (parsed: ~4x that)
-_commit_cache_bytes = 0
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.items: OrderedDict[tuple[int, bytes], tuple[Any, int]] = OrderedDict()
+        self.bytes = 0
+        self.lock = threading.Lock()
 
+    def get(self, key: tuple[int, bytes]) -> Any:
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is None:
+                return None
+            self.items.move_to_end(key)
+            return hit[0]
 
-def _cache_commit(key: tuple[int, bytes], commit: Commit, size: int) -> None:
-    global _commit_cache_bytes
-    if size > _COMMIT_CACHE_BYTES // 4:
-        return
-    with _COMMIT_LOCK:
-        if key in _COMMIT_CACHE:
+    def put(self, key: tuple[int, bytes], value: Any, size: int) -> None:
+        if size > self.max_bytes // 4:
             return
-        _COMMIT_CACHE[key] = (commit, size)
-        _commit_cache_bytes += size
-        while _commit_cache_bytes > _COMMIT_CACHE_BYTES:
-            _, (_, dropped) = _COMMIT_CACHE.popitem(last=False)
-            _commit_cache_bytes -= dropped
+        with self.lock:
+            old = self.items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self.items[key] = (value, size)
+            self.bytes += size
+            while len(self.items) > self.max_entries or self.bytes > self.max_bytes:
+                _, (_, dropped) = self.items.popitem(last=False)
+                self.bytes -= dropped
+
+
+_CHECKPOINTS = _Parsed(max_entries=16, max_bytes=64 << 20)
+_COMMITS = _Parsed(max_entries=100_000, max_bytes=8 << 20)  # parsed: ~4x the bytes
 
 
 def _json_copy(value: Any) -> Any:
@@ -216,26 +226,26 @@ class Log:
         out.sort()
         return out
 
-    def read_commit(self, version: int) -> Commit:
-        """The commit of ``version``, validated (bytes this process parsed before are
-        not parsed again)."""
-        path = commit_path(version)
+    def _read_log_file(self, path: str, what: str) -> tuple[bytes, bytes]:
+        """The bytes of a log file and their SHA-256 (half of a cache key)."""
         try:
             raw = self.storage.read_bytes(path)
         except FileNotFoundError:
             raise
         except OSError as exc:
-            raise CorruptLogError(f"{path}: cannot read: {exc}") from exc
+            raise CorruptLogError(f"{path}: {what}: {exc}") from exc
+        return raw, hashlib.sha256(raw).digest()
+
+    def read_commit(self, version: int) -> Commit:
+        """The commit of ``version``, validated (bytes this process parsed before are
+        not parsed again)."""
+        path = commit_path(version)
+        raw, digest = self._read_log_file(path, "cannot read")
         self.commits_read += 1
-        key = (version, hashlib.sha256(raw).digest())
-        with _COMMIT_LOCK:
-            hit = _COMMIT_CACHE.get(key)
-            if hit is not None:
-                _COMMIT_CACHE.move_to_end(key)
-        if hit is not None:
-            return _fresh_commit(hit[0])
-        commit = from_json(raw, where=path, expected_version=version)
-        _cache_commit(key, commit, len(raw))
+        commit = _COMMITS.get((version, digest))
+        if commit is None:
+            commit = from_json(raw, where=path, expected_version=version)
+            _COMMITS.put((version, digest), commit, len(raw))
         return _fresh_commit(commit)
 
     def has_commit(self, version: int) -> bool:
@@ -298,27 +308,13 @@ class Log:
         """The state and version index a checkpoint holds. Bytes this process parsed
         before are not parsed again; ``cached=False`` always parses them (and caches
         what it parsed)."""
-        path = checkpoint_path(version)
-        try:
-            raw = self.storage.read_bytes(path)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise CorruptLogError(f"{path}: unreadable checkpoint: {exc}") from exc
-        key = (version, hashlib.sha256(raw).digest())
-        if cached:
-            with _CKPT_LOCK:
-                hit = _CKPT_CACHE.get(key)
-                if hit is not None:
-                    _CKPT_CACHE.move_to_end(key)
-            if hit is not None:
-                return _fresh_copy(hit[0]), list(hit[1])
-        state, history = self._parse_checkpoint(version, raw)
-        with _CKPT_LOCK:
-            _CKPT_CACHE[key] = (_fresh_copy(state), tuple(history))
-            while len(_CKPT_CACHE) > _CKPT_CACHE_MAX:
-                _CKPT_CACHE.popitem(last=False)
-        return state, history
+        raw, digest = self._read_log_file(checkpoint_path(version), "unreadable checkpoint")
+        hit = _CHECKPOINTS.get((version, digest)) if cached else None
+        if hit is None:
+            state, history = self._parse_checkpoint(version, raw)
+            hit = (_fresh_copy(state), tuple(history))
+            _CHECKPOINTS.put((version, digest), hit, len(raw))
+        return _fresh_copy(hit[0]), list(hit[1])
 
     def _parse_checkpoint(
         self, version: int, raw: bytes
