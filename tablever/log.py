@@ -164,19 +164,15 @@ _CHECKPOINTS = _Parsed(max_entries=16, max_bytes=64 << 20)
 _COMMITS = _Parsed(max_entries=100_000, max_bytes=8 << 20)  # parsed: ~4x the bytes
 
 
-def _json_copy(value: Any) -> Any:
-    return copy_json(value)
-
-
 def _fresh_commit(commit: Commit) -> Commit:
     """``commit`` with its own properties, provenance, summary and schema (its files and
     deletion vectors are immutable)."""
     return dataclasses.replace(
         commit,
-        properties=_json_copy(commit.properties),
-        provenance=_json_copy(commit.provenance),
-        summary=_json_copy(commit.summary),
-        schema=_json_copy(commit.schema),
+        properties=copy_json(commit.properties),
+        provenance=copy_json(commit.provenance),
+        summary=copy_json(commit.summary),
+        schema=copy_json(commit.schema),
     )
 
 
@@ -188,8 +184,8 @@ def _fresh_copy(state: TableState) -> TableState:
         commit=None if state.commit is None else _fresh_commit(state.commit),
         files=dict(state.files),
         deletes=dict(state.deletes),
-        schema=_json_copy(state.schema),
-        properties=_json_copy(state.properties),
+        schema=copy_json(state.schema),
+        properties=copy_json(state.properties),
     )
 
 
