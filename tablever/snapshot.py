@@ -381,21 +381,31 @@ class Snapshot:
     def _check_present(self) -> None:
         """IntegrityError unless every live data file exists with its logged size, and
         every deletion vector exists (for answers taken from the log alone; a read also
-        checks the bytes)."""
+        checks the bytes). Locally one stat per file; on object storage one listing,
+        not a request per file."""
+        storage = self._storage
+        if storage.is_local:
+            def size_of(rel: str) -> int | None:
+                try:
+                    return storage.size(rel)
+                except FileNotFoundError:
+                    return None
+        else:
+            listed = {i.path: i.size for top in ("data", "deletes") for i in storage.walk(top)}
+
+            def size_of(rel: str) -> int | None:
+                return listed.get(rel)
         for f in self.data_files:
-            try:
-                size = self._storage.size(f.path)
-            except FileNotFoundError as exc:
-                raise IntegrityError(f"data file {f.path} is missing") from exc
+            size = size_of(f.path)
+            if size is None:
+                raise IntegrityError(f"data file {f.path} is missing")
             if size != f.bytes:
                 raise IntegrityError(
                     f"data file {f.path} has {size} bytes, the log recorded {f.bytes}"
                 )
         for dv in self.deletion_vectors:
-            try:
-                self._storage.size(dv.path)
-            except FileNotFoundError as exc:
-                raise IntegrityError(f"deletion vector {dv.path} is missing") from exc
+            if size_of(dv.path) is None:
+                raise IntegrityError(f"deletion vector {dv.path} is missing")
 
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""

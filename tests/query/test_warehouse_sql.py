@@ -315,3 +315,27 @@ def test_a_count_from_the_log_still_needs_every_file(
     Path(wh.table("events").storage.full(gone.path)).unlink()
     with pytest.raises(tv.IntegrityError, match=says):
         wh.sql("SELECT count(*) FROM events")
+
+
+def test_a_count_from_the_log_on_another_file_system_lists_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a non-local pyarrow file system the files are checked by one listing of
+    data/ and deletes/, not a request per file."""
+    import pyarrow.fs as pafs
+
+    from tablever.storage import Storage
+
+    t = tv.create(tmp_path / "t", schema=SCHEMA)
+    for i in range(5):
+        t.append(rows([i]))
+    t.delete("id = 1")
+    snap = tv.open("t", fs=pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())).latest()
+    calls: list[str] = []
+    original = Storage.size
+    monkeypatch.setattr(Storage, "size", lambda self, rel: calls.append(rel) or original(self, rel))
+    assert snap.sql("SELECT count(*) AS n FROM t").to_pylist() == [{"n": 4}]
+    assert calls == []
+    Path(tmp_path / "t" / snap.data_files[2].path).unlink()
+    with pytest.raises(tv.IntegrityError, match="missing"):
+        snap.sql("SELECT count(*) AS n FROM t")
