@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import posixpath
 import threading
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import pyarrow.fs as pafs
 
@@ -42,12 +43,25 @@ def is_verified(full: str, sha256: str, st: os.stat_result) -> bool:
         return _VERIFIED.get((full, sha256)) == _signature(st)
 
 
+REGISTRY_LIMIT = 250_000  # entries of a per-process registry of files (~30 MB)
+
+
+def remember(registry: dict[Any, Any], key: Any, value: Any) -> None:
+    """Set ``registry[key]`` (the caller holds its lock); past ``REGISTRY_LIMIT`` entries
+    the older half is forgotten, which only costs a check or a reconciliation again."""
+    registry.pop(key, None)
+    registry[key] = value
+    if len(registry) > REGISTRY_LIMIT:
+        for old in list(itertools.islice(registry, len(registry) // 2)):
+            del registry[old]
+
+
 def mark_verified(full: str, sha256: str, st: os.stat_result | None = None) -> None:
     """Record that the local file ``full`` (as it is now, or as ``st`` describes it)
     holds bytes whose SHA-256 is ``sha256``."""
     sig = _signature(os.stat(full) if st is None else st)
     with _VERIFIED_LOCK:
-        _VERIFIED[(full, sha256)] = sig
+        remember(_VERIFIED, (full, sha256), sig)
 
 TMP_PREFIX = ".tmp-"
 FAULT_ENV = "TABLEVER_FAULT"

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import sum_hex, sum_rows
 from tablever.format.commit import DataFile
-from tablever.storage import Storage, fault_point, mark_verified
+from tablever.storage import Storage, fault_point, mark_verified, remember
 
 __all__ = [
     "CODECS",
@@ -177,7 +177,7 @@ def record_file_schema(full: str) -> None:
     except (OSError, pa.ArrowException):
         return  # unknown: readers reconcile schemas as before
     with _SCHEMAS_LOCK:
-        _SCHEMAS[full] = sig
+        remember(_SCHEMAS, full, sig)
 
 
 def same_file_schema(paths: Sequence[str]) -> bool:
@@ -222,7 +222,7 @@ def write_data_file(
         # as record_file_schema finds it in the footer (~20 us)
         sig = _schema_signature(pq.read_schema(pa.BufferReader(data)))
         with _SCHEMAS_LOCK:  # the path names the bytes, so their schema is this one
-            _SCHEMAS[full] = sig
+            remember(_SCHEMAS, full, sig)
     return DataFile(
         path=path,
         sha256=sha,

@@ -202,3 +202,16 @@ def test_reads_trust_files_this_process_wrote_until_they_change(
     with pytest.raises(tv.IntegrityError, match=victim.path):
         tv.open(tmp_path / "t").latest().to_arrow()
     assert hashed == [victim.path]
+
+
+def test_the_registries_of_checked_files_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tablever.storage as storage_module
+
+    monkeypatch.setattr(storage_module, "REGISTRY_LIMIT", 10)
+    registry: dict[str, int] = {}
+    for i in range(25):
+        storage_module.remember(registry, f"f{i}", i)
+        assert len(registry) <= 10
+    assert registry["f24"] == 24 and "f0" not in registry  # the newest stay
+    storage_module.remember(registry, "f20", -1)  # set again: now the newest
+    assert list(registry)[-1] == "f20" and registry["f20"] == -1
