@@ -26,12 +26,21 @@ from tablever.snapshot import Snapshot, ensure_verified, file_rows, load_positio
 from tablever.storage import Storage
 from tablever.write import read_parquet
 
-_HASH = f"{RESERVED_PREFIX}h"  # row hashes while pairing moved rows
-
 if TYPE_CHECKING:
     from tablever.table import Table
 
 __all__ = ["Diff", "changes", "diff", "from_lock", "write_lock"]
+
+
+def _unused(name: str, taken: Sequence[str]) -> str:
+    """``name``, or ``name_1``, ``name_2``...: the first not in ``taken`` (tables created
+    before the ``__tv_`` prefix was reserved may use it)."""
+    seen = set(taken)
+    out, n = name, 0
+    while out in seen:
+        n += 1
+        out = f"{name}_{n}"
+    return out
 
 
 @dataclass(frozen=True)
@@ -142,13 +151,14 @@ def _cancel_moves(added: pa.Table, removed: pa.Table) -> tuple[pa.Table, pa.Tabl
     common = set(pa_.get_column(ROW_ID).to_list()) & set(pr.get_column(ROW_ID).to_list())
     if not common:
         return added, removed
-    ha = pa_.with_columns(pl.Series(_HASH, pa_.hash_rows(seed=7)))
-    hr = pr.with_columns(pl.Series(_HASH, pr.hash_rows(seed=7)))
-    pairs = ha.select(ROW_ID, _HASH).join(hr.select(ROW_ID, _HASH), on=[ROW_ID, _HASH])
+    h = _unused(f"{RESERVED_PREFIX}h", pa_.columns)
+    ha = pa_.with_columns(pl.Series(h, pa_.hash_rows(seed=7)))
+    hr = pr.with_columns(pl.Series(h, pr.hash_rows(seed=7)))
+    pairs = ha.select(ROW_ID, h).join(hr.select(ROW_ID, h), on=[ROW_ID, h])
     if pairs.height == 0:
         return added, removed
-    keep_a = ha.join(pairs, on=[ROW_ID, _HASH], how="anti").drop(_HASH)
-    keep_r = hr.join(pairs, on=[ROW_ID, _HASH], how="anti").drop(_HASH)
+    keep_a = ha.join(pairs, on=[ROW_ID, h], how="anti").drop(h)
+    keep_r = hr.join(pairs, on=[ROW_ID, h], how="anti").drop(h)
     return keep_a.to_arrow().cast(added.schema), keep_r.to_arrow().cast(removed.schema)
 
 
@@ -210,7 +220,10 @@ def _by_key(
     values = [c for c in schema.names if c not in keys]
     # the new side's other columns under reserved names: a join suffix could meet a real
     # column (``x`` and ``x__new``)
-    renamed = {c: f"{RESERVED_PREFIX}new_{i}" for i, c in enumerate([*values, ROW_ID])}
+    taken = [*schema.names, ROW_ID]
+    renamed: dict[str, str] = {}
+    for i, c in enumerate([*values, ROW_ID]):
+        renamed[c] = _unused(f"{RESERVED_PREFIX}new_{i}", [*taken, *renamed.values()])
     both = old.join(new.rename(renamed), on=keys, how="inner")
     changed_lists: list[list[str]] = []
     rows = both.to_dicts()

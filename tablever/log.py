@@ -147,7 +147,7 @@ class _Parsed:
             return hit[0]
 
     def put(self, key: tuple[int, bytes], value: Any, size: int) -> None:
-        if size > self.max_bytes // 4:
+        if size > self.max_bytes:
             return
         with self.lock:
             old = self.items.pop(key, None)
@@ -160,7 +160,8 @@ class _Parsed:
                 self.bytes -= dropped
 
 
-_CHECKPOINTS = _Parsed(max_entries=16, max_bytes=64 << 20)
+# Checkpoints by count only: one of a large table is the most worth keeping.
+_CHECKPOINTS = _Parsed(max_entries=16, max_bytes=1 << 62)
 _COMMITS = _Parsed(max_entries=100_000, max_bytes=8 << 20)  # parsed: ~4x the bytes
 
 
@@ -306,11 +307,11 @@ class Log:
         what it parsed)."""
         raw, digest = self._read_log_file(checkpoint_path(version), "unreadable checkpoint")
         hit = _CHECKPOINTS.get((version, digest)) if cached else None
-        if hit is None:
-            state, history = self._parse_checkpoint(version, raw)
-            hit = (_fresh_copy(state), tuple(history))
-            _CHECKPOINTS.put((version, digest), hit, len(raw))
-        return _fresh_copy(hit[0]), list(hit[1])
+        if hit is not None:
+            return _fresh_copy(hit[0]), list(hit[1])
+        state, history = self._parse_checkpoint(version, raw)
+        _CHECKPOINTS.put((version, digest), (_fresh_copy(state), tuple(history)), len(raw))
+        return state, history
 
     def _parse_checkpoint(
         self, version: int, raw: bytes

@@ -43,7 +43,7 @@ def is_verified(full: str, sha256: str, st: os.stat_result) -> bool:
         return _VERIFIED.get((full, sha256)) == _signature(st)
 
 
-REGISTRY_LIMIT = 250_000  # entries of a per-process registry of files (~30 MB)
+REGISTRY_LIMIT = 100_000  # entries of a per-process registry of files (~0.5 KB each)
 
 
 def remember(registry: dict[Any, Any], key: Any, value: Any) -> None:

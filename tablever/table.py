@@ -69,7 +69,8 @@ def _json_props(properties: Mapping[str, Any] | None, what: str) -> dict[str, An
         canonical_json(props)
     except (TypeError, ValueError) as exc:
         raise InvalidNameError(f"{what} must be JSON values: {exc}") from exc
-    return props
+    # our own copy, as the commit will store it: the caller's nested objects may change
+    return dict(copy_json(props))
 
 
 def create(

@@ -165,8 +165,15 @@ _SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {}
 _SCHEMAS_LOCK = threading.Lock()
 
 
+_SIGNATURES: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+
+
 def _schema_signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
-    return tuple((f.name, str(f.type)) for f in schema)
+    """Column names and types; one shared tuple per distinct schema (the registry holds
+    a path per file, not a copy of its schema)."""
+    sig = tuple((f.name, str(f.type)) for f in schema)
+    with _SCHEMAS_LOCK:
+        return _SIGNATURES.setdefault(sig, sig)
 
 
 def record_file_schema(full: str) -> None:

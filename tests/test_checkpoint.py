@@ -375,3 +375,31 @@ def test_a_handle_follows_a_table_recreated_at_its_path(path: str) -> None:
     t.append(pa.table({"x": [3]}))  # the new table reaches the old handle's version
     assert h.latest().id == t.latest().id
     assert sorted(h.latest().to_arrow()["x"].to_pylist()) == [1, 2, 3]
+
+
+def test_the_callers_own_objects_never_reach_the_log(path: str) -> None:
+    nested = {"b": [1]}
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]), properties={"checkpoint_interval": 2})
+    t.set_properties({"m": nested})
+    given = {"run": {"lr": [0.1]}}
+    t.append(_one_row(1), properties=given)
+    nested["b"].append(99)
+    given["run"]["lr"].append(9)
+    t.append(_one_row(2))  # a checkpoint of the handle's state
+    again = tv.open(path)
+    assert again.properties["m"] == {"b": [1]}
+    assert again.as_of(2).properties["run"] == {"lr": [0.1]}
+    assert t.properties["m"] == {"b": [1]}
+    assert tv.verify(again).ok
+
+
+def test_a_large_checkpoint_stays_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tablever.log import _Parsed
+
+    cache = _Parsed(max_entries=2, max_bytes=100)
+    cache.put((1, b"a"), "one", 90)  # most of the budget: still kept
+    assert cache.get((1, b"a")) == "one"
+    cache.put((2, b"b"), "two", 200)  # more than the whole budget: not kept
+    assert cache.get((2, b"b")) is None
+    cache.put((3, b"c"), "three", 20)  # over the budget together: the oldest goes
+    assert cache.get((1, b"a")) is None and cache.get((3, b"c")) == "three"

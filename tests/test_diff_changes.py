@@ -149,3 +149,26 @@ def test_columns_named_like_the_diffs_own_ones(tmp_path: Path) -> None:
     feed.append(pa.table({"id": [1], "_change": ["a"]}))
     with pytest.raises(tv.SchemaMismatchError, match="_change"):
         feed.changes(0, 1)
+
+
+def test_diff_of_a_table_with_columns_named_like_its_internal_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tables created before the __tv_ prefix was reserved may hold such columns: diff
+    picks internal names that are not columns."""
+    import tablever.table as table_module
+
+    schema = pa.schema([("id", pa.int64()), ("__tv_new_0", pa.string()),
+                        ("__tv_new_1", pa.string()), ("__tv_h", pa.int64())])
+    monkeypatch.setattr(table_module, "check_scan_columns", lambda names: None)
+    t = tv.create(tmp_path / "t", schema=schema)
+    monkeypatch.undo()
+    t.append(pa.table({"id": [1, 2], "__tv_new_0": ["a", "b"], "__tv_new_1": ["c", "d"],
+                       "__tv_h": [0, 0]}, schema=schema))
+    t.update({"__tv_new_0": "'z'"}, where="id = 1")
+    (row,) = t.diff(1, 2, on=["id"]).updated.to_pylist()
+    assert row["_changed"] == ["__tv_new_0"] and isinstance(row["_row_id"], int)
+    assert row["before"]["__tv_new_0"] == "a" and row["after"]["__tv_new_0"] == "z"
+    tv.compact(t)
+    moved = t.diff(2, 3)
+    assert moved.added.num_rows == 0 and moved.removed.num_rows == 0
