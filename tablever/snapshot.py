@@ -758,7 +758,8 @@ class Snapshot:
                 continue
             flush()
             lf = _scan(pl, [r.path], [r], with_row_id, keep_pos=True)
-            lf = lf.filter(~pl.col("__tv_pos").is_in(pl.Series(r.deleted).implode())).drop("__tv_pos")
+            pos = _position_name(r.columns)
+            lf = lf.filter(~pl.col(pos).is_in(pl.Series(r.deleted).implode())).drop(pos)
             parts.append(lf)
         flush()
         names = list(schema.names) + ([ROW_ID] if with_row_id else [])
@@ -847,11 +848,21 @@ def _check_hash(storage: Storage, path: str, sha: str) -> list[str]:
     return []
 
 
+def _position_name(columns: Sequence[str]) -> str:
+    """A name for the row-position column that no column of the file has (tables created
+    before the ``__tv_`` prefix was reserved may hold one)."""
+    name = "__tv_pos"
+    while name in columns:
+        name += "_"
+    return name
+
+
 def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
           keep_pos: bool = False) -> Any:
     lf = pl.scan_parquet(paths) if len(paths) > 1 else pl.scan_parquet(paths[0])
+    pos = _position_name(reads[0].columns)
     if with_row_id or keep_pos:
-        lf = lf.with_row_index("__tv_pos")
+        lf = lf.with_row_index(pos)
     if with_row_id:
         has_phys = ROW_ID in reads[0].columns
         if has_phys:
@@ -864,13 +875,13 @@ def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
                 offset += r.rows
             expr: Any = None
             for off, first in starts:  # outermost test: the largest offset
-                val = pl.col("__tv_pos").cast(pl.Int64) - off + first
-                expr = val if expr is None else pl.when(pl.col("__tv_pos") >= off).then(val).otherwise(expr)
+                val = pl.col(pos).cast(pl.Int64) - off + first
+                expr = val if expr is None else pl.when(pl.col(pos) >= off).then(val).otherwise(expr)
             lf = lf.with_columns(expr.alias(ROW_ID))
     elif ROW_ID in reads[0].columns:
         lf = lf.drop(ROW_ID)
     if (with_row_id or keep_pos) and not keep_pos:
-        lf = lf.drop("__tv_pos")
+        lf = lf.drop(pos)
     return lf
 
 

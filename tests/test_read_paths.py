@@ -452,3 +452,23 @@ def test_tables_with_names_reserved_later_keep_working(
     u.upsert(pa.table({"id": [1, 3], "__tv_note": ["y", "c"]}, schema=note), on="id")
     assert sorted(u.latest().to_arrow().to_pylist(), key=lambda r: r["id"]) == [
         {"id": 1, "__tv_note": "y"}, {"id": 2, "__tv_note": "z"}, {"id": 3, "__tv_note": "c"}]
+
+
+def test_lazy_reads_of_a_table_with_a_column_named_like_the_position_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tablever.table as table_module
+
+    schema = pa.schema([("id", pa.int64()), ("__tv_pos", pa.int64())])
+    monkeypatch.setattr(table_module, "check_scan_columns", lambda names: None)
+    t = tv.create(tmp_path / "t", schema=schema)
+    monkeypatch.undo()
+    t.append(pa.table({"id": [0, 1, 2], "__tv_pos": [7, 8, 9]}, schema=schema))
+    t.append(pa.table({"id": [3], "__tv_pos": [10]}, schema=schema))
+    got = t.latest().lazy(with_row_id=True).collect().sort("id")
+    assert got["id"].to_list() == [0, 1, 2, 3]
+    assert got["__tv_pos"].to_list() == [7, 8, 9, 10]
+    assert got["_row_id"].to_list() == [0, 1, 2, 3]
+    with pytest.raises(tv.TableverError, match="__tv_pos"):  # a row-level write clashes
+        t.delete("id = 1")
+    assert t.latest().version == 2
