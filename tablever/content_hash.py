@@ -252,8 +252,7 @@ def _bytes_canon(kind: str, arr: pa.Array, offsets: np.ndarray, data: np.ndarray
             # the values whose last word this is: keep only their own bytes
             end = int(having[t + 1]) if t + 1 < most else 0
             tail = left[end:k]
-            words[end:k] &= _ALL_ONES >> ((_U64(8) - np.minimum(tail, 8).view(_U64))
-                                          << _U64(3))
+            words[end:k] &= _ALL_ONES >> ((_U64(8) - tail.view(_U64)) << _U64(3))  # 1..8
             parts.append(words)
             pos[:k] += 8
             left[:k] -= 8
@@ -382,11 +381,8 @@ def _hash(c: _Canon, path: tuple[str, ...], lane: int) -> np.ndarray:
             ordered = np.zeros(len(c.lengths), dtype=_U64)
             for t_, words in enumerate(c.by_position):
                 ordered[: len(words)] += _mix(words ^ keys[t_], lane)
-            if c.order is None:
-                sums = ordered
-            else:
-                sums = np.empty_like(ordered)
-                sums[c.order] = ordered
+            sums = np.empty_like(ordered)
+            sums[c.order] = ordered  # short values always carry their order
         h = _mix(sums ^ (c.lengths.view(_U64) * _GOLDEN + seed), lane)
     elif isinstance(c, _List):
         elems = _hash(c.child, (*path, "item"), lane)

@@ -176,11 +176,12 @@ def _schema_signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
         return _SIGNATURES.setdefault(sig, sig)
 
 
-def record_file_schema(full: str) -> None:
-    """Remember the schema of the local data file ``full`` (after its bytes were checked
-    against their SHA-256): its footer, ~50 us, against a full hash just done."""
+def record_file_schema(full: str, source: Any = None) -> None:
+    """Remember the schema of the local data file ``full`` as readers see it (from its
+    footer, read from ``source`` if given, else the file: ~20-50 us), once its bytes are
+    known to match their SHA-256."""
     try:
-        sig = _schema_signature(pq.read_schema(full))
+        sig = _schema_signature(pq.read_schema(full if source is None else source))
     except (OSError, pa.ArrowException):
         return  # unknown: readers reconcile schemas as before
     with _SCHEMAS_LOCK:
@@ -225,11 +226,9 @@ def write_data_file(
         full = storage.full(path)
         if wrote:
             mark_verified(full, sha)  # these very bytes: no need to re-hash them
-        # the schema as readers see it (timestamp[s] reads back as [ms], date64 as date32),
-        # as record_file_schema finds it in the footer (~20 us)
-        sig = _schema_signature(pq.read_schema(pa.BufferReader(data)))
-        with _SCHEMAS_LOCK:  # the path names the bytes, so their schema is this one
-            remember(_SCHEMAS, full, sig)
+        # the path names these bytes, so their schema is the file's (as readers see it:
+        # timestamp[s] reads back as [ms], date64 as date32)
+        record_file_schema(full, pa.BufferReader(data))
     return DataFile(
         path=path,
         sha256=sha,

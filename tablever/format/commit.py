@@ -133,7 +133,7 @@ class DataFile:
 
     def __post_init__(self) -> None:
         # Read-only, so that no caller can change the bounds a state (and from it the
-        # next checkpoint) prunes by; stats parsed from the log arrive read-only already.
+        # next checkpoint) prunes by.
         if type(self.stats) is not ReadOnlyDict:
             frozen = ReadOnlyDict({k: ReadOnlyDict(v) for k, v in self.stats.items()})
             object.__setattr__(self, "stats", frozen)
@@ -295,8 +295,9 @@ _STAT_KEYS = frozenset(("min", "max", "nulls"))
 
 
 class ReadOnlyDict(dict):  # type: ignore[type-arg]
-    """A dict that refuses changes: the stats of files read from the log, which a process
-    shares between every open of a table (parsed commits and checkpoints are cached)."""
+    """A dict that refuses changes: the stats of every DataFile, which a process shares
+    between opens of a table (parsed commits and checkpoints are cached) and writes into
+    checkpoints."""
 
     __slots__ = ()
 
@@ -316,10 +317,10 @@ class ReadOnlyDict(dict):  # type: ignore[type-arg]
         return self  # values are plain scalars (or read-only dicts of them)
 
 
-def _stats(raw: Any, where: str) -> Mapping[str, Mapping[str, Any]]:
+def _stats(raw: Any, where: str) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise CorruptLogError(f"{where}: stats must be an object")
-    out: dict[str, Mapping[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for col, st in raw.items():
         if not isinstance(st, dict):
             raise CorruptLogError(f"{where}: stats of column {col!r} must be an object")
@@ -336,8 +337,8 @@ def _stats(raw: Any, where: str) -> Mapping[str, Mapping[str, Any]]:
                     raise CorruptLogError(f"{where}: non-finite stats value")
                 if not isinstance(val, (int, float, str, bool)):
                     raise CorruptLogError(f"{where}: stats value of {col!r} has the wrong type")
-        out[col] = ReadOnlyDict(st)
-    return ReadOnlyDict(out)
+        out[col] = st
+    return out  # DataFile makes it read-only
 
 
 def _row_id(d: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -444,8 +445,7 @@ def entries_from_columns(
             return None
         if end != len(raw) or not _plain_stats(stats):
             return None
-        frozen = ReadOnlyDict({col: ReadOnlyDict(st) for col, st in stats.items()})
-        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], frozen, sums[i])
+        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], stats, sums[i])
         files[(f.path, f.first_row_id)] = f
     if len(files) != n:
         return None  # a file listed twice
