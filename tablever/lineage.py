@@ -228,7 +228,7 @@ def _by_key(
     changed_lists: list[list[str]] = []
     rows = both.to_dicts()
     for row in rows:
-        changed_lists.append([c for c in values if row[c] != row[renamed[c]]])
+        changed_lists.append([c for c in values if not _same(row[c], row[renamed[c]])])
     mask = [bool(c) for c in changed_lists]
     before = both.select([*keys, *values])
     after = both.select([*keys, *[pl.col(renamed[c]).alias(c) for c in values]])
@@ -242,6 +242,18 @@ def _by_key(
         }
     ).filter(pl.Series(mask, dtype=pl.Boolean))
     return inserted.to_arrow(), deleted.to_arrow(), updated.to_arrow()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two values are not distinct, as DuckDB's ``IS NOT DISTINCT FROM`` says:
+    NULL equals NULL and NaN equals NaN, also inside lists, structs and maps."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 def _storage_of(s: Snapshot) -> Storage:

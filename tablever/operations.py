@@ -44,22 +44,19 @@ def _matches(
     *,
     with_row_id: bool = False,
     shown: str | None = None,
-    boolean: str | None = None,
 ) -> pa.Table:
     """``__tv_file`` (a DataFile of ``files``), ``__tv_pos`` and ``extra`` SQL columns of the
-    live rows where ``condition`` IS TRUE. ``shown`` is the user's text, for errors;
-    ``boolean`` is the user's predicate, checked to be a true/false condition."""
-    from tablever.query.engine import check_boolean, default_connection, fetch_arrow, plan_sql
+    live rows where ``condition`` IS TRUE. ``shown`` is the user's text, for errors (the
+    caller has checked the expressions with ``check_expressions``)."""
+    from tablever.query.engine import REL, default_connection, fetch_arrow, plan_sql
 
     snap = Snapshot(table.storage, state)
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
     inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True)
     cols = ", ".join(["__tv_file", "__tv_pos", *extra])
-    sql = f"SELECT {cols} FROM ({inner}) AS t WHERE ({condition}) IS TRUE"
+    sql = f"SELECT {cols} FROM ({inner}) AS {REL} WHERE ({condition}) IS TRUE"
     try:
-        if boolean is not None:
-            check_boolean(conn, plan, inner, boolean, shown or boolean)
         return fetch_arrow(conn.sql(sql))
     except InvalidPredicateError:
         raise
@@ -105,10 +102,16 @@ def _touches(actions: Actions) -> set[FileKey]:
     return set(actions.remove) | {d.key for d in actions.deletes}
 
 
-def _predicate(table: Table, where: object, what: str = "predicate") -> exp.Expression:
+def _predicate(table: Table, where: object) -> exp.Expression:
+    """The parsed predicate, checked against the latest schema to be a true/false
+    condition DuckDB can bind (before any file is pruned or read)."""
+    from tablever.query.engine import check_expressions
     from tablever.query.predicate import parse_expression
 
-    return parse_expression(where, table.latest().schema.names, what=what)
+    schema = table.latest().schema
+    tree = parse_expression(where, schema.names)
+    check_expressions(schema, tree.sql(dialect="duckdb"), str(where))
+    return tree
 
 
 def _rebasing(compute: Any) -> Any:
@@ -151,7 +154,7 @@ def delete(
         files = prune(tree, state.files.values(), schema_from_dict(state.schema))
         if not files:
             return None
-        hits = _matches(table, state, files, condition, boolean=condition, shown=where)
+        hits = _matches(table, state, files, condition, shown=where)
         actions = _deletion_actions(table, state, files, hits)
         return None if actions.empty else (actions, None)
 
@@ -180,7 +183,7 @@ def filter(  # noqa: A001 - the verb users know
         files = list(state.files.values())
         if not files:
             return None
-        hits = _matches(table, state, files, drop, shown=keep, boolean=condition)
+        hits = _matches(table, state, files, drop, shown=keep)
         actions = _deletion_actions(table, state, files, hits)
         return None if actions.empty else (actions, None)
 
@@ -227,6 +230,7 @@ def update(
 ) -> Snapshot:
     """Set columns to SQL expressions on the rows where ``where`` IS TRUE (all rows when
     None). Updated rows keep their ``_row_id``; old versions are untouched."""
+    from tablever.query.engine import cast_values, check_expressions
     from tablever.query.predicate import parse_expression, quote
 
     schema = table.latest().schema
@@ -243,6 +247,10 @@ def update(
         )
     tree = _predicate(table, where) if where is not None else None
     condition = tree.sql(dialect="duckdb") if tree is not None else "TRUE"
+    check_expressions(schema, assignments=assignments)
+    # what a failure while evaluating names: the whole statement, not the predicate only
+    shown = "SET " + ", ".join(f"{quote(c)} = {e}" for c, e in assignments.items()) + (
+        f" WHERE {where}" if where is not None else "")
 
     def compute(state: TableState) -> tuple[Actions, None] | None:
         from tablever.query.predicate import prune
@@ -251,16 +259,16 @@ def update(
         files = prune(tree, state.files.values(), current)
         if not files:
             return None
-        select = [
-            f"({assignments[n]}) AS {quote(n)}" if n in assignments else quote(n)
-            for n in current.names
-        ]
+        select = [f"({assignments[n]}) AS {quote(n)}" if n in assignments else quote(n)
+                  for n in current.names]
         hits = _matches(table, state, files, condition, [*select, quote(ROW_ID)],
-                        with_row_id=True, shown=where,
-                        boolean=None if tree is None else condition)
+                        with_row_id=True, shown=shown)
         if hits.num_rows == 0:
             return None
-        new_rows = cast_to_schema(hits.select(current.names), current)
+        # DuckDB's UPDATE casts each value to its column's type by DuckDB's rules (2.5 ->
+        # 3, ' 7 ' -> 7, '[1, 2]' -> a list): so does this one, after the match, so that
+        # a value that does not fit is named as such
+        new_rows = cast_to_schema(cast_values(hits.select(current.names), current), current)
         new_rows = new_rows.append_column(ROW_ID, hits.column(ROW_ID).cast(pa.int64()))
         dels = _deletion_actions(table, state, files, hits.select(["__tv_file", "__tv_pos"]))
         added = write_partitioned(table.storage, new_rows, first_row_id=None,

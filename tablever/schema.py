@@ -176,9 +176,31 @@ _INT_RANK = {pa.int8(): 1, pa.int16(): 2, pa.int32(): 3, pa.int64(): 4}
 _FLOAT_RANK = {pa.float16(): 1, pa.float32(): 2, pa.float64(): 3}
 
 
+def logical_type(t: pa.DataType) -> pa.DataType:
+    """``t`` without what only says how values are laid out: offset widths
+    (``large_list``/``list``, ``large_string``/``string``, ``large_binary``/``binary``),
+    string and binary views, dictionaries and list element names, at every depth.
+    Two types with the same logical type hold the same values (polars hands out
+    ``large_list`` and ``large_string`` where pyarrow makes ``list`` and ``string``)."""
+    if pa.types.is_dictionary(t):
+        return logical_type(t.value_type)
+    if t in (pa.large_string(), pa.string_view()):
+        return pa.string()
+    if t in (pa.large_binary(), pa.binary_view()):
+        return pa.binary()
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) or (
+            pa.types.is_large_list_view(t)):
+        return pa.list_(pa.field("item", logical_type(t.value_type), t.value_field.nullable))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, logical_type(f.type), f.nullable) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(logical_type(t.key_type), logical_type(t.item_type))
+    return t
+
+
 def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
     """Can values of ``src`` be stored losslessly in a ``dst`` column?"""
-    if src == dst or pa.types.is_null(src):
+    if src == dst or pa.types.is_null(src) or logical_type(src) == logical_type(dst):
         return True
     if src in _INT_RANK and dst in _INT_RANK:
         return _INT_RANK[src] <= _INT_RANK[dst]

@@ -661,14 +661,17 @@ class Snapshot:
 
     def _read_where(self, cols: list[str] | None, where: str, with_row_id: bool) -> pa.Table:
         from tablever.query.engine import (
-            check_boolean,
+            REL,
+            check_expressions,
             default_connection,
             fetch_arrow,
             plan_sql,
         )
-        from tablever.query.predicate import parse_expression, prune
+        from tablever.query.predicate import parse_expression, prune, quote
 
         tree = parse_expression(where, self.schema.names)
+        condition = tree.sql(dialect="duckdb")
+        check_expressions(self.schema, condition, where)
         files = prune(tree, self.data_files, self.schema)
         if not files:
             return self._read_arrow([], cols, with_row_id)
@@ -678,17 +681,12 @@ class Snapshot:
         names = list(cols) if cols is not None else list(self.schema.names)
         if with_row_id:
             names.append(ROW_ID)
-        from tablever.query.predicate import quote
-
         sql = (
-            f"SELECT {', '.join(quote(n) for n in names)} FROM ({inner}) AS t "
-            f"WHERE ({tree.sql(dialect='duckdb')}) IS TRUE"
+            f"SELECT {', '.join(quote(n) for n in names)} FROM ({inner}) AS {REL} "
+            f"WHERE ({condition}) IS TRUE"
         )
         try:
-            check_boolean(conn, plan, inner, tree.sql(dialect="duckdb"), where)
             table = fetch_arrow(conn.sql(sql))
-        except InvalidPredicateError:
-            raise
         except Exception as exc:
             raise (self._corruption(exc, files) or duckdb_error(exc, where)) from exc
         target = pa.schema([self.schema.field(c) for c in (cols or self.schema.names)])

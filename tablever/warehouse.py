@@ -131,6 +131,7 @@ class Warehouse:
 def _insert_rows(rows: pa.Table, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
     """INSERT's result mapped by position onto the target's columns (or ``columns``)."""
     from tablever.operations import cast_to_schema
+    from tablever.query.engine import cast_values
 
     names = columns if columns is not None else schema.names
     if rows.num_columns != len(names):
@@ -148,4 +149,5 @@ def _insert_rows(rows: pa.Table, schema: pa.Schema, columns: list[str] | None) -
     arrays = []
     for f in schema:
         arrays.append(mapped[f.name] if f.name in mapped else pa.nulls(rows.num_rows, f.type))
-    return cast_to_schema(pa.Table.from_arrays(arrays, names=schema.names), schema)
+    values = cast_values(pa.Table.from_arrays(arrays, names=schema.names), schema)
+    return cast_to_schema(values, schema)

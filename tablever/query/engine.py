@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -25,8 +25,11 @@ from tablever.schema import ROW_ID, clashing_names
 from tablever.write import same_file_schema
 
 __all__ = [
+    "REL",
     "FileRead",
     "ReadPlan",
+    "cast_values",
+    "check_expressions",
     "default_connection",
     "duckdb_type",
     "fetch_arrow",
@@ -53,34 +56,45 @@ def default_connection() -> duckdb.DuckDBPyConnection:
     return conn
 
 
-_DUCK = {
-    pa.bool_(): "BOOLEAN",
-    pa.int8(): "TINYINT",
-    pa.int16(): "SMALLINT",
-    pa.int32(): "INTEGER",
-    pa.int64(): "BIGINT",
-    pa.uint8(): "UTINYINT",
-    pa.uint16(): "USMALLINT",
-    pa.uint32(): "UINTEGER",
-    pa.uint64(): "UBIGINT",
-    pa.float32(): "FLOAT",
-    pa.float64(): "DOUBLE",
-    pa.string(): "VARCHAR",
-    pa.large_string(): "VARCHAR",
-    pa.binary(): "BLOB",
-    pa.large_binary(): "BLOB",
-    pa.date32(): "DATE",
-}
+_TYPES: dict[pa.DataType, str | None] = {}
+_TYPES_LOCK = threading.Lock()
 
 
 def duckdb_type(t: pa.DataType) -> str | None:
-    if t in _DUCK:
-        return _DUCK[t]
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
-    if pa.types.is_decimal(t):
-        return f"DECIMAL({t.precision},{t.scale})"
-    return None
+    """The DuckDB type an Arrow type is, as DuckDB itself maps it (``TIMESTAMP_NS``,
+    ``TIMESTAMPTZ_NS``, ``TIMESTAMP_S``, ``BIGINT[]``, ``STRUCT(a BIGINT)``, ...), or
+    None where DuckDB's Parquet reader sees the stored column as another type a cast
+    cannot turn back (durations are plain integers in Parquet)."""
+    with _TYPES_LOCK:
+        if t in _TYPES:
+            return _TYPES[t]
+        name: str | None = None
+        if not _has_duration(t):
+            conn = _type_connection()
+            try:
+                rel = conn.from_arrow(pa.table({"x": pa.array([], t)}))
+                name = str(rel.types[0])
+            except (duckdb.Error, pa.ArrowException, ValueError, TypeError):
+                name = None
+        _TYPES[t] = name
+        return name
+
+
+def _has_duration(t: pa.DataType) -> bool:
+    if pa.types.is_duration(t):
+        return True
+    if pa.types.is_dictionary(t):
+        return _has_duration(t.value_type)
+    return any(_has_duration(t.field(i).type) for i in range(t.num_fields))
+
+
+def _type_connection() -> duckdb.DuckDBPyConnection:
+    conn = getattr(_type_connection, "conn", None)
+    if conn is None:
+        conn = duckdb.connect()
+        conn.execute("SET TimeZone = 'UTC'")  # a time without offset means UTC
+        _type_connection.conn = conn  # type: ignore[attr-defined]
+    return conn
 
 
 def quote(name: str) -> str:
@@ -151,7 +165,8 @@ def _empty_relation(
     """An empty relation with the columns (and types) :func:`plan_sql` gives."""
     cols = []
     for n in names:
-        dtype = duckdb_type(schema.field(n).type) or "VARCHAR"
+        t = schema.field(n).type
+        dtype = duckdb_type(t) or ("BIGINT" if pa.types.is_duration(t) else "VARCHAR")
         cols.append(f"CAST(NULL AS {dtype}) AS {quote(n)}")
     if with_row_id:
         cols.append(f"CAST(NULL AS BIGINT) AS {quote(ROW_ID)}")
@@ -287,27 +302,92 @@ def plan_sql(
     return " UNION ALL ".join(parts)
 
 
-def check_boolean(
-    conn: duckdb.DuckDBPyConnection, plan: ReadPlan, source: str, condition: str, shown: str,
+def check_expressions(
+    schema: pa.Schema,
+    condition: str | None = None,
+    shown: str | None = None,
+    assignments: Mapping[str, str] | None = None,
 ) -> None:
-    """InvalidPredicateError unless ``condition`` over the relation ``source`` (the SQL of
-    ``plan`` from :func:`plan_sql`) is a true/false condition (DuckDB would otherwise
-    cast, say, a number to BOOLEAN).
+    """InvalidPredicateError unless ``condition`` (DuckDB SQL over the columns of
+    ``schema``) is a true/false condition and each ``assignments`` expression can be
+    stored in its column (as DuckDB's UPDATE casts it).
 
-    When every column has a plain DuckDB type the condition is typed against an empty
-    relation of those types instead: the same answer, without binding the files' scan
-    (~0.8 ms of a point lookup)."""
-    if all(duckdb_type(f.type) for f in plan.schema):
-        names = {n.lower() for n in plan.schema.names}
-        source = _empty_relation(
-            plan.schema, plan.schema.names, with_row_id=ROW_ID.lower() not in names,
-            positions=True,
-        )
-    kind = str(conn.sql(f"SELECT ({condition}) FROM ({source}) AS t LIMIT 0").types[0])
-    if kind not in ("BOOLEAN", '"NULL"', "NULL"):
-        raise InvalidPredicateError(
-            f"{shown!r} is not a true/false condition (it gives {kind})", sql=shown
-        )
+    Both are bound against an empty relation of the version's own types, so the answer
+    never depends on which files pruning left to read (DuckDB checks a statement when
+    it binds it, whatever rows there are). ``shown`` is the user's text, for errors."""
+    names = {n.lower() for n in schema.names}
+    source = _empty_relation(schema, schema.names, with_row_id=ROW_ID.lower() not in names,
+                             positions=False)
+    conn = default_connection().cursor()
+    try:
+        if condition is not None:
+            text = shown if shown is not None else condition
+            kind = _bind(conn, f"SELECT ({condition}) FROM ({source}) AS {REL} LIMIT 0", text)
+            if kind not in ("BOOLEAN", '"NULL"', "NULL"):
+                raise InvalidPredicateError(
+                    f"{text!r} is not a true/false condition (it gives {kind})", sql=text
+                )
+        for col, expr in (assignments or {}).items():
+            dtype = duckdb_type(schema.field(col).type)
+            cast = f"CAST(({expr}) AS {dtype})" if dtype else f"({expr})"
+            _bind(conn, f"SELECT {cast} FROM ({source}) AS {REL} LIMIT 0",
+                  f"{quote(col)} = {expr}")
+    finally:
+        conn.close()
+
+
+def cast_values(values: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The columns of ``values`` (named as ``schema``'s) cast to ``schema``'s types by
+    DuckDB's rules, as its INSERT does (2.5 -> 3 in an integer column, ' 7 ' -> 7,
+    '[1, 2]' -> a list, a time without offset -> UTC); the Arrow types are then exactly
+    the schema's. SchemaMismatchError names each column whose values cannot be cast."""
+    from tablever.errors import SchemaMismatchError
+
+    conn = _type_connection().cursor()
+    name = "__tv_values"
+    try:
+        conn.register(name, values)
+
+        def select(cols: Sequence[pa.Field]) -> pa.Table:
+            items = []
+            for f in cols:
+                dtype = duckdb_type(f.type)
+                items.append(f"CAST({quote(f.name)} AS {dtype}) AS {quote(f.name)}" if dtype
+                             and values.schema.field(f.name).type != f.type else quote(f.name))
+            return fetch_arrow(conn.sql(f"SELECT {', '.join(items)} FROM {name}"))
+
+        try:
+            out = select(list(schema))
+        except duckdb.Error:
+            reasons, bad = [], []
+            for f in schema:
+                try:
+                    select([f])
+                except duckdb.Error as exc:
+                    bad.append(f.name)
+                    reasons.append(f"{f.name!r}: cannot store {values.schema.field(f.name).type}"
+                                   f" values in {f.type} ({_first_line(exc)})")
+            raise SchemaMismatchError(
+                "values do not fit the table: " + "; ".join(reasons or ["cannot cast"]), bad
+            ) from None
+    finally:
+        conn.close()
+    return out
+
+
+# The alias of the relation row-level writes and filtered reads select from: not a
+# name a user's column could have, so ``x.a`` is always the field a of a struct x.
+REL = "__tv_rel"
+
+
+def _bind(conn: duckdb.DuckDBPyConnection, sql: str, shown: str) -> str:
+    try:
+        return str(conn.sql(sql).types[0])
+    except duckdb.Error as exc:
+        text = _first_line(exc)
+        for prefix in ("Binder Error: ", "Conversion Error: ", "Parser Error: "):
+            text = text.replace(prefix, "")
+        raise InvalidPredicateError(f"cannot evaluate {shown!r}: {text}", sql=shown) from exc
 
 
 def _open_database() -> duckdb.DuckDBPyConnection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -66,11 +67,10 @@ def parse_expression(sql: object, columns: Sequence[str], *, what: str = "predic
     lower = {c.lower(): c for c in columns}
     unknown = []
     for col in tree.find_all(exp.Column):
-        name = col.name
-        if col.table:
-            unknown.append(col.sql(dialect="duckdb"))
-        elif name not in known and name.lower() not in lower:
-            unknown.append(name)
+        # ``x.a`` (and ``x.a.b``) is a field of a struct column x: DuckDB binds the field
+        name = col.parts[0].name if col.table else col.name
+        if name not in known and name.lower() not in lower:
+            unknown.append(col.sql(dialect="duckdb") if col.table else name)
     if unknown:
         raise InvalidPredicateError(
             f"{what} {sql!r} names unknown column(s) {', '.join(sorted(set(unknown)))}; "
@@ -95,21 +95,36 @@ def _literal(node: Node) -> Any:
         return _literal(node.this)
     if isinstance(node, exp.Neg):
         v = _literal(node.this)
-        return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else _NOPE
+        return -v if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) else _NOPE
     if isinstance(node, exp.Boolean):
         return node.this
     if isinstance(node, exp.Literal):
         if node.is_string:
             return node.this
+        # DuckDB types a number literal as an integer, a DECIMAL (digits with a point:
+        # exact) or a DOUBLE (with an exponent); each compares differently.
+        text = node.this
         try:
-            return int(node.this)
-        except ValueError:
-            try:
-                return float(node.this)
-            except ValueError:
-                return _NOPE
+            if re.fullmatch(r"\d+", text):
+                return int(text)
+            if re.fullmatch(r"\d*\.\d*", text):
+                return Decimal(text)
+            if re.fullmatch(r"(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+", text):
+                return float(text)
+            return _NOPE
+        except (ValueError, ArithmeticError):
+            return _NOPE
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
-        return node.this.this
+        # only casts that keep the text's value: a DATE '... 12:00' is midnight
+        text, to = node.this.this, node.to.this
+        T = exp.DataType.Type
+        if to in (T.VARCHAR, T.TEXT, T.TIMESTAMPTZ):
+            return text
+        if to in (T.TIMESTAMP, T.TIMESTAMPNTZ, T.TIMESTAMP_NS):
+            m = _TIMESTAMP.fullmatch(text.strip())
+            return text if m is not None and not m.group("zone") else _NOPE
+        if to == T.DATE:
+            return text if _DATE.fullmatch(text.strip()) else _NOPE
     return _NOPE
 
 
@@ -122,7 +137,7 @@ _NOPE = _Nope()
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
+    r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.(?P<fraction>\d{1,6}))?)?)?"
     r"(?P<zone>Z|[+-]\d{2}:\d{2})?"
 )
 
@@ -143,9 +158,22 @@ def _comparable(value: Any, bound: Any, dtype: Any) -> tuple[Any, Any] | None:
     if isinstance(value, bool) or isinstance(bound, bool):
         return None
     if pa.types.is_integer(dtype) or pa.types.is_floating(dtype):
-        if isinstance(value, (int, float)) and isinstance(bound, (int, float)):
-            return value, bound
-        return None
+        if not (isinstance(value, (int, float, Decimal)) and isinstance(bound, (int, float))):
+            return None
+        if pa.types.is_floating(dtype) or isinstance(value, float):
+            # DuckDB compares a float column, or a DOUBLE literal, as DOUBLE: both
+            # rounded to the nearest double (10**18 + 1 = 1e18 there), as float() does
+            try:
+                return float(value), float(bound)
+            except OverflowError:
+                return None
+        if isinstance(value, Decimal):
+            # an integer column against DECIMAL(p, s) compares exactly in DECIMAL(19 + s)
+            # while that fits DuckDB's 38 digits; beyond, DuckDB picks DOUBLE: unsure
+            exponent = value.as_tuple().exponent
+            if not value.is_finite() or not isinstance(exponent, int) or 19 - exponent > 38:
+                return None
+        return value, bound
     if not (isinstance(value, str) and isinstance(bound, str)):
         return None
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
@@ -161,6 +189,9 @@ def _comparable(value: Any, bound: Any, dtype: Any) -> tuple[Any, Any] | None:
         m = _TIMESTAMP.fullmatch(value.strip())
         if m is None or (m.group("zone") and dtype.tz is None):
             return None
+        digits = len(m.group("fraction") or "")
+        if digits > {"s": 0, "ms": 3}.get(dtype.unit, 6):
+            return None  # DuckDB first casts the literal to the column's coarser unit
         try:
             a, b = _as_time(value), _as_time(bound)
         except ValueError:
