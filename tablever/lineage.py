@@ -271,7 +271,13 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
     schema = prev.schema
     snaps = [prev]
     for v in range(start + 1, end + 1):
-        snaps.append(table.as_of(v))
+        try:
+            snaps.append(table.as_of(v))
+        except RefNotFoundError as exc:
+            raise RefNotFoundError(
+                v, f"changes({start}, {end}) needs every version between them, and {exc}; "
+                f"diff({start}, {end}) compares the two versions without them",
+            ) from exc
         schema = _union_schema(schema, snaps[-1].schema)
     taken = [n for n in schema.names if n in ("_change", "_version")]
     if taken:

@@ -280,3 +280,29 @@ def test_an_overflow_names_the_expression_not_the_predicate(tmp_path: Path) -> N
     assert "id + 1" in str(err.value)
     assert "cannot evaluate 'id > 0'" not in str(err.value)
     assert t.latest().version == before
+
+
+# --- 9. clear errors instead of raw ones ---------------------------------------------
+
+def test_compact_sorting_by_a_nested_column_is_refused_before_reading(tmp_path: Path) -> None:
+    t = tv.create(tmp_path / "t", schema=list_table([]).schema)
+    for i in range(3):
+        t.append(list_table([i]))
+    before = t.latest()
+    for f in (tmp_path / "t" / "data").rglob("*.parquet"):
+        f.unlink()  # were any file read, this would be an IntegrityError
+    with pytest.raises(tv.SchemaMismatchError, match="'l'") as err:
+        tv.compact(t, sort_by=["l"])
+    assert err.value.columns == ["l"]
+    assert t.latest().id == before.id
+
+
+def test_changes_across_expired_versions_says_why_and_offers_diff(tmp_path: Path) -> None:
+    t = tv.create(tmp_path / "t", schema=pa.schema([("id", pa.int64())]))
+    for i in range(4):
+        t.append(pa.table({"id": pa.array([i], pa.int64())}))
+    t.tag("start", ref=1)
+    tv.expire(t, older_than="0s", keep_last=1)
+    with pytest.raises(tv.RefNotFoundError, match=r"needs every version between.*diff\(1, 4\)"):
+        t.changes(1, 4)
+    assert t.diff(1, 4).summary == {"added": 3, "removed": 0}

@@ -376,6 +376,11 @@ def _write_whole_parts(
         return list(pool.map(write, cuts))
 
 
+def _unsortable(t: pa.DataType) -> bool:
+    return pa.types.is_nested(t) or (
+        pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type))
+
+
 def compact(
     table: Table,
     *,
@@ -416,6 +421,14 @@ def compact(
 
             raise SchemaMismatchError(
                 f"sort_by names unknown column(s) {', '.join(unknown)}", unknown
+            )
+        unsortable = [c for c in sort_by if _unsortable(table.schema.field(c).type)]
+        if unsortable:
+            from tablever.errors import SchemaMismatchError
+
+            raise SchemaMismatchError(
+                f"sort_by cannot order by {', '.join(map(repr, unsortable))}: list, struct "
+                "and map columns have no order here; sort by scalar columns", unsortable,
             )
     _check_min_input_files(min_input_files)
     target, ratio = _policy(table, target_file_bytes, delete_ratio)
