@@ -83,7 +83,7 @@ def _file_rows(
     """Rows at ``positions`` of one data file, in ``schema``, with ``_row_id``."""
     ensure_verified(storage, [f])
     try:
-        raw = read_parquet(storage.full(f.path), threads=True)
+        raw = read_parquet(storage.local_path(f.path, sha256=f.sha256), threads=True)
     except FileNotFoundError as exc:
         raise IntegrityError(f"data file {f.path} is missing") from exc
     except (pa.ArrowException, OSError) as exc:

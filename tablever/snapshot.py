@@ -154,13 +154,20 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
     Each file is hashed the first time this process reads it (unless this process wrote
     it), and again whenever its size, modification or change time, or inode differ from
     when it last matched; so a data file modified on disk is an IntegrityError naming
-    it, never wrong rows. (Only local files: on other file systems use ``verify=True``.)
+    it, never wrong rows. On a remote file system the local copy readers scan is checked
+    as it is fetched (:meth:`Storage.local_path`).
     """
-    if not storage.is_local:
-        return
     todo: list[tuple[DataFile, str, os.stat_result]] = []
-    for f in files:
-        full = storage.full(f.path)
+
+    def local(f: DataFile) -> str:
+        try:
+            return storage.local_path(f.path, sha256=f.sha256)
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"data file {f.path} is missing") from exc
+        except IntegrityError as exc:
+            raise IntegrityError(f"data file {exc}") from exc
+
+    for f, full in zip(files, storage.fetch_all(local, list(files)), strict=True):
         try:
             st = os.stat(full)
         except FileNotFoundError as exc:
@@ -383,18 +390,12 @@ class Snapshot:
         every deletion vector exists (for answers taken from the log alone; a read also
         checks the bytes). Locally one stat per file; on object storage one listing,
         not a request per file."""
-        storage = self._storage
-        if storage.is_local:
-            def size_of(rel: str) -> int | None:
-                try:
-                    return storage.size(rel)
-                except FileNotFoundError:
-                    return None
-        else:
-            listed = {i.path: i.size for top in ("data", "deletes") for i in storage.walk(top)}
+        sizes = self._storage.sizes(
+            [f.path for f in self.data_files] + [d.path for d in self.deletion_vectors])
 
-            def size_of(rel: str) -> int | None:
-                return listed.get(rel)
+        def size_of(rel: str) -> int | None:
+            return sizes.get(rel)
+
         for f in self.data_files:
             size = size_of(f.path)
             if size is None:
@@ -415,30 +416,19 @@ class Snapshot:
         ensure_verified(self._storage, chosen)
         vectors = [(f, self._state.deletes.get(f.key)) for f in chosen]
         with_dv = [(f, dv) for f, dv in vectors if dv is not None]
-        loaded: dict[Any, np.ndarray] = {}
-        if len(with_dv) > 4 and not self._storage.is_local:  # overlap remote reads
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                arrays = pool.map(lambda fd: load_positions(self._storage, fd[1], fd[0].rows),
-                                  with_dv)
-                loaded = {f.key: a for (f, _), a in zip(with_dv, arrays, strict=True)}
-        reads = []
-        for f, dv in vectors:
-            deleted = None
-            if dv is not None:
-                deleted = loaded.get(f.key)
-                if deleted is None:
-                    deleted = load_positions(self._storage, dv, f.rows)
-            reads.append(
-                FileRead(
-                    path=self._storage.full(f.path),
-                    rows=f.rows,
-                    first_row_id=f.first_row_id,
-                    columns=tuple(f.stats),
-                    deleted=deleted,
-                )
+        arrays = self._storage.fetch_all(
+            lambda fd: load_positions(self._storage, fd[1], fd[0].rows), with_dv)
+        loaded = {f.key: a for (f, _), a in zip(with_dv, arrays, strict=True)}
+        reads = [
+            FileRead(
+                path=self._storage.local_path(f.path, sha256=f.sha256),
+                rows=f.rows,
+                first_row_id=f.first_row_id,
+                columns=tuple(f.stats),
+                deleted=None if dv is None else loaded[f.key],
             )
+            for f, dv in vectors
+        ]
         ident = hashlib.sha256()
         for f in chosen:
             dv = self._state.deletes.get(f.key)
@@ -477,7 +467,7 @@ class Snapshot:
             live = sum(r.rows - (0 if r.deleted is None else len(r.deleted)) for r in plan.files)
             return pa.table({"_": pa.nulls(live)}).select([])
         rows = sum(r.rows for r in plan.files)
-        if rows >= _DUCKDB_MIN_ROWS and self._storage.is_local and _duckdb_exact(out_schema):
+        if rows >= _DUCKDB_MIN_ROWS and _duckdb_exact(out_schema):
             out = self._read_duckdb(plan, cols, with_row_id, out_schema)
             if out is not None:
                 return out
@@ -543,8 +533,7 @@ class Snapshot:
         seen = dict.fromkeys(uses, 0)  # rows of each path scanned so far
         parts: list[list[Any]] = [[] for _ in reads]
         try:
-            dataset = ds.dataset(list(uses), schema=read_schema, format=_parquet_format(),
-                                 filesystem=None if self._storage.is_local else self._storage.fs)
+            dataset = ds.dataset(list(uses), schema=read_schema, format=_parquet_format())
             # Batches are shaped as they arrive, while the scanner decodes the next ones.
             for tagged in dataset.scanner(columns=read_schema.names).scan_batches():
                 batch, path = tagged.record_batch, tagged.fragment.path
@@ -575,9 +564,7 @@ class Snapshot:
         """The columns of ``fields`` (and ``_row_id`` when needed) that one file holds."""
         try:
             with contextlib.ExitStack() as stack:
-                source = (r.path if self._storage.is_local
-                          else stack.enter_context(self._storage.open_read(f.path)))
-                pf = stack.enter_context(pq.ParquetFile(source, page_checksum_verification=True))
+                pf = stack.enter_context(pq.ParquetFile(r.path, page_checksum_verification=True))
                 present = set(pf.schema_arrow.names)
                 wanted = [x.name for x in fields if x.name in present]
                 if with_row_id and f.first_row_id is None and ROW_ID in present:

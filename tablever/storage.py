@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import itertools
 import os
 import posixpath
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +75,15 @@ def fault_point(name: str) -> None:
         os._exit(77)
 
 
+def _not_found(exc: OSError) -> bool:
+    """Whether a pyarrow file system's OSError says the file is not there (pyarrow
+    raises a plain OSError for it on some file systems: only its text tells)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    text = str(exc).lower()
+    return "not found" in text or "no such" in text or "does not exist" in text
+
+
 @dataclass(frozen=True, slots=True)
 class FileInfo:
     path: str  # relative to the table root, with '/' separators
@@ -115,10 +126,103 @@ class Storage:
         return self.root if self.is_local else f"{self.fs.type_name}://{self.root}"
 
     def full(self, rel: str) -> str:
-        """The path of ``rel`` for readers (DuckDB, pyarrow) on this file system."""
+        """The path of ``rel`` on this storage's file system (``self.fs``). Only this
+        module uses it: engines get :meth:`local_path`, everything else a method here."""
         if self.is_local:
             return os.path.join(self.root, *rel.split("/")) if rel else self.root
         return posixpath.join(self.root, rel) if rel else self.root
+
+    def child(self, rel: str) -> Storage:
+        """The storage rooted at ``rel`` below this one, on the same file system."""
+        return Storage(self.full(rel), None if self.is_local else self.fs)
+
+    # --- engines ------------------------------------------------------------------
+
+    def local_path(self, rel: str, *, sha256: str | None = None) -> str:
+        """A path on the local disk holding the bytes of the immutable file ``rel``:
+        the one seam through which DuckDB's and polars' Parquet scans, which open files
+        themselves, see any file system.
+
+        On a local disk it is the file itself. Elsewhere it is a copy in the local cache
+        (``TABLEVER_CACHE_DIR``, by default ``tablever-cache`` in the temp folder),
+        fetched once: data files and deletion vectors are content-addressed and never
+        change, so a copy never goes stale. With ``sha256`` the bytes fetched are
+        checked against it (IntegrityError) and the copy is known to match it.
+        """
+        if self.is_local:
+            return self.full(rel)
+        dest = self._cache_path(rel)
+        if os.path.exists(dest):
+            return dest
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        tmp = f"{dest}{TMP_PREFIX}{uuid.uuid4().hex}"
+        digest = hashlib.sha256()
+        try:
+            with self.fs.open_input_stream(self.full(rel)) as src, open(tmp, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if sha256 is not None and digest.hexdigest() != sha256:
+                from tablever.errors import IntegrityError
+
+                raise IntegrityError(f"{rel} does not match its SHA-256")
+            os.replace(tmp, dest)
+        except OSError as exc:
+            if _not_found(exc):
+                raise FileNotFoundError(errno.ENOENT, "not found", rel) from exc
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if sha256 is not None:
+            mark_verified(dest, sha256)
+        return dest
+
+    def cached_path(self, rel: str) -> str | None:
+        """The local path of ``rel`` if reading it needs no fetch (a local file, or a
+        copy already in the cache), else None."""
+        if self.is_local:
+            return self.full(rel)
+        dest = self._cache_path(rel)
+        return dest if os.path.exists(dest) else None
+
+    def _cache_path(self, rel: str) -> str:
+        base = os.environ.get("TABLEVER_CACHE_DIR") or os.path.join(
+            tempfile.gettempdir(), "tablever-cache")
+        key = hashlib.sha256(f"{self.fs.type_name}:{self.root}".encode()).hexdigest()[:24]
+        return os.path.join(base, key, *rel.split("/"))
+
+    def sizes(self, rels: Sequence[str]) -> dict[str, int | None]:
+        """The size of each file of ``rels`` (None where it is missing): a stat each on a
+        local disk, one listing of their folders elsewhere (not a request per file)."""
+        if self.is_local:
+            out: dict[str, int | None] = {}
+            for rel in rels:
+                try:
+                    out[rel] = os.stat(self.full(rel)).st_size
+                except FileNotFoundError:
+                    out[rel] = None
+            return out
+        tops = {rel.split("/", 1)[0] for rel in rels}
+        listed = {i.path: i.size for top in sorted(tops) for i in self.walk(top)}
+        return {rel: listed.get(rel) for rel in rels}
+
+    def mtime(self, rel: str) -> float:
+        """The file's modification time in seconds (FileNotFoundError if absent)."""
+        if self.is_local:
+            return os.stat(self.full(rel)).st_mtime
+        info = self.fs.get_file_info(self.full(rel))
+        if info.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(errno.ENOENT, "not found", rel)
+        return info.mtime.timestamp() if info.mtime else 0.0
+
+    def fetch_all(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[fn(x) for x in items]``, overlapped on a few threads where each read waits
+        on a remote file system; in order, one by one, on a local disk."""
+        if self.is_local or len(items) <= 4:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(fn, items))
 
     # --- reading ------------------------------------------------------------------
 
@@ -132,7 +236,7 @@ class Storage:
         except FileNotFoundError:
             raise
         except OSError as exc:
-            if "not found" in str(exc).lower() or "no such" in str(exc).lower():
+            if _not_found(exc):
                 raise FileNotFoundError(errno.ENOENT, str(exc), rel) from exc
             raise
 
@@ -197,14 +301,10 @@ class Storage:
 
     # --- writing ------------------------------------------------------------------
 
-    def _tmp_name(self, rel: str) -> str:
-        head, _, _tail = rel.rpartition("/")
-        name = f"{TMP_PREFIX}{uuid.uuid4().hex}"
-        return f"{head}/{name}" if head else name
-
-    def _write_local_tmp(self, rel: str, data: bytes, durable: bool) -> str:
-        tmp = self.full(self._tmp_name(rel))
-        os.makedirs(os.path.dirname(tmp), exist_ok=True)
+    def _write_local_tmp(self, full: str, data: bytes, durable: bool) -> str:
+        head, _ = os.path.split(full)
+        tmp = os.path.join(head, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+        os.makedirs(head, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(data)
@@ -217,10 +317,20 @@ class Storage:
             os.close(fd)
         return tmp
 
+    def _disk_path(self, rel: str) -> str | None:
+        """The local-disk path of ``rel`` when the file system is a local disk (plain, or
+        a sub-tree of one), else None."""
+        if self.is_local:
+            return self.full(rel)
+        if isinstance(self.fs, pafs.SubTreeFileSystem) and isinstance(
+                self.fs.base_fs, pafs.LocalFileSystem):
+            return os.path.join(self.fs.base_path, self.full(rel).lstrip("/"))
+        return None
+
     def write_file(self, rel: str, data: bytes, *, durable: bool = True) -> None:
         """Write ``data`` at ``rel`` atomically (readers see all of it or nothing)."""
         if self.is_local:
-            tmp = self._write_local_tmp(rel, data, durable)
+            tmp = self._write_local_tmp(self.full(rel), data, durable)
             os.replace(tmp, self.full(rel))
             if durable:
                 _fsync_dir(os.path.dirname(self.full(rel)))
@@ -231,23 +341,24 @@ class Storage:
 
     def put_if_absent(self, rel: str, data: bytes, *, fault: str = "commit") -> bool:
         """Create ``rel`` with ``data`` only if absent; False if it already existed."""
-        if not self.is_local:
+        full = self._disk_path(rel)
+        if full is None:
             raise TableverError(
                 f"put-if-absent is not available on {self.fs.type_name}: committing to this "
                 "file system is not supported yet"
             )
         fault_point(f"{fault}.before_temp")
-        tmp = self._write_local_tmp(rel, data, durable=True)
+        tmp = self._write_local_tmp(full, data, durable=True)
         fault_point(f"{fault}.after_fsync")
         try:
-            os.link(tmp, self.full(rel))
+            os.link(tmp, full)
         except FileExistsError:
             return False
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         fault_point(f"{fault}.after_link")
-        _fsync_dir(os.path.dirname(self.full(rel)))
+        _fsync_dir(os.path.dirname(full))
         return True
 
     def touch(self, rel: str) -> None:

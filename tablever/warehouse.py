@@ -32,16 +32,16 @@ class Warehouse:
         [{'count': 1}]
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._storage = Storage(os.fspath(path))
+    def __init__(self, path: str | os.PathLike[str], *, fs: Any = None) -> None:
+        self._storage = Storage(os.fspath(path), fs)
         self.path = self._storage.uri
 
     def __repr__(self) -> str:
         return f"Warehouse({self.path!r})"
 
-    def _table_path(self, name: str) -> str:
+    def _table_storage(self, name: str) -> Storage:
         check_name(name, "table name")
-        return self._storage.full(name)
+        return self._storage.child(name)
 
     def tables(self) -> list[str]:
         """Names of the tables in the warehouse, sorted."""
@@ -51,14 +51,15 @@ class Warehouse:
                 check_name(name, "table name")
             except Exception:  # not a table folder
                 continue
-            if self._storage.is_dir(name) and Log(Storage(self._storage.full(name))).exists():
+            if self._storage.is_dir(name) and Log(self._storage.child(name)).exists():
                 out.append(name)
         return out
 
     def table(self, name: str) -> Table:
         """Open table ``name``; TableNotFoundError lists the tables there are."""
         try:
-            return open_table(self._table_path(name))
+            where = self._table_storage(name)
+            return open_table(where.root, fs=where.fs)
         except TableNotFoundError:
             raise TableNotFoundError(name, available=self.tables()) from None
 
@@ -73,9 +74,9 @@ class Warehouse:
     ) -> Table:
         """Create table ``name`` in the warehouse (see :func:`tablever.create`)."""
         self._storage.makedirs("")
-        return create(
-            self._table_path(name), schema, properties=properties, message=message, data=data
-        )
+        where = self._table_storage(name)
+        return create(where.root, schema, properties=properties, message=message, data=data,
+                      fs=where.fs)
 
     def sql(self, query: str, *, dialect: str | None = None, message: str | None = None) -> pa.Table:
         """Run SQL over the warehouse's tables; any reference may carry a version clause

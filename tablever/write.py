@@ -222,8 +222,8 @@ def write_data_file(
     sha = hashlib.sha256(data).hexdigest()
     path = f"data/{sha[:2]}/{sha}.parquet"
     wrote = storage.write_once(path, data)
-    if storage.is_local:
-        full = storage.full(path)
+    full = storage.cached_path(path)
+    if full is not None:
         if wrote:
             mark_verified(full, sha)  # these very bytes: no need to re-hash them
         # the path names these bytes, so their schema is the file's (as readers see it:

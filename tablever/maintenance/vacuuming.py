@@ -16,7 +16,6 @@ table root.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
@@ -195,11 +194,8 @@ def vacuum(
 def _mtime(storage: Storage, rel: str) -> float:
     """The file's current mtime (0 when it is gone)."""
     try:
-        if storage.is_local:
-            return os.stat(storage.full(rel)).st_mtime
-        info = storage.fs.get_file_info(storage.full(rel))
-        return info.mtime.timestamp() if info.mtime else 0.0
-    except (FileNotFoundError, OSError):
+        return storage.mtime(rel)
+    except OSError:
         return 0.0
 
 
