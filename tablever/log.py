@@ -1,4 +1,7 @@
-"""The transaction log on storage: commits, checkpoints, tags, runs, and commit + retry."""
+"""The transaction log on storage: commits, checkpoints, the version index, expired versions.
+
+It reads and puts log files; the commit loop (build, put, rebase, checkpoint) is
+:mod:`tablever.transaction`'s."""
 
 from __future__ import annotations
 
@@ -6,20 +9,19 @@ import dataclasses
 import hashlib
 import json
 import logging
-import random
 import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tablever.errors import CommitConflictError, CorruptLogError, TableNotFoundError
+from tablever.errors import CorruptLogError, TableNotFoundError
 from tablever.format.commit import (
     Commit,
     DataFile,
@@ -37,7 +39,7 @@ from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
 from tablever.write import read_parquet
 
-__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "Prepare", "commit_path"]
+__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "commit_path"]
 
 log = logging.getLogger("tablever")
 
@@ -52,11 +54,6 @@ DEFAULT_MAX_RETRIES = 50
 _COMMIT_NAME = re.compile(r"^([0-9]{20})\.json\Z")  # [0-9]: \d takes any digit
 _CKPT_NAME = re.compile(r"^([0-9]{20})\.parquet\Z")
 _EXPIRED_NAME = re.compile(r"^[0-9]{20}-[0-9a-f]{16}\.json\Z")
-
-Prepare = Callable[[TableState, Sequence[Commit]], "Commit | None"]
-"""Builds the commit to put on top of a state, given the commits that won races since
-the operation first read the table. Returns None when there is nothing to commit."""
-
 
 @dataclass(frozen=True, slots=True)
 class ExpiredVersion:
@@ -208,6 +205,8 @@ class Log:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.commits_read = 0  # instrumentation: how many commit files were read
+        self._index: list[VersionInfo] | None = None
+        self._index_lock = threading.RLock()
 
     # --- commits ------------------------------------------------------------------
 
@@ -492,47 +491,80 @@ class Log:
 
     # --- committing ---------------------------------------------------------------
 
-    def commit(
-        self,
-        state: TableState,
-        prepare: Prepare,
-        *,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        txn: str,
-        checkpoint: Callable[[TableState], None] | None = None,
-    ) -> TableState:
-        """Put the commit ``prepare`` builds as ``state.version + 1``; on a lost race read
-        the winners and ask ``prepare`` again, at most ``max_retries`` times."""
-        winners: list[Commit] = []
-        attempt = 0
+    def put_commit(self, commit: Commit) -> bool:
+        """Put ``commit`` as its version's log file if no other writer has: the one
+        atomic step of a commit. False if that version exists already."""
+        return self.storage.put_if_absent(commit_path(commit.version), to_json(commit))
+
+    def read_forward(self, state: TableState) -> list[Commit]:
+        """The commits after ``state`` up to the newest, in order (the winners of a race)."""
+        out: list[Commit] = []
+        version = state.version + 1
         while True:
-            commit = prepare(state, winners)
-            if commit is None:
-                return state
-            commit = commit.with_id()
-            if commit.version != state.version + 1 or commit.parent_id != state.id:
-                raise AssertionError("prepare must build on the state it was given")
-            path = commit_path(commit.version)
-            if self.storage.put_if_absent(path, to_json(commit)):
-                new_state = apply(state, commit)
-                if checkpoint is not None:
-                    checkpoint(new_state)
-                return new_state
-            attempt += 1
-            # Someone else holds that version: read forward to the new head.
-            while True:
-                try:
-                    other = self.read_commit(state.version + 1)
-                except FileNotFoundError:
-                    break
-                if other.txn == txn:  # our own put, whose answer was lost
-                    return apply(state, other)
-                winners.append(other)
-                state = apply(state, other)
-            if attempt > max_retries:
-                raise CommitConflictError(
-                    f"gave up after {max_retries} retries: other writers kept committing "
-                    f"(last seen version {state.version}); the operation changed nothing "
-                    "and is safe to rerun"
-                )
-            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+            try:
+                out.append(self.read_commit(version))
+            except FileNotFoundError:
+                return out
+            version += 1
+
+    # --- the version index ----------------------------------------------------------
+
+    def versions(self, current: TableState) -> list[VersionInfo]:
+        """(version, id, timestamp) of every retained version up to ``current``
+        (the newest state), ascending; kept between calls and extended as it grows."""
+        with self._index_lock:
+            index = self._index
+            if index is None or not index or index[-1].version > current.version:
+                index = self._build_index()
+            try:
+                while index[-1].version < current.version:
+                    c = self.read_commit(index[-1].version + 1)
+                    index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
+            except FileNotFoundError:  # versions were expired since the index was built
+                index = self._build_index()
+            expired = self.read_expired()
+            if expired:
+                index = [v for v in index if v.version not in expired]
+            self._index = index
+            return list(index)
+
+    def note_committed(self, state: TableState) -> None:
+        """Extend the version index by a version this process just committed."""
+        with self._index_lock:
+            index = self._index
+            if index and index[-1].version + 1 == state.version:
+                index.append(VersionInfo(state.version, state.id, state.commit.timestamp_ms))
+
+    def forget_index(self) -> None:
+        """Drop the version index (after an expire removed versions it lists)."""
+        with self._index_lock:
+            self._index = None
+
+    def _build_index(self) -> list[VersionInfo]:
+        present = set(self.list_versions())
+        ckpts = self.list_checkpoints()
+        index: list[VersionInfo] = []
+        start = 0
+        for ck in reversed(ckpts):
+            try:
+                _, hist = self.read_checkpoint(ck)
+            except CorruptLogError:
+                continue
+            index = [h for h in hist
+                     if h.version <= ck and (h.version in present or h.version == ck)]
+            start = ck + 1
+            break
+        # A checkpoint's history may omit versions whose commits are still here (an
+        # expire that died after writing it): the log, not the checkpoint, says what
+        # is retained.
+        known = {h.version for h in index}
+        for v in sorted(x for x in present if x >= start or x not in known):
+            try:
+                c = self.read_commit(v)
+            except FileNotFoundError:
+                if v >= start:
+                    raise
+                continue  # expired meanwhile
+            index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
+        index.sort(key=lambda h: h.version)
+        return index

@@ -1,13 +1,15 @@
-"""Row-level writes: delete, filter, update, upsert, overwrite, restore, set-properties.
+"""The write verbs: append, delete, filter, update, upsert, overwrite, restore, set-properties.
 
-Each builds :class:`~tablever.format.commit.Actions` for the newest state; the table's
-commit loop retries them. Deletes are merge-on-read: a deletion vector per data file,
+Each builds :class:`~tablever.format.commit.Actions` for the newest state and hands them
+to a :class:`~tablever.transaction.Writer`, which commits and retries them; each returns
+the new state. Deletes are merge-on-read: a deletion vector per data file,
 replaced by the union when the same file loses more rows; no data file is rewritten.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,22 +23,93 @@ from tablever.errors import (
     SchemaMismatchError,
 )
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
-from tablever.format.refs import Ref
 from tablever.format.state import TableState, touched_keys
 from tablever.partitioning import write_partitioned
-from tablever.schema import ROW_ID, conform, schema_from_dict, to_arrow_table
+from tablever.schema import (
+    ROW_ID,
+    SchemaMode,
+    conform,
+    merge_schemas,
+    schema_from_dict,
+    to_arrow_table,
+)
 from tablever.snapshot import Snapshot, duckdb_error, load_positions
+from tablever.storage import Storage
+from tablever.transaction import Writer
 from tablever.write import sorted_unique, write_positions
 
 if TYPE_CHECKING:
     from sqlglot import exp
 
-    from tablever.table import Table
+__all__ = ["append", "delete", "filter", "overwrite", "renumber", "restore", "set_properties",
+           "update", "upsert"]
 
-__all__ = ["delete", "filter", "overwrite", "restore", "set_properties", "update", "upsert"]
+
+def renumber(files: Sequence[DataFile], start: int) -> list[DataFile]:
+    """``files`` (written with placeholder row ids) given consecutive row-id ranges from
+    ``start``, in order: appended rows get their ids when the commit's base is known."""
+    out = []
+    for f in files:
+        out.append(replace(f, first_row_id=start))
+        start += f.rows
+    return out
+
+
+def append(
+    writer: Writer,
+    data: Any,
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    schema_mode: SchemaMode = "strict",
+    allow_empty: bool = False,
+    provenance: bool = True,
+) -> TableState:
+    """Append rows; ``schema_mode="merge"`` adds new nullable columns and widens
+    int32->int64 and float32->float64."""
+    if schema_mode not in ("strict", "merge"):
+        raise InvalidNameError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
+    incoming = to_arrow_table(data)
+    table_schema = writer.schema
+    if schema_mode == "merge":
+        target = merge_schemas(table_schema, incoming.schema)
+        rows = conform(incoming, target, mode="merge")
+    else:
+        target = table_schema
+        rows = conform(incoming, target)
+    if rows.num_rows == 0 and not allow_empty:
+        return writer.state
+    # Split per partition when the table sets partition_by: the parts' files get
+    # consecutive row-id ranges below, in part order (docs/format.md).
+    files = write_partitioned(writer.storage, rows, first_row_id=0,
+                              properties=writer.state.properties)
+    written_schema = rows.schema
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema | None]:
+        current = schema_from_dict(state.schema)
+        new_schema: pa.Schema | None = None
+        if current != target:
+            if schema_mode == "merge":
+                new_schema = merge_schemas(current, written_schema)
+            else:
+                # Another writer evolved the schema: our files must still read under it.
+                merged = merge_schemas(current, written_schema)
+                if merged != current:
+                    raise SchemaMismatchError(
+                        "the table schema changed while appending: "
+                        f"{current} no longer accepts the data", list(written_schema.names)
+                    )
+        elif schema_mode == "merge" and target != table_schema:
+            new_schema = target
+        return Actions(add=tuple(renumber(files, state.next_row_id))), new_schema
+
+    return writer.commit(
+        "append", build, message=message, properties=properties,
+        allow_empty=allow_empty, provenance=provenance,
+    )
 
 def _matches(
-    table: Table,
+    storage: Storage,
     state: TableState,
     files: Sequence[DataFile],
     condition: str,
@@ -50,7 +123,7 @@ def _matches(
     caller has checked the expressions with ``check_expressions``)."""
     from tablever.query.engine import REL, default_connection, fetch_arrow, plan_sql
 
-    snap = Snapshot(table.storage, state)
+    snap = Snapshot(storage, state)
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
     inner = plan_sql(plan, conn, with_row_id=with_row_id, positions=True)
@@ -66,7 +139,7 @@ def _matches(
 
 
 def _deletion_actions(
-    table: Table, state: TableState, files: Sequence[DataFile], hits: pa.Table
+    storage: Storage, state: TableState, files: Sequence[DataFile], hits: pa.Table
 ) -> Actions:
     """Deletion vectors (unions with the live ones) for the rows in ``hits``."""
     if hits.num_rows == 0:
@@ -83,14 +156,14 @@ def _deletion_actions(
         old = state.deletes.get(f.key)
         merged = chunk_pos
         if old is not None:
-            merged = np.concatenate([load_positions(table.storage, old, f.rows), chunk_pos])
+            merged = np.concatenate([load_positions(storage, old, f.rows), chunk_pos])
         merged = sorted_unique(merged)
         if len(merged) >= f.rows:
             removes.append(f.key)
         else:
             todo.append((f, merged))
 
-    written = write_positions(table.storage, [merged for _, merged in todo])
+    written = write_positions(storage, [merged for _, merged in todo])
     vectors = [
         DeleteVector(f.path, f.first_row_id, path, sha, int(len(merged)))
         for (f, merged), (path, sha) in zip(todo, written, strict=True)
@@ -102,13 +175,13 @@ def _touches(actions: Actions) -> set[FileKey]:
     return set(actions.remove) | {d.key for d in actions.deletes}
 
 
-def _predicate(table: Table, where: object) -> exp.Expression:
+def _predicate(writer: Writer, where: object) -> exp.Expression:
     """The parsed predicate, checked against the latest schema to be a true/false
     condition DuckDB can bind (before any file is pruned or read)."""
     from tablever.query.engine import check_expressions
     from tablever.query.predicate import parse_expression
 
-    schema = table.latest().schema
+    schema = writer.schema
     tree = parse_expression(where, schema.names)
     check_expressions(schema, tree.sql(dialect="duckdb"), str(where))
     return tree
@@ -136,16 +209,16 @@ def _rebasing(compute: Any) -> Any:
 
 
 def delete(
-    table: Table,
+    writer: Writer,
     where: str,
     *,
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
     provenance: bool = True,
-) -> Snapshot:
+) -> TableState:
     """Delete the rows where ``where`` IS TRUE (rows where it is NULL stay)."""
-    tree = _predicate(table, where)
+    tree = _predicate(writer, where)
     condition = tree.sql(dialect="duckdb")
 
     def compute(state: TableState) -> tuple[Actions, None] | None:
@@ -154,28 +227,28 @@ def delete(
         files = prune(tree, state.files.values(), schema_from_dict(state.schema))
         if not files:
             return None
-        hits = _matches(table, state, files, condition, shown=where)
-        actions = _deletion_actions(table, state, files, hits)
+        hits = _matches(writer.storage, state, files, condition, shown=where)
+        actions = _deletion_actions(writer.storage, state, files, hits)
         return None if actions.empty else (actions, None)
 
     props = {**dict(properties or {}), "predicate": condition}
-    return table.commit_actions(
+    return writer.commit(
         "delete", _rebasing(compute), message=message or f"delete where {condition}",
         properties=props, allow_empty=allow_empty, provenance=provenance,
     )
 
 
 def filter(  # noqa: A001 - the verb users know
-    table: Table,
+    writer: Writer,
     keep: str,
     *,
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
     provenance: bool = True,
-) -> Snapshot:
+) -> TableState:
     """Keep only the rows where ``keep`` IS TRUE (rows where it is NULL go)."""
-    tree = _predicate(table, keep)
+    tree = _predicate(writer, keep)
     condition = tree.sql(dialect="duckdb")
     drop = f"NOT COALESCE(({condition}), FALSE)"
 
@@ -183,12 +256,12 @@ def filter(  # noqa: A001 - the verb users know
         files = list(state.files.values())
         if not files:
             return None
-        hits = _matches(table, state, files, drop, shown=keep)
-        actions = _deletion_actions(table, state, files, hits)
+        hits = _matches(writer.storage, state, files, drop, shown=keep)
+        actions = _deletion_actions(writer.storage, state, files, hits)
         return None if actions.empty else (actions, None)
 
     props = {**dict(properties or {}), "predicate": condition}
-    return table.commit_actions(
+    return writer.commit(
         "filter", _rebasing(compute), message=message or f"filter {condition}",
         properties=props, allow_empty=allow_empty, provenance=provenance,
     )
@@ -219,7 +292,7 @@ def cast_to_schema(values: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def update(
-    table: Table,
+    writer: Writer,
     set: Mapping[str, str],  # noqa: A002 - mirrors SQL UPDATE ... SET
     where: str | None = None,
     *,
@@ -227,13 +300,13 @@ def update(
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
     provenance: bool = True,
-) -> Snapshot:
+) -> TableState:
     """Set columns to SQL expressions on the rows where ``where`` IS TRUE (all rows when
     None). Updated rows keep their ``_row_id``; old versions are untouched."""
     from tablever.query.engine import cast_values, check_expressions
     from tablever.query.predicate import parse_expression, quote
 
-    schema = table.latest().schema
+    schema = writer.schema
     if not isinstance(set, Mapping) or not set:
         raise InvalidPredicateError("update needs a non-empty mapping of column -> SQL expression")
     assignments: dict[str, str] = {}
@@ -245,7 +318,7 @@ def update(
         assignments[col] = parse_expression(expr, schema.names, what="expression").sql(
             dialect="duckdb"
         )
-    tree = _predicate(table, where) if where is not None else None
+    tree = _predicate(writer, where) if where is not None else None
     condition = tree.sql(dialect="duckdb") if tree is not None else "TRUE"
     check_expressions(schema, assignments=assignments)
     # what a failure while evaluating names: the whole statement, not the predicate only
@@ -261,7 +334,7 @@ def update(
             return None
         select = [f"({assignments[n]}) AS {quote(n)}" if n in assignments else quote(n)
                   for n in current.names]
-        hits = _matches(table, state, files, condition, [*select, quote(ROW_ID)],
+        hits = _matches(writer.storage, state, files, condition, [*select, quote(ROW_ID)],
                         with_row_id=True, shown=shown)
         if hits.num_rows == 0:
             return None
@@ -270,20 +343,20 @@ def update(
         # a value that does not fit is named as such
         new_rows = cast_to_schema(cast_values(hits.select(current.names), current), current)
         new_rows = new_rows.append_column(ROW_ID, hits.column(ROW_ID).cast(pa.int64()))
-        dels = _deletion_actions(table, state, files, hits.select(["__tv_file", "__tv_pos"]))
-        added = write_partitioned(table.storage, new_rows, first_row_id=None,
+        dels = _deletion_actions(writer.storage, state, files, hits.select(["__tv_file", "__tv_pos"]))
+        added = write_partitioned(writer.storage, new_rows, first_row_id=None,
                                   properties=state.properties)
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
 
     props = {**dict(properties or {}), "predicate": condition, "set": assignments}
-    return table.commit_actions(
+    return writer.commit(
         "update", _rebasing(compute), message=message or f"update where {condition}",
         properties=props, allow_empty=allow_empty, provenance=provenance,
     )
 
 
 def upsert(
-    table: Table,
+    writer: Writer,
     data: Any,
     on: Sequence[str],
     *,
@@ -291,7 +364,7 @@ def upsert(
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
     provenance: bool = True,
-) -> Snapshot:
+) -> TableState:
     """Replace the rows whose key ``on`` matches a row of ``data`` (keeping their
     ``_row_id``) and append the others. NULL keys never match."""
     from tablever.query.predicate import quote
@@ -299,7 +372,7 @@ def upsert(
     if isinstance(on, str):
         on = [on]
     keys = list(on)
-    schema = table.latest().schema
+    schema = writer.schema
     if not keys:
         raise InvalidPredicateError("upsert needs at least one key column in on=[...]")
     unknown = [k for k in keys if k not in schema.names]
@@ -308,7 +381,7 @@ def upsert(
                                   unknown)
     source = conform(to_arrow_table(data), schema)
     if source.num_rows == 0 and not allow_empty:
-        return table.latest()
+        return writer.state
     key_table = source.select(keys)
     # A key with a NULL part never matches (SQL equality), so such rows are simply
     # appended and may repeat; only complete keys must be unique in the data.
@@ -344,7 +417,7 @@ def upsert(
         matched_ids = np.array([], dtype=np.int64)
         dels = Actions()
         if files:
-            snap = Snapshot(table.storage, state)
+            snap = Snapshot(writer.storage, state)
             plan = snap.read_plan(files)
             conn = default_connection().cursor()
             inner = plan_sql(plan, conn, with_row_id=True, positions=True)
@@ -356,7 +429,7 @@ def upsert(
             hits = fetch_arrow(conn.sql(sql))
             conn.unregister(name)
             if hits.num_rows:
-                dels = _deletion_actions(table, state, files, hits.select(["__tv_file", "__tv_pos"]))
+                dels = _deletion_actions(writer.storage, state, files, hits.select(["__tv_file", "__tv_pos"]))
                 order = pc.sort_indices(hits, [("__tv_src", "ascending"), (ROW_ID, "ascending")])
                 hits = hits.take(order)
                 src = hits.column("__tv_src").to_numpy()
@@ -369,59 +442,52 @@ def upsert(
         fresh = row_ids < 0
         row_ids[fresh] = state.next_row_id + np.arange(int(fresh.sum()), dtype=np.int64)
         out = rows.append_column(ROW_ID, pa.array(row_ids, pa.int64()))
-        added = write_partitioned(table.storage, out, first_row_id=None,
+        added = write_partitioned(writer.storage, out, first_row_id=None,
                                   properties=state.properties)
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
 
     props = {**dict(properties or {}), "on": keys}
-    return table.commit_actions(
+    return writer.commit(
         "upsert", build, message=message or f"upsert on {', '.join(keys)}",
         properties=props, allow_empty=allow_empty, provenance=provenance,
     )
 
 
 def overwrite(
-    table: Table,
+    writer: Writer,
     data: Any,
     *,
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
     provenance: bool = True,
-) -> Snapshot:
+) -> TableState:
     """Replace every row with ``data`` (same schema); earlier versions keep theirs."""
-    rows = conform(to_arrow_table(data), table.latest().schema)
-    files = write_partitioned(table.storage, rows, first_row_id=0, properties=table.properties)
+    rows = conform(to_arrow_table(data), writer.schema)
+    files = write_partitioned(writer.storage, rows, first_row_id=0, properties=writer.properties)
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
-        start = state.next_row_id
-        added = []
-        from dataclasses import replace
-
-        for f in files:
-            added.append(replace(f, first_row_id=start))
-            start += f.rows
+        added = renumber(files, state.next_row_id)
         actions = Actions(add=tuple(added), remove=tuple(state.files))
         return None if actions.empty else (actions, None)
 
-    return table.commit_actions(
+    return writer.commit(
         "overwrite", build, message=message or "overwrite", properties=properties,
         allow_empty=allow_empty, provenance=provenance,
     )
 
 
 def restore(
-    table: Table,
-    ref: Ref,
+    writer: Writer,
+    target: TableState,
     *,
     message: str = "",
     properties: Mapping[str, Any] | None = None,
     provenance: bool = True,
-) -> Snapshot:
+) -> TableState:
     """A new snapshot whose live files and deletion vectors are exactly those of ``ref``
     (so its fingerprint equals ``ref``'s); no data is copied."""
-    target = table.as_of(ref)
-    tstate = target.state
+    tstate = target
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, Any] | None:
         removes: list[FileKey] = []
@@ -450,26 +516,26 @@ def restore(
 
     props = {**dict(properties or {}), "restored_version": target.version,
              "restored_id": target.id}
-    return table.commit_actions(
+    return writer.commit(
         "restore", build, message=message or f"restore version {target.version}",
         properties=props, allow_empty=True, provenance=provenance,
     )
 
 
 def set_properties(
-    table: Table, properties: Mapping[str, Any], *, message: str = "", provenance: bool = True
-) -> Snapshot:
+    writer: Writer, properties: Mapping[str, Any], *, message: str = "", provenance: bool = True
+) -> TableState:
     """Set table properties (policy such as ``checkpoint_interval``, ``retention.*``)."""
     if not isinstance(properties, Mapping) or not properties:
         raise InvalidNameError("set_properties needs a non-empty mapping")
     from tablever.policy import validate_properties
 
-    validate_properties({**table.properties, **properties})
+    validate_properties({**writer.properties, **properties})
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
         return Actions(), None
 
-    return table.commit_actions(
+    return writer.commit(
         "set-properties", build, message=message or "set properties", properties=properties,
         allow_empty=True, provenance=provenance,
     )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -19,35 +17,29 @@ from tablever.errors import (
     InvalidNameError,
     RefNotFoundError,
     SchemaMismatchError,
-    TableExistsError,
     TableNotFoundError,
 )
-from tablever.format.commit import Actions, Commit, check_name, copy_json
+from tablever.format.commit import check_name, copy_json
 from tablever.format.refs import Ref, VersionInfo, expired_message, resolve
-from tablever.format.state import TableState, summarize
-from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, commit_path
-from tablever.partitioning import PARTITION_BY, check_partition_by, write_partitioned
+from tablever.format.state import TableState
+from tablever.log import DEFAULT_MAX_RETRIES, Log
+from tablever.partitioning import PARTITION_BY, check_partition_by
 from tablever.schema import (
     ROW_ID,
     SchemaMode,
     check_case_clashes,
     check_scan_columns,
     conform,
-    merge_schemas,
-    schema_from_dict,
-    schema_to_dict,
     to_arrow_table,
 )
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
+from tablever.transaction import Writer, create_version_zero, json_properties
 
 if TYPE_CHECKING:
     from tablever.lineage import Diff
 
 __all__ = ["Table", "create", "open_table"]
-
-Build = Callable[[TableState, Sequence[Commit]], "tuple[Actions, pa.Schema | None] | None"]
-
 
 def _location(location: str | os.PathLike[str]) -> str:
     loc = os.fspath(location)
@@ -56,21 +48,6 @@ def _location(location: str | os.PathLike[str]) -> str:
     if "\x00" in loc:
         raise InvalidNameError("table location contains a NUL byte")
     return loc
-
-
-def _json_props(properties: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    from tablever.format.commit import canonical_json
-
-    props = dict(properties or {})
-    for k in props:
-        if not isinstance(k, str):
-            raise InvalidNameError(f"{what} keys must be strings, got {k!r}")
-    try:
-        canonical_json(props)
-    except (TypeError, ValueError) as exc:
-        raise InvalidNameError(f"{what} must be JSON values: {exc}") from exc
-    # our own copy, as the commit will store it: the caller's nested objects may change
-    return dict(copy_json(props))
 
 
 def create(
@@ -118,38 +95,17 @@ def create(
     rows = None
     if data is not None:  # checked before version 0 exists, so a mismatch leaves nothing
         rows = conform(to_arrow_table(data), arrow_schema)
-    props = _json_props(properties, "table properties")
+    props = json_properties(properties, "table properties")
     from tablever.policy import validate_properties
 
     validate_properties(props, schema=arrow_schema)
     storage = Storage(loc, fs)
-    if storage.exists(commit_path(0)) or Log(storage).list_checkpoints():
-        raise TableExistsError(f"a table already exists at {storage.uri!r}")
-    storage.makedirs("_tablever/log")
-    commit = Commit(
-        version=0,
-        parent_id=None,
-        timestamp_ms=now_ms(),
-        txn=uuid.uuid4().hex,
-        operation="create",
-        message=message,
-        author=prov.author(),
-        properties=props,
-        provenance=prov.capture() if provenance else {},
-        schema=schema_to_dict(arrow_schema),
-        actions=Actions(),
-        summary={
-            "added_rows": 0, "deleted_rows": 0, "total_rows": 0, "total_files": 0,
-            "total_bytes": 0, "next_row_id": 0,
-        },
-    ).with_id()
-    from tablever.format.commit import to_json
-
-    if not storage.put_if_absent(commit_path(0), to_json(commit)):
-        raise TableExistsError(f"a table already exists at {storage.uri!r}")
+    state = create_version_zero(storage, arrow_schema, properties=props, message=message,
+                                provenance=provenance)
     table = Table(storage)
-    if data is not None:
-        table.append(rows, message=data_message, provenance=provenance)
+    if rows is not None:
+        table._record(ops.append(Writer(storage, table.log, state), rows, message=data_message,
+                                 provenance=provenance))
     return table
 
 
@@ -181,7 +137,6 @@ class Table:
         self._catalog = Catalog(storage)
         self._lock = threading.RLock()
         self._state: TableState | None = None
-        self._index: list[VersionInfo] | None = None
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
 
     def __repr__(self) -> str:
@@ -202,6 +157,11 @@ class Table:
     @property
     def log(self) -> Log:
         return self._log
+
+    @property
+    def catalog(self) -> Catalog:
+        """The table's tags and runs on storage."""
+        return self._catalog
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -266,53 +226,9 @@ class Table:
             ) from exc
         return state
 
-    def _versions(self) -> list[VersionInfo]:
+    def versions(self) -> list[VersionInfo]:
         """(version, id, timestamp) of every retained version, ascending."""
-        current = self._current()
-        with self._lock:
-            index = self._index
-            if index is None or not index or index[-1].version > current.version:
-                index = self._build_index()
-            try:
-                while index[-1].version < current.version:
-                    c = self._log.read_commit(index[-1].version + 1)
-                    index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
-            except FileNotFoundError:  # versions were expired since the index was built
-                index = self._build_index()
-            expired = self._log.read_expired()
-            if expired:
-                index = [v for v in index if v.version not in expired]
-            self._index = index
-            return list(index)
-
-    def _build_index(self) -> list[VersionInfo]:
-        present = set(self._log.list_versions())
-        ckpts = self._log.list_checkpoints()
-        index: list[VersionInfo] = []
-        start = 0
-        for ck in reversed(ckpts):
-            try:
-                _, hist = self._log.read_checkpoint(ck)
-            except CorruptLogError:
-                continue
-            index = [h for h in hist
-                     if h.version <= ck and (h.version in present or h.version == ck)]
-            start = ck + 1
-            break
-        # A checkpoint's history may omit versions whose commits are still here (an
-        # expire that died after writing it): the log, not the checkpoint, says what
-        # is retained.
-        known = {h.version for h in index}
-        for v in sorted(x for x in present if x >= start or x not in known):
-            try:
-                c = self._log.read_commit(v)
-            except FileNotFoundError:
-                if v >= start:
-                    raise
-                continue  # expired meanwhile
-            index.append(VersionInfo(c.version, c.id, c.timestamp_ms))
-        index.sort(key=lambda h: h.version)
-        return index
+        return self._log.versions(self._current())
 
     def _tag_versions(self) -> dict[str, int]:
         return {name: self._catalog.read_tag(name).version for name in self._catalog.tag_names()}
@@ -351,7 +267,7 @@ class Table:
                 return int(text), None
         gone = self._log.read_expired()
         version = resolve(
-            ref, self._versions(), self._tag_versions(),
+            ref, self.versions(), self._tag_versions(),
             expired={v: e.expired_ms for v, e in gone.items()},
             expired_versions=[VersionInfo(e.version, e.id, e.timestamp_ms) for e in gone.values()],
         )
@@ -389,7 +305,7 @@ class Table:
 
     def history(self, *, limit: int | None = None) -> list[Snapshot]:
         """Every retained snapshot, newest first."""
-        versions = [v.version for v in self._versions()]
+        versions = [v.version for v in self.versions()]
         if limit is not None:
             versions = versions[-limit:] if limit > 0 else []
         out: list[Snapshot] = []
@@ -476,96 +392,24 @@ class Table:
             runs = [r for r in runs if r.version == version]
         return sorted(runs, key=lambda r: (r.created_ms, r.run_id))
 
-    # --- committing ---------------------------------------------------------------
+    # --- writes: each verb builds actions in operations.py; a Writer commits them ---
 
-    def _checkpoint_interval(self, state: TableState) -> int:
-        raw = state.properties.get("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            return DEFAULT_CHECKPOINT_INTERVAL
-        return value if value > 0 else DEFAULT_CHECKPOINT_INTERVAL
+    def writer(self) -> Writer:
+        """What a write verb needs of this table: its storage, its newest state and a
+        commit that retries (``tv.compact`` and the other maintenance steps use it)."""
+        return Writer(self._storage, self._log, self._current(), self.max_retries)
 
-    def _maybe_checkpoint(self, state: TableState) -> None:
-        if state.version % self._checkpoint_interval(state) != 0:
-            return
-        try:
-            # Only the history up to this version: another writer may already be past it.
-            history = [h for h in self._versions() if h.version <= state.version]
-            self._log.write_checkpoint(state, history)
-        except OSError:
-            pass  # a checkpoint is a cache while the commits exist; the next one retries
-
-    def commit_actions(
-        self,
-        operation: str,
-        build: Build,
-        *,
-        message: str,
-        properties: Mapping[str, Any] | None = None,
-        allow_empty: bool = False,
-        provenance: bool = True,
-        max_retries: int | None = None,
-    ) -> Snapshot:
-        """Commit what ``build`` returns for the newest state, retrying on lost races."""
-        if not isinstance(message, str):
-            raise InvalidNameError(f"message must be a string, got {type(message).__name__}")
-        props = _json_props(properties, "properties")
-        txn = uuid.uuid4().hex
-        provenance_info = prov.capture() if provenance else {}
-        who = prov.author()
-
-        def prepare(state: TableState, winners: Sequence[Commit]) -> Commit | None:
-            built = build(state, winners)
-            if built is None:
-                if not allow_empty:
-                    return None
-                built = (Actions(), None)
-            actions, new_schema = built
-            if actions.empty and not allow_empty:
-                return None
-            next_row_id = state.next_row_id
-            for f in actions.add:
-                if f.first_row_id is not None:
-                    next_row_id = max(next_row_id, f.first_row_id + f.rows)
-                elif ROW_ID in f.stats and isinstance(f.stats[ROW_ID].get("max"), int):
-                    next_row_id = max(next_row_id, int(f.stats[ROW_ID]["max"]) + 1)
-            schema_dict = schema_to_dict(new_schema) if new_schema is not None else None
-            if schema_dict == dict(state.schema):
-                schema_dict = None
-            return Commit(
-                version=state.version + 1,
-                parent_id=state.id,
-                timestamp_ms=max(now_ms(), state.commit.timestamp_ms + 1),
-                txn=txn,
-                operation=operation,
-                message=message,
-                author=who,
-                properties=props,
-                provenance=provenance_info,
-                schema=schema_dict,
-                actions=actions,
-                summary=summarize(state, actions, next_row_id=next_row_id),
-            )
-
+    def _record(self, state: TableState) -> Snapshot:
+        """Keep ``state`` (just committed, or unchanged) as this handle's newest."""
         with self._lock:
-            state = self._current()
-            new_state = self._log.commit(
-                state,
-                prepare,
-                max_retries=self.max_retries if max_retries is None else max_retries,
-                txn=txn,
-                checkpoint=self._maybe_checkpoint,
-            )
-            self._state = new_state
-            index = self._index
-            if index and index[-1].version + 1 == new_state.version:
-                # our own commit; versions others committed are read by _versions()
-                index.append(VersionInfo(new_state.version, new_state.id,
-                                         new_state.commit.timestamp_ms))
-            return Snapshot(self._storage, new_state)
+            known = self._state
+            if known is None or state.version >= known.version:
+                self._state = state
+        return Snapshot(self._storage, state)
 
-    # --- writes -------------------------------------------------------------------
+    def _write(self, verb: Callable[..., TableState], *args: Any, **kwargs: Any) -> Snapshot:
+        with self._lock:  # one write at a time through a handle
+            return self._record(verb(self.writer(), *args, **kwargs))
 
     def append(
         self,
@@ -582,52 +426,9 @@ class Table:
         ``schema_mode="merge"`` adds new nullable columns and widens int32->int64 and
         float32->float64; otherwise the data must match the table's schema.
         """
-        if schema_mode not in ("strict", "merge"):
-            raise InvalidNameError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
-        incoming = to_arrow_table(data)
-        state = self._current()
-        table_schema = schema_from_dict(state.schema)
-        if schema_mode == "merge":
-            target = merge_schemas(table_schema, incoming.schema)
-            rows = conform(incoming, target, mode="merge")
-        else:
-            target = table_schema
-            rows = conform(incoming, target)
-        if rows.num_rows == 0 and not allow_empty:
-            return Snapshot(self._storage, state)
-        # Split per partition when the table sets partition_by: the parts' files get
-        # consecutive row-id ranges below, in part order (docs/format.md).
-        files = write_partitioned(self._storage, rows, first_row_id=0,
-                                  properties=state.properties)
-        written_schema = rows.schema
-
-        def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema | None]:
-            current = schema_from_dict(state.schema)
-            new_schema: pa.Schema | None = None
-            if current != target:
-                if schema_mode == "merge":
-                    new_schema = merge_schemas(current, written_schema)
-                else:
-                    # Another writer evolved the schema: our files must still read under it.
-                    merged = merge_schemas(current, written_schema)
-                    if merged != current:
-                        raise SchemaMismatchError(
-                            "the table schema changed while appending: "
-                            f"{current} no longer accepts the data", list(written_schema.names)
-                        )
-            elif schema_mode == "merge" and target != table_schema:
-                new_schema = target
-            start = state.next_row_id
-            renumbered = []
-            for f in files:
-                renumbered.append(replace(f, first_row_id=start))
-                start += f.rows
-            return Actions(add=tuple(renumbered)), new_schema
-
-        return self.commit_actions(
-            "append", build, message=message, properties=properties,
-            allow_empty=allow_empty, provenance=provenance,
-        )
+        return self._write(ops.append, data, message=message, properties=properties,
+                           schema_mode=schema_mode, allow_empty=allow_empty,
+                           provenance=provenance)
 
     def delete(
         self, where: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
@@ -643,7 +444,7 @@ class Table:
             >>> s.summary["deleted_rows"], s.num_rows
             (1, 2)
         """
-        return ops.delete(self, where, message=message, properties=properties,
+        return self._write(ops.delete, where, message=message, properties=properties,
                           allow_empty=allow_empty, provenance=provenance)
 
     def filter(
@@ -651,7 +452,7 @@ class Table:
         allow_empty: bool = False, provenance: bool = True,
     ) -> Snapshot:
         """Keep only the rows where the SQL predicate ``keep`` IS TRUE (NULL rows go)."""
-        return ops.filter(self, keep, message=message, properties=properties,
+        return self._write(ops.filter, keep, message=message, properties=properties,
                           allow_empty=allow_empty, provenance=provenance)
 
     def update(
@@ -660,7 +461,7 @@ class Table:
         provenance: bool = True,
     ) -> Snapshot:
         """Set columns to SQL expressions where ``where`` IS TRUE; rows keep ``_row_id``."""
-        return ops.update(self, set, where, message=message, properties=properties,
+        return self._write(ops.update, set, where, message=message, properties=properties,
                           allow_empty=allow_empty, provenance=provenance)
 
     def upsert(
@@ -669,7 +470,7 @@ class Table:
         provenance: bool = True,
     ) -> Snapshot:
         """Replace rows whose key ``on`` matches ``data`` (keeping ``_row_id``), add others."""
-        return ops.upsert(self, data, on, message=message, properties=properties,
+        return self._write(ops.upsert, data, on, message=message, properties=properties,
                           allow_empty=allow_empty, provenance=provenance)
 
     def overwrite(
@@ -677,7 +478,7 @@ class Table:
         allow_empty: bool = False, provenance: bool = True,
     ) -> Snapshot:
         """Replace all rows with ``data``."""
-        return ops.overwrite(self, data, message=message, properties=properties,
+        return self._write(ops.overwrite, data, message=message, properties=properties,
                              allow_empty=allow_empty, provenance=provenance)
 
     def restore(
@@ -685,7 +486,8 @@ class Table:
         provenance: bool = True,
     ) -> Snapshot:
         """A new snapshot with exactly the content of ``ref`` (same fingerprint)."""
-        return ops.restore(self, ref, message=message, properties=properties,
+        target = self.as_of(ref).state
+        return self._write(ops.restore, target, message=message, properties=properties,
                            provenance=provenance)
 
     def set_properties(
@@ -707,7 +509,7 @@ class Table:
         if isinstance(properties, Mapping) and PARTITION_BY in properties:
             # Checked against the schema here; the operation checks the form of the rest.
             check_partition_by(properties[PARTITION_BY], self.schema)
-        return ops.set_properties(self, properties, message=message, provenance=provenance)
+        return self._write(ops.set_properties, properties, message=message, provenance=provenance)
 
     def diff(self, a: Ref, b: Ref = None, *, on: Sequence[str] | None = None) -> Diff:
         """What changed from ``a`` to ``b`` (computed from row ids and deletion vectors)."""

@@ -432,7 +432,8 @@ def compact(
             )
     _check_min_input_files(min_input_files)
     target, ratio = _policy(table, target_file_bytes, delete_ratio)
-    state = table.latest().state
+    writer = table.writer()
+    state = writer.state
     plan = plan_compact(
         state, target_file_bytes=target, min_input_files=min_input_files, delete_ratio=ratio
     )
@@ -486,8 +487,9 @@ def compact(
     }
     if sort_by:
         props["sort_by"] = list(sort_by)
-    return table.commit_actions(
+    new = writer.commit(
         "compact", build,
         message=message or f"compact {plan.input_files} files into {len(added)}",
         properties=props,
     )
+    return Snapshot(storage, new)

@@ -122,7 +122,7 @@ def expire_plan(
     policy = Policy.from_properties(table.properties)
     age = policy.older_than if older_than is None else parse_duration(older_than, "older_than")
     keep = policy.keep_last if keep_last is None else keep_last_arg(keep_last)
-    versions = table._versions()
+    versions = table.versions()
     return plan_expire(
         versions,
         protected=_protected(table),
@@ -173,7 +173,7 @@ def execute_expire(table: Table, plan: ExpirePlan) -> None:
     log = table.log
     storage = table.storage
     keep = set(plan.keep)
-    versions = table._versions()
+    versions = table.versions()
     for v in plan.anchors:
         state, _ = log.load_state(v)
         history = [h for h in versions if h.version <= v and h.version in keep]
@@ -211,4 +211,4 @@ def execute_expire(table: Table, plan: ExpirePlan) -> None:
     remove(first)
     fault_point("expire.deleting")
     storage.each(remove, rest)
-    table._index = None  # the cached version index still lists the expired versions
+    log.forget_index()  # the cached version index still lists the expired versions

@@ -275,7 +275,7 @@ def _check_checkpoint(log: Any, state: TableState) -> list[str]:
 
 def _check_refs(table: Table, retained: set[int], commits: Mapping[int, Commit]) -> list[str]:
     problems = []
-    catalog = table._catalog
+    catalog = table.catalog
     for name in catalog.tag_names():
         where = f"_tablever/tags/{name}.json"
         try:
