@@ -20,7 +20,7 @@ from tablever.errors import (
     TableNotFoundError,
 )
 from tablever.format.commit import check_name, copy_json
-from tablever.format.refs import Ref, VersionInfo, expired_message, resolve
+from tablever.format.refs import History, Ref, VersionInfo, expired_message, resolve_ref
 from tablever.format.state import TableState
 from tablever.log import DEFAULT_MAX_RETRIES, Log
 from tablever.partitioning import PARTITION_BY, check_partition_by
@@ -233,45 +233,23 @@ class Table:
     def _tag_versions(self) -> dict[str, int]:
         return {name: self._catalog.read_tag(name).version for name in self._catalog.tag_names()}
 
-    def _resolve(self, ref: Ref) -> tuple[int, TagRecord | None]:
-        """The version ``ref`` names, and the tag record when it named a tag."""
-        if ref is None:
-            return self._current().version, None
-        if isinstance(ref, int) and not isinstance(ref, bool):
-            if ref >= 0:
-                return ref, None  # _state_at checks it exists, without loading the latest
-            current = self._latest_version()
-            version = current + 1 + ref
-            if version < 0:  # counting back past version 0 names nothing
-                raise RefNotFoundError(ref, f"no version {ref}: the latest is {current}")
-            return version, None
-        if isinstance(ref, Snapshot):
-            return ref.version, None
-        if isinstance(ref, str):
-            text = ref.strip()
+    def _history(self, seen: dict[str, TagRecord]) -> History:
+        """The log and tags as the ref resolver asks for them; tag records read go to
+        ``seen``."""
+        def tag(name: str) -> int | None:
             try:
-                check_name(text, "tag name")
-                is_name = True
-            except InvalidNameError:
-                is_name = False
-            if is_name:
-                try:
-                    rec = self._catalog.read_tag(text)
-                except FileNotFoundError:
-                    pass
-                else:
-                    return rec.version, rec
-            if text.lower() == "latest":
-                return self._current().version, None
-            if text.isdigit() and len(text) < 6:
-                return int(text), None
-        gone = self._log.read_expired()
-        version = resolve(
-            ref, self.versions(), self._tag_versions(),
-            expired={v: e.expired_ms for v, e in gone.items()},
-            expired_versions=[VersionInfo(e.version, e.id, e.timestamp_ms) for e in gone.values()],
-        )
-        return version, None
+                check_name(name, "tag name")
+                seen[name] = self._catalog.read_tag(name)
+            except (InvalidNameError, FileNotFoundError):
+                return None
+            return seen[name].version
+
+        def expired() -> dict[int, tuple[VersionInfo, int]]:
+            return {v: (VersionInfo(e.version, e.id, e.timestamp_ms), e.expired_ms)
+                    for v, e in self._log.read_expired().items()}
+
+        return History(latest=self._latest_version, tag=tag, versions=self.versions,
+                       tags=self._tag_versions, expired=expired)
 
     def as_of(self, ref: Ref = None, *, verify: bool = False) -> Snapshot:
         """The snapshot a ref names: tag, version (negative counts from the latest),
@@ -288,7 +266,9 @@ class Table:
         """
         if isinstance(ref, Snapshot):
             ref = ref.version
-        version, rec = self._resolve(ref)
+        seen: dict[str, TagRecord] = {}
+        version, tag = resolve_ref(ref, self._history(seen))
+        rec = seen[tag] if tag is not None else None
         state = self._state_at(version)
         if rec is not None and rec.id != state.id:
             raise CorruptLogError(

@@ -1,7 +1,12 @@
 """Resolving a ref (tag, version, snapshot-id prefix or time) against a history.
 
-Pure: the caller passes what it knows of the log as :class:`VersionInfo` rows and the
-tags as a name -> version mapping.
+The one set of rules for reading a ref, used by ``Table.as_of`` and the CLI alike. Pure:
+the caller passes what it knows of the log (a :class:`History` of functions it calls
+only when a rule needs them, so a tag or a version number never lists the whole log).
+
+A string is read in this order: a tag of that name; ``latest``; a version number (up to
+five digits, or negative to count back from the latest); a snapshot-id prefix (six or
+more hex digits); a longer number as a version; an ISO-8601 time.
 """
 
 from __future__ import annotations
@@ -9,16 +14,18 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from tablever.errors import AmbiguousRefError, RefNotFoundError
 
-__all__ = ["Ref", "VersionInfo", "expired_message", "parse_time", "resolve"]
+__all__ = ["History", "Ref", "VersionInfo", "expired_message", "parse_time", "resolve",
+           "resolve_ref"]
 
 Ref = int | str | datetime | None
 _HEX = re.compile(r"^[0-9a-f]{6,64}\Z")
+_SHORT_INT = re.compile(r"^-?[0-9]{1,5}\Z")  # [0-9]: \d takes any digit
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +154,50 @@ def _at_time(when: datetime, versions: Sequence[VersionInfo], ref: object) -> in
             ref, f"no snapshot at or before {when.isoformat()}: the oldest is {first.isoformat()}"
         )
     return versions[i - 1].version
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What resolving a ref may ask of a table's log and tags; each is called only when
+    a rule needs it."""
+
+    latest: Callable[[], int]  # the newest version number
+    tag: Callable[[str], int | None]  # the version a tag names, None if no such tag
+    versions: Callable[[], Sequence[VersionInfo]]  # every retained version, ascending
+    tags: Callable[[], Mapping[str, int]]  # every tag
+    expired: Callable[[], Mapping[int, tuple[VersionInfo, int]]]  # -> (info, expired ms)
+
+
+def resolve_ref(ref: Ref, history: History) -> tuple[int, str | None]:
+    """The version ``ref`` names, and the tag's name when it named a tag. A version
+    number found here may still be missing or expired: the caller loading it says so."""
+    if ref is None:
+        return history.latest(), None
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return _counted(ref, history), None
+    if isinstance(ref, str):
+        text = ref.strip()
+        version = history.tag(text)
+        if version is not None:
+            return version, text
+        if text.lower() == "latest":
+            return history.latest(), None
+        if _SHORT_INT.match(text):
+            return _counted(int(text), history), None
+    gone = history.expired()
+    version = resolve(
+        ref, history.versions(), history.tags(),
+        expired={v: ms for v, (_, ms) in gone.items()},
+        expired_versions=[info for info, _ in gone.values()],
+    )
+    return version, None
+
+
+def _counted(number: int, history: History) -> int:
+    if number >= 0:
+        return number
+    latest = history.latest()
+    version = latest + 1 + number
+    if version < 0:  # counting back past version 0 names nothing
+        raise RefNotFoundError(number, f"no version {number}: the latest is {latest}")
+    return version
