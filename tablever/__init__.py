@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from tablever.caches import clear_caches
 from tablever.catalog import Run
 from tablever.errors import (
     AmbiguousRefError,
@@ -45,6 +46,7 @@ from tablever.table import open_table as open  # noqa: A004 - tv.open is the doc
 from tablever.warehouse import Warehouse
 
 __all__ = [
+    "clear_caches",
     "AmbiguousRefError",
     "CommitConflictError",
     "CorruptLogError",

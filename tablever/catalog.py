@@ -11,7 +11,7 @@ from typing import Any
 
 from tablever.errors import CorruptLogError, InvalidNameError
 from tablever.format.commit import canonical_json, check_name
-from tablever.log import RUNS_DIR, TAGS_DIR
+from tablever.format.layout import RUNS_DIR, TAGS_DIR, run_path, tag_path
 from tablever.storage import Storage
 
 __all__ = ["Run", "TagRecord", "Catalog"]
@@ -99,7 +99,7 @@ class Catalog:
 
     def read_tag(self, name: str) -> TagRecord:
         check_name(name, "tag name", existing=True)
-        path = f"{TAGS_DIR}/{name}.json"
+        path = tag_path(name)
         d = _load(self.storage, path)
         try:
             rec = TagRecord(
@@ -118,7 +118,7 @@ class Catalog:
 
     def write_tag(self, rec: TagRecord, *, force: bool) -> bool:
         """False if the tag exists and ``force`` is not set."""
-        path = f"{TAGS_DIR}/{rec.name}.json"
+        path = tag_path(rec.name)
         data = canonical_json(
             {
                 "name": rec.name,
@@ -137,7 +137,7 @@ class Catalog:
 
     def delete_tag(self, name: str) -> None:
         check_name(name, "tag name", existing=True)
-        self.storage.delete(f"{TAGS_DIR}/{name}.json")
+        self.storage.delete(tag_path(name))
 
     # --- runs ---------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ class Catalog:
 
     def read_run(self, run_id: str) -> Run:
         check_name(run_id, "run id", existing=True)
-        path = f"{RUNS_DIR}/{run_id}.json"
+        path = run_path(run_id)
         d = _load(self.storage, path)
         metrics, params = d.get("metrics", {}), d.get("params", {})
         if not isinstance(metrics, dict) or not isinstance(params, dict):
@@ -173,7 +173,7 @@ class Catalog:
         )
 
     def write_run(self, run: Run, *, force: bool) -> bool:
-        path = f"{RUNS_DIR}/{run.run_id}.json"
+        path = run_path(run.run_id)
         try:
             data = canonical_json(run.to_dict())
         except (TypeError, ValueError) as exc:

@@ -9,11 +9,9 @@ import dataclasses
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tablever import caches
 from tablever.errors import CorruptLogError, TableNotFoundError
 from tablever.format.commit import (
     Commit,
@@ -34,26 +33,28 @@ from tablever.format.commit import (
     from_json,
     to_json,
 )
+from tablever.format.layout import (
+    CKPT_DIR,
+    CKPT_NAME,
+    COMMIT_NAME,
+    EXPIRED_DIR,
+    EXPIRED_NAME,
+    LOG_DIR,
+    checkpoint_path,
+    commit_path,
+    expired_path,
+)
 from tablever.format.refs import VersionInfo
 from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
 from tablever.write import read_parquet
 
-__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "commit_path"]
+__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "checkpoint_path", "commit_path"]
 
 log = logging.getLogger("tablever")
 
-META = "_tablever"
-LOG_DIR = f"{META}/log"
-CKPT_DIR = f"{META}/checkpoints"
-TAGS_DIR = f"{META}/tags"
-RUNS_DIR = f"{META}/runs"
-EXPIRED_DIR = f"{META}/expired"
 DEFAULT_CHECKPOINT_INTERVAL = 100
 DEFAULT_MAX_RETRIES = 50
-_COMMIT_NAME = re.compile(r"^([0-9]{20})\.json\Z")  # [0-9]: \d takes any digit
-_CKPT_NAME = re.compile(r"^([0-9]{20})\.parquet\Z")
-_EXPIRED_NAME = re.compile(r"^[0-9]{20}-[0-9a-f]{16}\.json\Z")
 
 @dataclass(frozen=True, slots=True)
 class ExpiredVersion:
@@ -125,41 +126,8 @@ def _checkpoint_digest(meta: dict[str, Any], cols: dict[str, list[Any]]) -> str:
 # times, so a file rewritten or a table re-created at the same path is never mistaken
 # for what was there before. What the caches hand out is a copy of every container a
 # caller could change; the statistics of files are read-only (ReadOnlyDict).
-class _Parsed:
-    """A least-recently-used map of parsed log files, by (version, SHA-256 of the bytes),
-    bounded by entries and by the stored bytes of what it holds."""
-
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
-        self.max_entries, self.max_bytes = max_entries, max_bytes
-        self.items: OrderedDict[tuple[int, bytes], tuple[Any, int]] = OrderedDict()
-        self.bytes = 0
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[int, bytes]) -> Any:
-        with self.lock:
-            hit = self.items.get(key)
-            if hit is None:
-                return None
-            self.items.move_to_end(key)
-            return hit[0]
-
-    def put(self, key: tuple[int, bytes], value: Any, size: int) -> None:
-        if size > self.max_bytes:
-            return
-        with self.lock:
-            old = self.items.pop(key, None)
-            if old is not None:
-                self.bytes -= old[1]
-            self.items[key] = (value, size)
-            self.bytes += size
-            while len(self.items) > self.max_entries or self.bytes > self.max_bytes:
-                _, (_, dropped) = self.items.popitem(last=False)
-                self.bytes -= dropped
-
-
-# Checkpoints by count only: one of a large table is the most worth keeping.
-_CHECKPOINTS = _Parsed(max_entries=16, max_bytes=1 << 62)
-_COMMITS = _Parsed(max_entries=100_000, max_bytes=8 << 20)  # parsed: ~4x the bytes
+_CHECKPOINTS = caches.CHECKPOINTS
+_COMMITS = caches.COMMITS
 
 
 def _fresh_commit(commit: Commit) -> Commit:
@@ -187,14 +155,6 @@ def _fresh_copy(state: TableState) -> TableState:
     )
 
 
-def commit_path(version: int) -> str:
-    return f"{LOG_DIR}/{version:020d}.json"
-
-
-def checkpoint_path(version: int) -> str:
-    return f"{CKPT_DIR}/{version:020d}.parquet"
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -216,7 +176,7 @@ class Log:
     def list_versions(self) -> list[int]:
         out = []
         for name in self.storage.list_names(LOG_DIR):
-            m = _COMMIT_NAME.match(name)
+            m = COMMIT_NAME.match(name)
             if m:
                 out.append(int(m.group(1)))
         out.sort()
@@ -252,7 +212,7 @@ class Log:
     def list_checkpoints(self) -> list[int]:
         out = []
         for name in self.storage.list_names(CKPT_DIR):
-            m = _CKPT_NAME.match(name)
+            m = CKPT_NAME.match(name)
             if m:
                 out.append(int(m.group(1)))
         out.sort()
@@ -396,7 +356,7 @@ class Log:
         # Commit names are zero-padded, so the newest is the greatest name that is one:
         # no need to parse every name of a long log.
         for name in sorted(self.storage.list_names(LOG_DIR), reverse=True):
-            m = _COMMIT_NAME.match(name)
+            m = COMMIT_NAME.match(name)
             if m:
                 return int(m.group(1))
         ckpts = self.list_checkpoints()
@@ -467,7 +427,7 @@ class Log:
         """Versions that ``expire`` removed, with their id, time and when they went."""
         out: dict[int, ExpiredVersion] = {}
         for name in sorted(self.storage.list_names(EXPIRED_DIR)):
-            if not _EXPIRED_NAME.match(name):
+            if not EXPIRED_NAME.match(name):
                 continue
             path = f"{EXPIRED_DIR}/{name}"
             try:
@@ -480,7 +440,7 @@ class Log:
 
     def write_expired(self, records: Sequence[ExpiredVersion], expired_ms: int) -> str:
         """Record ``records`` as expired (one immutable file per expire run)."""
-        path = f"{EXPIRED_DIR}/{expired_ms:020d}-{uuid.uuid4().hex[:16]}.json"
+        path = expired_path(expired_ms, uuid.uuid4().hex[:16])
         body = {
             "expired_ms": expired_ms,
             "versions": [[r.version, r.id, r.timestamp_ms] for r in records],

@@ -6,8 +6,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -16,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tablever import caches
 from tablever.arrowpool import with_fast_pool
 from tablever.errors import (
     CorruptLogError,
@@ -39,9 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Snapshot"]
 
-_DV_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
-_DV_LOCK = threading.Lock()
-_DV_CACHE_MAX = 256
 # A snapshot of at most this many distinct files and rows is read file by file, without
 # setting up a pyarrow.dataset scan (or importing pyarrow.dataset); the rest go through
 # one scan, which overlaps files and row groups (two 1M-row files: 0.15 s, against 0.22 s
@@ -76,11 +72,9 @@ def read_positions(raw: bytes) -> np.ndarray:
 def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.ndarray:
     """The deletion vector's positions, checked against what the log says of it."""
     key = f"{dv.sha256}:{data_rows}"
-    with _DV_LOCK:
-        hit = _DV_CACHE.get(key)
-        if hit is not None:
-            _DV_CACHE.move_to_end(key)
-            return hit
+    hit = caches.DELETION_VECTORS.get(key)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
     try:
         raw = storage.read_bytes(dv.path)
     except FileNotFoundError as exc:
@@ -103,10 +97,7 @@ def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.nda
             f"expected {dv.rows} in 0..{data_rows - 1})"
         )
     pos.setflags(write=False)
-    with _DV_LOCK:
-        _DV_CACHE[key] = pos
-        if len(_DV_CACHE) > _DV_CACHE_MAX:
-            _DV_CACHE.popitem(last=False)
+    caches.DELETION_VECTORS.put(key, pos, pos.nbytes)
     return pos
 
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import itertools
 import os
 import posixpath
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, TypeVar
 
 import pyarrow.fs as pafs
 
+from tablever import caches
 from tablever.errors import TableverError
 
 __all__ = ["FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
@@ -32,8 +31,7 @@ R = TypeVar("R")
 
 # Local files whose SHA-256 this process has seen match, by (full path, sha256), with
 # the (size, mtime, ctime, inode) they had then: a changed signature means check again.
-_VERIFIED: dict[tuple[str, str], tuple[int, int, int, int]] = {}
-_VERIFIED_LOCK = threading.Lock()
+_VERIFIED = caches.VERIFIED
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -41,29 +39,14 @@ def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def is_verified(full: str, sha256: str, st: os.stat_result) -> bool:
-    with _VERIFIED_LOCK:
-        return _VERIFIED.get((full, sha256)) == _signature(st)
-
-
-REGISTRY_LIMIT = 100_000  # entries of a per-process registry of files (~0.5 KB each)
-
-
-def remember(registry: dict[Any, Any], key: Any, value: Any) -> None:
-    """Set ``registry[key]`` (the caller holds its lock); past ``REGISTRY_LIMIT`` entries
-    the older half is forgotten, which only costs a check or a reconciliation again."""
-    registry.pop(key, None)
-    registry[key] = value
-    if len(registry) > REGISTRY_LIMIT:
-        for old in list(itertools.islice(registry, len(registry) // 2)):
-            del registry[old]
+    return bool(_VERIFIED.get((full, sha256)) == _signature(st))
 
 
 def mark_verified(full: str, sha256: str, st: os.stat_result | None = None) -> None:
     """Record that the local file ``full`` (as it is now, or as ``st`` describes it)
     holds bytes whose SHA-256 is ``sha256``."""
     sig = _signature(os.stat(full) if st is None else st)
-    with _VERIFIED_LOCK:
-        remember(_VERIFIED, (full, sha256), sig)
+    _VERIFIED.put((full, sha256), sig)
 
 TMP_PREFIX = ".tmp-"
 FAULT_ENV = "TABLEVER_FAULT"

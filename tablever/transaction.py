@@ -23,8 +23,9 @@ import pyarrow as pa
 from tablever import provenance as prov
 from tablever.errors import CommitConflictError, InvalidNameError, TableExistsError
 from tablever.format.commit import Actions, Commit, copy_json
+from tablever.format.layout import LOG_DIR
 from tablever.format.state import TableState, apply, summarize
-from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, LOG_DIR, Log, now_ms
+from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, now_ms
 from tablever.schema import ROW_ID, schema_from_dict, schema_to_dict
 from tablever.storage import Storage
 

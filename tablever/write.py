@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,10 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tablever import caches
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import sum_hex, sum_rows
 from tablever.format.commit import DataFile
-from tablever.storage import Storage, fault_point, mark_verified, remember
+from tablever.format.layout import DATA_DIR, DELETES_DIR, content_path
+from tablever.storage import Storage, fault_point, mark_verified
 
 __all__ = [
     "CODECS",
@@ -161,19 +162,15 @@ def column_stats(table: pa.Table) -> dict[str, dict[str, Any]]:
 # Column names and types of the data files this process wrote or checked, by full path:
 # a reader of files known to share one schema can skip reconciling their schemas. Data
 # files are named by the SHA-256 of their bytes, so a path keeps its schema.
-_SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {}
-_SCHEMAS_LOCK = threading.Lock()
-
-
-_SIGNATURES: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+_SCHEMAS = caches.FILE_SCHEMAS
+_SIGNATURES = caches.SCHEMA_SIGNATURES
 
 
 def _schema_signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
     """Column names and types; one shared tuple per distinct schema (the registry holds
     a path per file, not a copy of its schema)."""
     sig = tuple((f.name, str(f.type)) for f in schema)
-    with _SCHEMAS_LOCK:
-        return _SIGNATURES.setdefault(sig, sig)
+    return _SIGNATURES.setdefault(sig, sig)
 
 
 def record_file_schema(full: str, source: Any = None) -> None:
@@ -184,15 +181,13 @@ def record_file_schema(full: str, source: Any = None) -> None:
         sig = _schema_signature(pq.read_schema(full if source is None else source))
     except (OSError, pa.ArrowException):
         return  # unknown: readers reconcile schemas as before
-    with _SCHEMAS_LOCK:
-        remember(_SCHEMAS, full, sig)
+    _SCHEMAS.put(full, sig)
 
 
 def same_file_schema(paths: Sequence[str]) -> bool:
     """Whether every file of ``paths`` (full local paths) is known to this process, by
     writing or checking it, and all have the same column names and types."""
-    with _SCHEMAS_LOCK:
-        seen = {_SCHEMAS.get(p) for p in paths}
+    seen = {_SCHEMAS.get(p) for p in paths}
     return len(seen) == 1 and None not in seen
 
 
@@ -220,7 +215,7 @@ def write_data_file(
             data = parquet_bytes(table, compression)
             content_hex = sum_hex(content.result())
     sha = hashlib.sha256(data).hexdigest()
-    path = f"data/{sha[:2]}/{sha}.parquet"
+    path = content_path(DATA_DIR, sha)
     wrote = storage.write_once(path, data)
     full = storage.cached_path(path)
     if full is not None:
@@ -300,7 +295,7 @@ def write_positions(
             arr = sorted_unique(arr)
         data = parquet_bytes(pa.table({"pos": pa.array(arr, type=pa.int64())}))
         sha = hashlib.sha256(data).hexdigest()
-        encoded.append((f"deletes/{sha[:2]}/{sha}.parquet", sha, data))
+        encoded.append((content_path(DELETES_DIR, sha), sha, data))
     storage.each(lambda e: storage.write_once(e[0], e[2]), encoded, threads=8)
     return [(path, sha) for path, sha, _ in encoded]
 

@@ -394,9 +394,9 @@ def test_the_callers_own_objects_never_reach_the_log(path: str) -> None:
 
 
 def test_a_large_checkpoint_stays_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tablever.log import _Parsed
+    from tablever.caches import Lru
 
-    cache = _Parsed(max_entries=2, max_bytes=100)
+    cache: Lru[tuple[int, bytes], str] = Lru("test", max_entries=2, max_bytes=100)
     cache.put((1, b"a"), "one", 90)  # most of the budget: still kept
     assert cache.get((1, b"a")) == "one"
     cache.put((2, b"b"), "two", 200)  # more than the whole budget: not kept

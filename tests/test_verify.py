@@ -204,14 +204,27 @@ def test_reads_trust_files_this_process_wrote_until_they_change(
     assert hashed == [victim.path]
 
 
-def test_the_registries_of_checked_files_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tablever.storage as storage_module
+def test_the_registries_of_checked_files_stay_bounded() -> None:
+    from tablever.caches import Lru
 
-    monkeypatch.setattr(storage_module, "REGISTRY_LIMIT", 10)
-    registry: dict[str, int] = {}
+    registry: Lru[str, int] = Lru("test", max_entries=10, max_bytes=10**9)
     for i in range(25):
-        storage_module.remember(registry, f"f{i}", i)
+        registry.put(f"f{i}", i)
         assert len(registry) <= 10
-    assert registry["f24"] == 24 and "f0" not in registry  # the newest stay
-    storage_module.remember(registry, "f20", -1)  # set again: now the newest
-    assert list(registry)[-1] == "f20" and registry["f20"] == -1
+    assert registry.get("f24") == 24 and "f0" not in registry  # the newest stay
+    registry.put("f20", -1)  # set again: now the newest
+    for i in range(9):
+        registry.put(f"g{i}", i)
+    assert registry.get("f20") == -1 and "f21" not in registry
+
+def test_clear_caches_empties_every_cache_and_reads_stay_exact(tmp_path: Path) -> None:
+    from tablever.caches import all_caches
+
+    t = tv.create(tmp_path / "t", schema=make_batch([0]).schema)
+    t.append(make_batch(list(range(10))))
+    t.delete("id < 3")
+    before = tv.open(tmp_path / "t").latest().to_arrow()
+    assert any(len(c) for c in all_caches())
+    tv.clear_caches()
+    assert all(len(c) == 0 and c.bytes == 0 for c in all_caches())
+    assert tv.open(tmp_path / "t").latest().to_arrow().equals(before)

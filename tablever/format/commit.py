@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tablever.errors import CorruptLogError, InvalidNameError
+from tablever.format.layout import STORED
 
 FORMAT_VERSION = 1
 
@@ -84,12 +85,11 @@ def check_name(name: object, what: str = "name", *, existing: bool = False) -> s
     return name
 
 
-_STORED = re.compile(r"(?:data|deletes)/[0-9a-f]{2}/[0-9a-f]{64}\.parquet")
 
 
 def check_rel_path(path: object, where: str = "commit") -> str:
     """A path from the log must be relative, normalised and stay under the table root."""
-    if isinstance(path, str) and _STORED.fullmatch(path):  # the paths tablever writes
+    if isinstance(path, str) and STORED.fullmatch(path):  # the paths tablever writes
         return path
     if not isinstance(path, str) or not path:
         raise CorruptLogError(f"{where}: path must be a non-empty string, got {path!r}")
@@ -420,7 +420,7 @@ def entries_from_columns(
     paths, shas = cols["path"], cols["sha256"]
     sizes, rows, firsts = cols["bytes"], cols["rows"], cols["first_row_id"]
     sums = cols.get("content_hash") or [None] * n
-    stored, hex64 = _STORED.fullmatch, _HEX64.match
+    stored, hex64 = STORED.fullmatch, _HEX64.match
 
     def count(v: Any) -> bool:
         return type(v) is int and 0 <= v <= MAX_INT

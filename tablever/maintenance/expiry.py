@@ -25,8 +25,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tablever.errors import CommitConflictError, CorruptLogError
+from tablever.format.layout import checkpoint_path, commit_path
 from tablever.format.refs import VersionInfo
-from tablever.log import ExpiredVersion, checkpoint_path, commit_path
+from tablever.log import ExpiredVersion
 from tablever.policy import Duration, Policy, keep_last_arg, parse_duration
 from tablever.storage import fault_point
 

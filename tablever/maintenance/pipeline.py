@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tablever.format.layout import DATA_DIR, DELETES_DIR
 from tablever.maintenance.compaction import compact, compact_plan
 from tablever.maintenance.expiry import execute_expire, expire_plan
-from tablever.maintenance.vacuuming import ROOTS, execute_vacuum, vacuum_plan
+from tablever.maintenance.vacuuming import execute_vacuum, vacuum_plan
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -60,7 +61,7 @@ class MaintenanceReport:
 
 def _content_files(table: Table) -> tuple[int, int]:
     n = size = 0
-    for root in ROOTS[:2]:
+    for root in (DATA_DIR, DELETES_DIR):
         for f in table.storage.walk(root):
             n += 1
             size += f.size
@@ -115,7 +116,7 @@ def maintain(
         progress("vacuum", 0, 0)
     gone = set(vacuumed)
     freed = sum(f.size for f in vplan.delete if f.path in gone)
-    content = [f for f in vplan.delete if f.path.startswith(("data/", "deletes/"))]
+    content = [f for f in vplan.delete if f.path.startswith((f"{DATA_DIR}/", f"{DELETES_DIR}/"))]
     if dry_run:
         files_after = files_before - len(content)
         bytes_after = bytes_before - sum(f.size for f in content)

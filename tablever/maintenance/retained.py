@@ -12,7 +12,19 @@ from dataclasses import dataclass
 
 from tablever.errors import CorruptLogError, InvalidNameError
 from tablever.format.commit import check_name
-from tablever.log import CKPT_DIR, LOG_DIR, ExpiredVersion, Log, checkpoint_path, commit_path
+from tablever.format.layout import (
+    CKPT_DIR,
+    CKPT_NAME,
+    COMMIT_NAME,
+    EXPIRED_DIR,
+    EXPIRED_NAME,
+    LOG_DIR,
+    RUNS_DIR,
+    TAGS_DIR,
+    checkpoint_path,
+    commit_path,
+)
+from tablever.log import ExpiredVersion, Log
 
 __all__ = [
     "CONTENT_FILE",
@@ -92,16 +104,16 @@ def meta_kind(path: str) -> str | None:
     """``commit`` / ``checkpoint`` / ``tag`` / ``run`` / ``expired`` for a known file
     under ``_tablever/``, else None."""
     head, _, name = path.rpartition("/")
-    if head == LOG_DIR and re.match(r"^[0-9]{20}\.json\Z", name):
+    if head == LOG_DIR and COMMIT_NAME.match(name):
         return "commit"
-    if head == CKPT_DIR and re.match(r"^[0-9]{20}\.parquet\Z", name):
+    if head == CKPT_DIR and CKPT_NAME.match(name):
         return "checkpoint"
-    if head in ("_tablever/tags", "_tablever/runs") and name.endswith(".json"):
+    if head in (TAGS_DIR, RUNS_DIR) and name.endswith(".json"):
         try:  # names stored by earlier versions (one trailing newline) count too
             check_name(name[:-5], existing=True)
         except InvalidNameError:
             return None
-        return "tag" if head.endswith("tags") else "run"
-    if head == "_tablever/expired" and re.match(r"^[0-9]{20}-[0-9a-f]{16}\.json\Z", name):
+        return "tag" if head == TAGS_DIR else "run"
+    if head == EXPIRED_DIR and EXPIRED_NAME.match(name):
         return "expired"
     return None

@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tablever.errors import CorruptLogError
+from tablever.format.layout import ROOTS
 from tablever.maintenance.retained import CONTENT_FILE, Survey, referenced_paths, survey
 from tablever.policy import Duration, Policy, parse_duration
 from tablever.storage import TMP_PREFIX, FileInfo, Storage, fault_point
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["VacuumPlan", "plan_vacuum", "vacuum", "vacuum_plan"]
 
 Progress = Callable[[str, int, int], None]
-ROOTS = ("data", "deletes", "_tablever")
 
 
 @dataclass(frozen=True, slots=True)

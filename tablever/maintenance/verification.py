@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from tablever.errors import CorruptLogError, TableverError
 from tablever.format.commit import Commit, DataFile, DeleteVector
+from tablever.format.layout import ROOTS, checkpoint_path, commit_path, run_path, tag_path
 from tablever.format.state import TableState, apply, empty_state
-from tablever.log import checkpoint_path, commit_path
 from tablever.maintenance.retained import CONTENT_FILE, meta_kind, runs, survey
 from tablever.storage import TMP_PREFIX, Storage
 
@@ -277,7 +277,7 @@ def _check_refs(table: Table, retained: set[int], commits: Mapping[int, Commit])
     problems = []
     catalog = table.catalog
     for name in catalog.tag_names():
-        where = f"_tablever/tags/{name}.json"
+        where = tag_path(name)
         try:
             rec = catalog.read_tag(name)
         except (TableverError, OSError) as exc:
@@ -288,7 +288,7 @@ def _check_refs(table: Table, retained: set[int], commits: Mapping[int, Commit])
         elif rec.version in commits and commits[rec.version].id != rec.id:
             problems.append(f"{where}: tag {name!r} records a different id than version {rec.version}")
     for run_id in catalog.run_ids():
-        where = f"_tablever/runs/{run_id}.json"
+        where = run_path(run_id)
         try:
             run = catalog.read_run(run_id)
         except (TableverError, OSError) as exc:
@@ -340,7 +340,7 @@ def _walk(
 ) -> list[str]:
     orphans: list[str] = []
     leftover_set = set(leftover)
-    for root in ("data", "deletes", "_tablever"):
+    for root in ROOTS:
         for info in storage.walk(root):
             path = info.path
             name = path.rsplit("/", 1)[-1]

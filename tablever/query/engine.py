@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from tablever import caches
 from tablever.errors import InvalidPredicateError, TableverError
 from tablever.readplan import FileRead, ReadPlan
 from tablever.schema import ROW_ID, clashing_names
@@ -56,8 +57,7 @@ def default_connection() -> duckdb.DuckDBPyConnection:
     return conn
 
 
-_TYPES: dict[pa.DataType, str | None] = {}
-_TYPES_LOCK = threading.Lock()
+_TYPES_LOCK = threading.Lock()  # the one connection that answers
 
 
 def duckdb_type(t: pa.DataType) -> str | None:
@@ -65,9 +65,10 @@ def duckdb_type(t: pa.DataType) -> str | None:
     ``TIMESTAMPTZ_NS``, ``TIMESTAMP_S``, ``BIGINT[]``, ``STRUCT(a BIGINT)``, ...), or
     None where DuckDB's Parquet reader sees the stored column as another type a cast
     cannot turn back (durations are plain integers in Parquet)."""
+    hit = caches.DUCKDB_TYPES.get(t, default=False)
+    if hit is not False:
+        return hit  # type: ignore[no-any-return]
     with _TYPES_LOCK:
-        if t in _TYPES:
-            return _TYPES[t]
         name: str | None = None
         if not _has_duration(t):
             conn = _type_connection()
@@ -76,7 +77,7 @@ def duckdb_type(t: pa.DataType) -> str | None:
                 name = str(rel.types[0])
             except (duckdb.Error, pa.ArrowException, ValueError, TypeError):
                 name = None
-        _TYPES[t] = name
+        caches.DUCKDB_TYPES.put(t, name)
         return name
 
 
@@ -483,6 +484,13 @@ def cached_sandbox(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
         _, old = cache.popitem(last=False)
         old.close()
     return conn
+
+
+def forget_sandboxes() -> None:
+    """Close this thread's cached sandbox connections."""
+    cache = getattr(_local, "sandboxes", None) or {}
+    for conn in list(cache.values()):
+        forget_sandbox(conn)
 
 
 def forget_sandbox(conn: duckdb.DuckDBPyConnection) -> None:
