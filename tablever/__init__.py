@@ -12,8 +12,6 @@ Example:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from tablever.caches import clear_caches
 from tablever.catalog import Run
 from tablever.errors import (
@@ -43,6 +41,7 @@ from tablever.maintenance import (
 from tablever.snapshot import Snapshot
 from tablever.table import Table, create
 from tablever.table import open_table as open  # noqa: A004 - tv.open is the documented verb
+from tablever.version import __version__
 from tablever.warehouse import Warehouse
 
 __all__ = [

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Lru", "all_caches", "clear_caches"]
+__all__ = ["Lru", "all_caches", "clear_caches", "on_clear"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -109,9 +109,17 @@ def clear_caches() -> None:
     """
     for cache in _ALL:
         cache.clear()
-    from tablever.query.engine import forget_sandboxes
+    for hook in _ON_CLEAR:
+        hook()
 
-    forget_sandboxes()
+
+_ON_CLEAR: list[Callable[[], None]] = []
+
+
+def on_clear(hook: Callable[[], None]) -> None:
+    """Have :func:`clear_caches` call ``hook`` too (for caches kept elsewhere, such as
+    the SQL connections of the module that opens them)."""
+    _ON_CLEAR.append(hook)
 
 
 MiB = 1 << 20

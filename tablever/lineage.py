@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from tablever.deletes import load_positions
 from tablever.errors import IntegrityError, RefNotFoundError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.format.state import TableState
+from tablever.integrity import ensure_verified
+from tablever.readers import file_rows
 from tablever.schema import RESERVED_PREFIX, ROW_ID
-from tablever.snapshot import Snapshot, ensure_verified, file_rows, load_positions
+from tablever.snapshot import Snapshot
 from tablever.storage import Storage
 from tablever.write import read_parquet
 
@@ -183,7 +186,7 @@ def _schema_changes(a: pa.Schema, b: pa.Schema) -> dict[str, Any]:
 def diff(a: Snapshot, b: Snapshot, *, on: Sequence[str] | None = None) -> Diff:
     """Row-level difference from snapshot ``a`` to snapshot ``b``."""
     schema = _union_schema(a.schema, b.schema)
-    storage = _storage_of(a)
+    storage = a.storage
     added, removed = _row_versions(storage, a.state, b.state, schema)
     added, removed = _cancel_moves(added, removed)
     changes = _schema_changes(a.schema, b.schema)
@@ -256,8 +259,6 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _storage_of(s: Snapshot) -> Storage:
-    return s._storage  # noqa: SLF001 - same package
 
 
 def changes(table: Table, start: int, end: int) -> pa.Table:
@@ -319,8 +320,8 @@ def schema_hash(schema: pa.Schema) -> str:
 
 def write_lock(snapshot: Snapshot, path: str | os.PathLike[str]) -> str:
     """Write a small JSON file pinning ``snapshot`` (see :func:`from_lock`)."""
-    from tablever import __version__
     from tablever.format.commit import canonical_json
+    from tablever.version import __version__
 
     body = {
         "format": LOCK_FORMAT,

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tablever.deletes import load_positions
 from tablever.errors import (
     DuplicateKeyError,
     InvalidNameError,
@@ -24,7 +25,9 @@ from tablever.errors import (
 )
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
 from tablever.format.state import TableState, touched_keys
+from tablever.integrity import diagnose
 from tablever.partitioning import write_partitioned
+from tablever.query.reads import duckdb_error
 from tablever.schema import (
     ROW_ID,
     SchemaMode,
@@ -33,7 +36,7 @@ from tablever.schema import (
     schema_from_dict,
     to_arrow_table,
 )
-from tablever.snapshot import Snapshot, duckdb_error, load_positions
+from tablever.snapshot import Snapshot
 from tablever.storage import Storage
 from tablever.transaction import Writer
 from tablever.write import sorted_unique, write_positions
@@ -135,7 +138,7 @@ def _matches(
         raise
     except Exception as exc:  # DuckDB raises many types: damaged files, or the predicate
         user = shown if shown is not None else condition
-        raise (snap._corruption(exc, files) or duckdb_error(exc, user)) from exc
+        raise (diagnose(storage, state, exc, files) or duckdb_error(exc, user)) from exc
 
 
 def _deletion_actions(

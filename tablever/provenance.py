@@ -32,7 +32,7 @@ def author() -> str:
 def _static_part() -> dict[str, Any]:
     global _static
     if _static is None:
-        from tablever import __version__
+        from tablever.version import __version__
 
         _static = {
             "tablever_version": __version__,

@@ -53,15 +53,17 @@ def test_concurrent_users_restore_the_default_only_when_the_last_leaves() -> Non
 
 def test_reads_and_writes_run_on_it_and_leave_the_default(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import tablever.readers as readers
+
     pools: list[str] = []
-    original = tv.Snapshot._read_arrow.__wrapped__  # type: ignore[attr-defined]
+    original = readers.read_arrow.__wrapped__  # type: ignore[attr-defined]
 
     def spy(self: tv.Snapshot, *args: object, **kwargs: object) -> pa.Table:
         pools.append(pa.default_memory_pool().backend_name)
         out: pa.Table = original(self, *args, **kwargs)
         return out
 
-    monkeypatch.setattr(tv.Snapshot, "_read_arrow", arrowpool.with_fast_pool(spy))
+    monkeypatch.setattr(readers, "read_arrow", arrowpool.with_fast_pool(spy))
     before = pa.default_memory_pool().backend_name
     t = tv.create(tmp_path / "t", schema=SCHEMA)
     t.append(make_batch(list(range(10))))

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 import tablever as tv
-import tablever.snapshot as snapshot_module
+import tablever.query.reads as reads_module
+import tablever.readers as readers
 from tablever.query.engine import default_connection, fetch_arrow, plan_sql
 from tests.conftest import SCHEMA, make_batch, sorted_rows
 
@@ -57,10 +58,8 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> tv.Table:
 def _read(monkeypatch: pytest.MonkeyPatch, knobs: tuple[int, int], snap: tv.Snapshot,
           **kw: object) -> pa.Table:
     few, duck = knobs
-    monkeypatch.setattr(snapshot_module, "_FEW_FILES", few)
-    monkeypatch.setattr(snapshot_module, "_FEW_ROWS", few * 1_000_000)
-    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", duck)
-    out: pa.Table = snap.to_arrow(**kw)  # type: ignore[arg-type]
+    with readers.reading_with(few_files=few, few_rows=few * 1_000_000, duckdb_min_rows=duck):
+        out: pa.Table = snap.to_arrow(**kw)  # type: ignore[arg-type]
     return out
 
 
@@ -117,9 +116,8 @@ def test_many_file_path_names_a_damaged_file(tmp_path: Path,
     victim = snap.data_files[3]
     path = tmp_path / "t" / victim.path
     path.write_bytes(path.read_bytes()[:-20])  # truncated: size no longer matches
-    monkeypatch.setattr(snapshot_module, "_FEW_FILES", 0)
-    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 0)
-    with pytest.raises(tv.IntegrityError, match=victim.path):
+    with readers.reading_with(few_files=0, duckdb_min_rows=0), pytest.raises(
+            tv.IntegrityError, match=victim.path):
         tv.open(tmp_path / "t").latest().to_arrow()
 
 
@@ -179,17 +177,17 @@ def _no_pyarrow_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: object, **__: object) -> None:
         raise AssertionError("read with pyarrow")
 
-    monkeypatch.setattr(snapshot_module.Snapshot, "_read_many", refuse)
-    monkeypatch.setattr(snapshot_module.Snapshot, "_read_file", refuse)
+    monkeypatch.setattr(readers, "_read_many", refuse)
+    monkeypatch.setattr(readers, "_read_file", refuse)
 
 
 def test_large_reads_go_through_duckdb(table: tv.Table,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     snap = table.latest()
     expected = _read(monkeypatch, _PATHS["one dataset scan"], snap, with_row_id=True)
-    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 1)
     _no_pyarrow_scan(monkeypatch)
-    got = snap.to_arrow(with_row_id=True)
+    with readers.reading_with(duckdb_min_rows=1):
+        got = snap.to_arrow(with_row_id=True)
     assert got.equals(expected) and got.schema == expected.schema
 
 
@@ -204,9 +202,9 @@ def test_types_duckdb_would_change_are_read_with_pyarrow(
     t = tv.create(tmp_path / "t", schema=pa.schema([("id", pa.int64()), ("v", column.type)]))
     t.append(pa.table({"id": [1, 2, 3, 4], "v": column}))
     t.delete("id = 2")
-    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 1)
-    monkeypatch.setattr(snapshot_module.Snapshot, "_read_duckdb", None)  # never called
-    out = t.latest().to_arrow()
+    monkeypatch.setattr(reads_module, "read_ordered", None)  # never called
+    with readers.reading_with(duckdb_min_rows=1):
+        out = t.latest().to_arrow()
     assert out.schema.field("v").type == column.type
     assert out.column("v").to_pylist() == [column[i].as_py() for i in (0, 2, 3)]
 
@@ -221,9 +219,9 @@ def test_a_duckdb_failure_falls_back_to_pyarrow(table: tv.Table,
     def broken(_: object) -> pa.Table:
         raise RuntimeError("DuckDB cannot read this")
 
-    monkeypatch.setattr(snapshot_module, "_DUCKDB_MIN_ROWS", 1)
     monkeypatch.setattr(engine, "fetch_arrow", broken)
-    assert snap.to_arrow().equals(expected)
+    with readers.reading_with(duckdb_min_rows=1):
+        assert snap.to_arrow().equals(expected)
 
 
 def test_duckdb_reconciles_schemas_unless_files_share_one(tmp_path: Path) -> None:

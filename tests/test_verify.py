@@ -182,16 +182,16 @@ def test_reads_trust_files_this_process_wrote_until_they_change(
 ) -> None:
     """Data files written here were hashed from the bytes written: the first read does
     not hash them again, yet a byte changed on disk afterwards is still caught."""
-    import tablever.snapshot as snapshot_module
+    import tablever.integrity as integrity
 
     hashed: list[str] = []
-    real = snapshot_module._check_hash
+    real = integrity.check_hash
 
     def counting(storage: object, path: str, sha: str) -> list[str]:
         hashed.append(path)
         return real(storage, path, sha)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(snapshot_module, "_check_hash", counting)
+    monkeypatch.setattr(integrity, "check_hash", counting)
     t = tv.create(tmp_path / "t", schema=make_batch([0]).schema)
     t.append(make_batch(list(range(10))))
     t.append(make_batch(list(range(10, 20))))

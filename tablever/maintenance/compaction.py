@@ -24,13 +24,15 @@ import pyarrow.compute as pc
 
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import MOD, sum_rows
+from tablever.deletes import load_positions
 from tablever.errors import CommitConflictError, IntegrityError, InvalidNameError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
 from tablever.format.state import TableState
 from tablever.partitioning import file_partition, partition_columns, write_split
 from tablever.policy import Policy, parse_ratio, parse_size
+from tablever.readers import file_rows
 from tablever.schema import ROW_ID, schema_from_dict
-from tablever.snapshot import Snapshot, file_rows, load_positions
+from tablever.snapshot import Snapshot
 from tablever.storage import Storage, fault_point
 from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, read_parquet, write_data_file
 

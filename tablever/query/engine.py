@@ -493,6 +493,9 @@ def forget_sandboxes() -> None:
         forget_sandbox(conn)
 
 
+caches.on_clear(forget_sandboxes)
+
+
 def forget_sandbox(conn: duckdb.DuckDBPyConnection) -> None:
     """Drop ``conn`` from this thread's sandbox cache and close it (after a failure that
     may have left it in an unknown state)."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tablever.errors import InvalidPredicateError, TableNotFoundError, TableverError
+from tablever.integrity import check_present, diagnose
 from tablever.query.engine import (
     cached_sandbox,
     forget_sandbox,
@@ -101,7 +102,7 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
         # A snapshot's row count is in its log (file rows minus deleted rows): DuckDB
         # would open every file's footer for it (~1 s over 10,000 files).
         (snap,) = snaps.values()
-        snap._check_present()  # no file is read: at least they must all be there
+        check_present(snap.storage, snap.state)  # no file is read: they must all be there
         return pa.table({name: pa.array([snap.num_rows], pa.int64())})
     paths: list[str] = []
     plans = {}
@@ -126,7 +127,7 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
     except TableverError as exc:
         # A damaged or missing file is the table's fault, not the query's: name it.
         for snap in dict.fromkeys(snaps.values()):
-            bad = snap._corruption(exc)
+            bad = diagnose(snap.storage, snap.state, exc)
             if bad is not None:
                 raise bad from exc
         raise

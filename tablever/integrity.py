@@ -1,0 +1,148 @@
+"""Integrity: data files checked against their SHA-256 before a read trusts them, and
+the diagnosis of a failed read (which file is missing or damaged)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+
+from tablever.errors import IntegrityError
+from tablever.format.commit import DataFile
+from tablever.format.state import TableState
+from tablever.storage import Storage, is_verified, mark_verified
+from tablever.write import record_file_schema
+
+__all__ = ["check_hash", "check_present", "diagnose", "ensure_verified", "hash_file"]
+
+
+def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
+    """Check data files against their SHA-256 before a read trusts them.
+
+    Each file is hashed the first time this process reads it (unless this process wrote
+    it), and again whenever its size, modification or change time, or inode differ from
+    when it last matched; so a data file modified on disk is an IntegrityError naming
+    it, never wrong rows. On a remote file system the local copy readers scan is checked
+    as it is fetched (:meth:`Storage.local_path`).
+    """
+    todo: list[tuple[DataFile, str, os.stat_result]] = []
+
+    def local(f: DataFile) -> str:
+        try:
+            return storage.local_path(f.path, sha256=f.sha256)
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"data file {f.path} is missing") from exc
+        except IntegrityError as exc:
+            raise IntegrityError(f"data file {exc}") from exc
+
+    for f, full in zip(files, storage.fetch_all(local, list(files)), strict=True):
+        try:
+            st = os.stat(full)
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"data file {f.path} is missing") from exc
+        if is_verified(full, f.sha256, st):
+            continue
+        if st.st_size != f.bytes:
+            raise IntegrityError(
+                f"data file {f.path} has {st.st_size} bytes, the log recorded {f.bytes}"
+            )
+        todo.append((f, full, st))
+    if not todo:
+        return
+
+    def check(item: tuple[DataFile, str, os.stat_result]) -> None:
+        f, full, st = item
+        problems = check_hash(storage, f.path, f.sha256)
+        if problems:
+            raise IntegrityError(f"data file {problems[0]}")
+        mark_verified(full, f.sha256, st)
+        record_file_schema(full)
+
+    if len(todo) == 1:
+        check(todo[0])
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(check, todo))
+
+
+def hash_file(storage: Storage, path: str) -> str:
+    h = hashlib.sha256()
+    with storage.open_read(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_hash(storage: Storage, path: str, sha: str) -> list[str]:
+    try:
+        actual = hash_file(storage, path)
+    except FileNotFoundError:
+        return [f"{path} is missing"]
+    except OSError as exc:
+        return [f"{path} is unreadable ({exc})"]
+    if actual != sha:
+        return [f"{path} does not match its SHA-256 (expected {sha[:12]}, got {actual[:12]})"]
+    return []
+
+
+def check_present(storage: Storage, state: TableState) -> None:
+    """IntegrityError unless every live data file exists with its logged size, and
+    every deletion vector exists (for answers taken from the log alone; a read also
+    checks the bytes). Locally one stat per file; on object storage one listing,
+    not a request per file."""
+    sizes = storage.sizes(
+        [f.path for f in list(state.files.values())] + [d.path for d in list(state.deletes.values())])
+
+    def size_of(rel: str) -> int | None:
+        return sizes.get(rel)
+
+    for f in list(state.files.values()):
+        size = size_of(f.path)
+        if size is None:
+            raise IntegrityError(f"data file {f.path} is missing")
+        if size != f.bytes:
+            raise IntegrityError(
+                f"data file {f.path} has {size} bytes, the log recorded {f.bytes}"
+            )
+    for dv in list(state.deletes.values()):
+        if size_of(dv.path) is None:
+            raise IntegrityError(f"deletion vector {dv.path} is missing")
+
+
+def diagnose(
+    storage: Storage, state: TableState, exc: BaseException | None,
+    files: Sequence[DataFile] | None = None,
+) -> IntegrityError | None:
+    """After a failed read: an IntegrityError naming the missing or damaged files of
+    ``files`` (default: all), or None if they are intact.
+
+    Sizes are always checked; files are re-hashed unless ``exc`` is a mistake in the
+    user's SQL (a typo must not cost a full re-hash). Files named in ``exc``'s
+    message are checked first, and alone if any of them is bad.
+    """
+    from tablever.query.engine import is_user_sql_error
+
+    chosen = list(state.files.values()) if files is None else list(files)
+    keys = {f.key for f in chosen}
+    items: list[tuple[str, int | None, str]] = [(f.path, f.bytes, f.sha256) for f in chosen]
+    items += [(d.path, None, d.sha256) for d in list(state.deletes.values()) if d.key in keys]
+    rehash = exc is None or not is_user_sql_error(exc)
+    text = str(exc) if exc is not None else ""
+    named = [i for i in items if i[0] in text]
+    for group in ([named, items] if named else [items]):
+        problems = []
+        for path, size, sha in group:
+            try:
+                actual = storage.size(path)
+            except FileNotFoundError:
+                problems.append(f"{path} is missing")
+                continue
+            if size is not None and actual != size:
+                problems.append(f"{path} holds {actual} bytes, the log says {size}")
+            elif rehash:
+                problems += check_hash(storage, path, sha)
+        if problems:
+            return IntegrityError(f"cannot read version {state.version}: " + "; ".join(problems))
+    return None

@@ -1,0 +1,95 @@
+"""Reading a snapshot through DuckDB: the ordered scan of large reads, and ``where=``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from tablever.errors import IntegrityError, InvalidPredicateError, TableverError
+from tablever.integrity import diagnose
+from tablever.schema import ROW_ID
+
+if TYPE_CHECKING:
+    from tablever.readplan import ReadPlan
+    from tablever.snapshot import Snapshot
+
+__all__ = ["duckdb_error", "read_ordered", "read_where"]
+
+
+def read_ordered(
+    plan: ReadPlan, cols: list[str] | None, with_row_id: bool, out_schema: pa.Schema
+) -> pa.Table | None:
+    """The live rows through one ordered DuckDB scan that drops deleted rows as it
+    reads (a bitmap test, no join), or None to read with pyarrow instead.
+
+    DuckDB's parallel Parquet scan beat pyarrow's here: 2M rows in two files took
+    0.16 s against 0.20-0.23 s; with 5% of them deleted 0.21-0.23 s against
+    0.31-0.35 s (pyarrow decodes every row, then copies the survivors of each
+    batch). Any DuckDB error falls back to the pyarrow path, which names damaged
+    files precisely.
+    """
+    from tablever.query.engine import default_connection, fetch_arrow, plan_sql
+
+    conn = default_connection().cursor()
+    try:
+        sql = plan_sql(plan, conn, columns=cols, with_row_id=with_row_id, ordered=True)
+        table = fetch_arrow(conn.sql(sql)).cast(out_schema)
+    except Exception:  # noqa: BLE001 - the pyarrow path reads, or says what is wrong
+        return None
+    finally:
+        conn.close()
+    return table if table.schema == out_schema else None
+
+
+def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: bool) -> pa.Table:
+    """The live rows where ``where`` IS TRUE: the files min/max statistics cannot rule
+    out, scanned by DuckDB with the predicate pushed into the scan."""
+    from tablever.query.engine import (
+        REL,
+        check_expressions,
+        default_connection,
+        fetch_arrow,
+        plan_sql,
+    )
+    from tablever.query.predicate import parse_expression, prune, quote
+
+    tree = parse_expression(where, snap.schema.names)
+    condition = tree.sql(dialect="duckdb")
+    check_expressions(snap.schema, condition, where)
+    files = prune(tree, snap.data_files, snap.schema)
+    target = pa.schema([snap.schema.field(c) for c in (cols or snap.schema.names)])
+    if with_row_id:
+        target = target.append(pa.field(ROW_ID, pa.int64(), nullable=False))
+    if not files:
+        return target.empty_table()
+    plan = snap.read_plan(files)
+    conn = default_connection().cursor()
+    inner = plan_sql(plan, conn, with_row_id=with_row_id)
+    names = list(cols) if cols is not None else list(snap.schema.names)
+    if with_row_id:
+        names.append(ROW_ID)
+    sql = (
+        f"SELECT {', '.join(quote(n) for n in names)} FROM ({inner}) AS {REL} "
+        f"WHERE ({condition}) IS TRUE"
+    )
+    try:
+        table = fetch_arrow(conn.sql(sql))
+    except Exception as exc:
+        raise (diagnose(snap.storage, snap.state, exc, files) or duckdb_error(exc, where)) from exc
+    try:
+        return table.cast(target)
+    except (pa.ArrowException, ValueError):
+        return table
+
+
+def duckdb_error(exc: BaseException, sql: str) -> TableverError:
+    """The TableverError for a DuckDB failure evaluating the user's ``sql``."""
+    if isinstance(exc, TableverError):
+        return exc
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "IO Error" in text or "No files found" in text or "No such file" in text:
+        return IntegrityError(f"cannot read a data file: {text}")
+    for prefix in ("Binder Error: ", "Conversion Error: "):
+        text = text.replace(prefix, "")
+    return InvalidPredicateError(f"cannot evaluate {sql!r}: {text}", sql=sql)
