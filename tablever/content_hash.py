@@ -20,6 +20,10 @@ Row hash, per lane L in {0, 1} (two independent 64-bit lanes, 128 bits together)
 64-bit words). A NULL adds nothing, so a column missing from an older file (schema
 evolution: it reads as NULL) hashes like a stored NULL. ``_row_id`` is excluded: the hash
 is about content, not identity.
+
+Why one module: the hash is one scheme (canonical forms per type, lanes, the sum and
+the digest); split, a reader could not check it against docs/reproducibility.md in one
+place.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """The transaction log on storage: commits, checkpoints, the version index, expired versions.
 
 It reads and puts log files; the commit loop (build, put, rebase, checkpoint) is
-:mod:`tablever.transaction`'s."""
+:mod:`tablever.transaction`'s.
+
+Why one module: commits, checkpoints and the version index are read together (a
+checkpoint is checked against the commits it summarises, the index against both).
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ Each builds :class:`~tablever.format.commit.Actions` for the newest state and ha
 to a :class:`~tablever.transaction.Writer`, which commits and retries them; each returns
 the new state. Deletes are merge-on-read: a deletion vector per data file,
 replaced by the union when the same file loses more rows; no data file is rewritten.
+
+Why one module: the verbs share the row-matching and deletion-vector helpers and the
+rebasing rule; one file shows that every verb builds actions the same way.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A commit is data: an operation builds a :class:`Commit`, :func:`commit_id` hashe
 canonical JSON (sorted keys, no whitespace, without ``id``), and the log stores
 :func:`to_json`. :func:`from_json` is the strict reader: anything malformed or hostile is
 a :class:`~tablever.errors.CorruptLogError` naming the file.
+
+Why one module: the commit format is one contract (each action, its JSON form and its
+validation of a hostile log); docs/format.md describes it field by field in this order.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Clean files (no deletion vector) are read raw; files with one drop their deleted rows
 inside the scan, through a keep bitmap or an anti join (see :func:`plan_sql`).
+
+Why one module: the scan of a snapshot (plan_sql) and the connections it runs on (the
+sandbox, its settings and caches) must agree on every setting; kept together.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ An alias may come before or after the clause (``events e VERSION AS OF 3`` and
 fails and the SQL holds a version clause, the Trino, Snowflake, BigQuery and Databricks
 readers are tried in turn (BigQuery and Databricks only if the SQL has no ``"..."`` token,
 which they would read as a string rather than an identifier).
+
+Why one module: one pure tree rewrite (parse, check, bind each reference, generate);
+its checks and the rewrite walk the same nodes.
 """
 
 from __future__ import annotations
