@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tablever.errors import CorruptLogError, InvalidNameError
+from tablever.errors import CorruptLogError, InvalidNameError, InvalidValueError
 from tablever.format.commit import canonical_json, check_name
 from tablever.format.layout import RUNS_DIR, TAGS_DIR, run_path, tag_path
 from tablever.storage import Storage
@@ -177,7 +177,7 @@ class Catalog:
         try:
             data = canonical_json(run.to_dict())
         except (TypeError, ValueError) as exc:
-            raise InvalidNameError(
+            raise InvalidValueError(
                 f"run {run.run_id!r}: metrics and params must be JSON values: {exc}"
             ) from exc
         self.storage.makedirs(RUNS_DIR)

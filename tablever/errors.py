@@ -10,7 +10,9 @@ thing that was wrong. Third-party errors are wrapped with ``raise ... from exc``
     ├── TableExistsError
     ├── RefNotFoundError       (also LookupError; names the ref and the closest tags)
     ├── AmbiguousRefError      (also LookupError)
-    ├── InvalidNameError       (also ValueError)
+    ├── InvalidNameError       (also ValueError; a name that is not allowed)
+    │   ├── NameTakenError     (a tag or run id that exists; ``kind``, ``name``)
+    │   └── InvalidValueError  (an argument or property value that is not allowed)
     ├── SchemaMismatchError    (also ValueError; names each offending column)
     ├── InvalidPredicateError  (also ValueError; bad SQL predicate or query, with position)
     ├── DuplicateKeyError      (also ValueError; upsert source repeats a key)
@@ -27,7 +29,9 @@ __all__ = [
     "CorruptLogError",
     "DuplicateKeyError",
     "IntegrityError",
+    "NameTakenError",
     "InvalidNameError",
+    "InvalidValueError",
     "InvalidPredicateError",
     "RefNotFoundError",
     "SchemaMismatchError",
@@ -81,6 +85,19 @@ class AmbiguousRefError(TableverError, LookupError):
 
 class InvalidNameError(TableverError, ValueError):
     """A table, tag or run name is not allowed."""
+
+
+class NameTakenError(InvalidNameError):
+    """A tag or run id that already exists (``kind`` is ``"tag"`` or ``"run"``)."""
+
+    def __init__(self, kind: str, name: str, message: str) -> None:
+        self.kind, self.name = kind, name
+        super().__init__(message)
+
+
+class InvalidValueError(InvalidNameError):
+    """An argument or table property whose value is not allowed (a duration, a size,
+    a mode, a message that is not a string, properties that are not JSON values)."""
 
 
 class SchemaMismatchError(TableverError, ValueError):

@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "tablever.mlflow needs MLflow: pip install 'tablever[mlflow]' (mlflow-skinny)"
     ) from exc
 
-from tablever.errors import InvalidNameError
+from tablever.errors import InvalidValueError
 from tablever.format.commit import check_name
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def _run_id(run: Any) -> str:
     info = getattr(run, "info", None)
     if info is not None and isinstance(getattr(info, "run_id", None), str):
         return str(info.run_id)
-    raise InvalidNameError(f"run must be an MLflow run id or run, got {type(run).__name__}")
+    raise InvalidValueError(f"run must be an MLflow run id or run, got {type(run).__name__}")
 
 
 def log_snapshot(
@@ -242,7 +242,7 @@ def log_snapshot(
     existing = {r.run_id: r for r in table.runs()}
     linked = existing.get(run_id)
     if linked is not None and linked.version != snapshot.version:
-        raise InvalidNameError(
+        raise InvalidValueError(
             f"MLflow run {run_id} is already linked to version {linked.version} of "
             f"{table.name}; a run links to one version of a table"
         )

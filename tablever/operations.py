@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 from tablever.deletes import load_positions
 from tablever.errors import (
     DuplicateKeyError,
-    InvalidNameError,
     InvalidPredicateError,
+    InvalidValueError,
     SchemaMismatchError,
 )
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
@@ -74,7 +74,7 @@ def append(
     """Append rows; ``schema_mode="merge"`` adds new nullable columns and widens
     int32->int64 and float32->float64."""
     if schema_mode not in ("strict", "merge"):
-        raise InvalidNameError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
+        raise InvalidValueError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
     incoming = to_arrow_table(data)
     table_schema = writer.schema
     if schema_mode == "merge":
@@ -533,7 +533,7 @@ def set_properties(
 ) -> TableState:
     """Set table properties (policy such as ``checkpoint_interval``, ``retention.*``)."""
     if not isinstance(properties, Mapping) or not properties:
-        raise InvalidNameError("set_properties needs a non-empty mapping")
+        raise InvalidValueError("set_properties needs a non-empty mapping")
     from tablever.policy import validate_properties
 
     validate_properties({**writer.properties, **properties})

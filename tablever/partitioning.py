@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tablever.errors import InvalidNameError, SchemaMismatchError
+from tablever.errors import InvalidValueError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.storage import Storage
 from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, has_bounds, write_data_files
@@ -62,15 +62,15 @@ def _names(value: object) -> tuple[str, ...]:
     elif isinstance(value, (list, tuple)) and all(isinstance(n, str) for n in value):
         names = list(value)
     else:
-        raise InvalidNameError(
+        raise InvalidValueError(
             f"invalid {PARTITION_BY} {value!r}: expected a column name, comma-separated "
             "column names such as 'label,day', or a list of names ('' or null: off)"
         )
     if any(not n for n in names):
-        raise InvalidNameError(f"invalid {PARTITION_BY} {value!r}: an empty column name")
+        raise InvalidValueError(f"invalid {PARTITION_BY} {value!r}: an empty column name")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise InvalidNameError(
+        raise InvalidValueError(
             f"invalid {PARTITION_BY} {value!r}: column(s) named twice: {', '.join(dupes)}"
         )
     return tuple(names)
@@ -91,14 +91,14 @@ def check_partition_by(value: object, schema: pa.Schema | None = None) -> tuple[
     if schema is not None:
         unknown = [n for n in names if n not in schema.names]
         if unknown:
-            raise InvalidNameError(
+            raise InvalidValueError(
                 f"invalid {PARTITION_BY} {value!r}: unknown column(s) {', '.join(unknown)}; "
                 f"columns are: {', '.join(schema.names)}"
             )
         bad = [f"{n} ({schema.field(n).type})" for n in names
                if not partitionable(schema.field(n).type)]
         if bad:
-            raise InvalidNameError(
+            raise InvalidValueError(
                 f"invalid {PARTITION_BY} {value!r}: column(s) {', '.join(bad)} cannot be "
                 "partition columns; use integer, boolean, string, date or timestamp columns"
             )

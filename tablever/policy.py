@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from tablever.errors import InvalidNameError
+from tablever.errors import InvalidValueError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -69,14 +69,14 @@ def parse_duration(value: object, what: str = "duration") -> timedelta:
     """
     if isinstance(value, timedelta):
         if value < timedelta(0):
-            raise InvalidNameError(f"invalid {what} {value!r}: must not be negative")
+            raise InvalidValueError(f"invalid {what} {value!r}: must not be negative")
         return value
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         if _WHOLE.match(text):
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
             return timedelta(seconds=seconds)
-    raise InvalidNameError(
+    raise InvalidValueError(
         f"invalid {what} {value!r}: use a timedelta or a string such as '30s', '15m', '1h', "
         "'90d' or '2w'"
     )
@@ -84,11 +84,11 @@ def parse_duration(value: object, what: str = "duration") -> timedelta:
 
 def _int(value: object, what: str, minimum: int) -> int:
     if isinstance(value, bool):
-        raise InvalidNameError(f"invalid {what} {value!r}: expected an integer")
+        raise InvalidValueError(f"invalid {what} {value!r}: expected an integer")
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or value < minimum:
-        raise InvalidNameError(f"invalid {what} {value!r}: expected an integer >= {minimum}")
+        raise InvalidValueError(f"invalid {what} {value!r}: expected an integer >= {minimum}")
     return value
 
 
@@ -111,7 +111,7 @@ def parse_ratio(value: object, what: str) -> float:
     except (TypeError, ValueError):
         ratio = -1.0
     if isinstance(value, bool) or not 0.0 < ratio <= 1.0:
-        raise InvalidNameError(f"invalid {what} {value!r}: expected a number in (0, 1]")
+        raise InvalidValueError(f"invalid {what} {value!r}: expected a number in (0, 1]")
     return ratio
 
 
@@ -163,7 +163,7 @@ def validate_properties(props: Mapping[str, Any], *, schema: pa.Schema | None = 
         from tablever.write import CODECS
 
         if props["compression"] not in CODECS:
-            raise InvalidNameError(
+            raise InvalidValueError(
                 f"compression must be one of {', '.join(CODECS)}, got {props['compression']!r}"
             )
     if "checkpoint_interval" in props:

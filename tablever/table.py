@@ -15,6 +15,7 @@ from tablever.catalog import Catalog, Run, TagRecord, now_ms
 from tablever.errors import (
     CorruptLogError,
     InvalidNameError,
+    NameTakenError,
     RefNotFoundError,
     SchemaMismatchError,
     TableNotFoundError,
@@ -312,9 +313,9 @@ class Table:
         rec = TagRecord(name, snap.version, snap.id, message, now_ms(), prov.author())
         if not self._catalog.write_tag(rec, force=force):
             existing = self._catalog.read_tag(name)
-            raise InvalidNameError(
-                f"tag {name!r} already exists (version {existing.version}); tags are "
-                "immutable: force=True (--force) moves it"
+            raise NameTakenError(
+                "tag", name, f"tag {name!r} already exists (version {existing.version}); "
+                "tags are immutable: force=True (--force) moves it"
             )
         return snap
 
@@ -359,8 +360,9 @@ class Table:
             author=prov.author(),
         )
         if not self._catalog.write_run(run, force=force):
-            raise InvalidNameError(
-                f"run {run_id!r} is already linked; force=True (--force) replaces it"
+            raise NameTakenError(
+                "run", run_id, f"run {run_id!r} is already linked; force=True (--force) "
+                "replaces it"
             )
         return run
 

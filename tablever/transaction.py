@@ -21,7 +21,11 @@ from typing import Any
 import pyarrow as pa
 
 from tablever import provenance as prov
-from tablever.errors import CommitConflictError, InvalidNameError, TableExistsError
+from tablever.errors import (
+    CommitConflictError,
+    InvalidValueError,
+    TableExistsError,
+)
 from tablever.format.commit import Actions, Commit, copy_json
 from tablever.format.layout import LOG_DIR
 from tablever.format.state import TableState, apply, summarize
@@ -44,11 +48,11 @@ def json_properties(properties: Mapping[str, Any] | None, what: str) -> dict[str
     props = dict(properties or {})
     for k in props:
         if not isinstance(k, str):
-            raise InvalidNameError(f"{what} keys must be strings, got {k!r}")
+            raise InvalidValueError(f"{what} keys must be strings, got {k!r}")
     try:
         canonical_json(props)
     except (TypeError, ValueError) as exc:
-        raise InvalidNameError(f"{what} must be JSON values: {exc}") from exc
+        raise InvalidValueError(f"{what} must be JSON values: {exc}") from exc
     # the caller's nested objects may change after this: the commit keeps a copy
     return dict(copy_json(props))
 
@@ -99,7 +103,7 @@ class _Meta:
 def _meta(operation: str, message: object, properties: Mapping[str, Any] | None,
           provenance: bool) -> _Meta:
     if not isinstance(message, str):
-        raise InvalidNameError(f"message must be a string, got {type(message).__name__}")
+        raise InvalidValueError(f"message must be a string, got {type(message).__name__}")
     return _Meta(operation, message, json_properties(properties, "properties"),
                  prov.capture() if provenance else {}, prov.author(), uuid.uuid4().hex)
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 import tablever as tv
@@ -129,3 +130,21 @@ def test_names_stored_by_earlier_versions_with_a_trailing_newline_still_count(
     assert filled.as_of(1).id == snap.id
     filled.delete_tag("old\n")
     assert "old\n" not in filled.tags()
+
+
+def test_a_taken_name_and_a_bad_value_have_their_own_errors(tmp_path: Path) -> None:
+    t = tv.create(tmp_path / "t", schema=pa.schema([("x", pa.int64())]))
+    t.tag("gold")
+    with pytest.raises(tv.NameTakenError) as err:
+        t.tag("gold")
+    assert (err.value.kind, err.value.name) == ("tag", "gold")
+    assert isinstance(err.value, tv.InvalidNameError)  # what callers caught before
+    t.link_run("r1")
+    with pytest.raises(tv.NameTakenError) as err:
+        t.link_run("r1")
+    assert (err.value.kind, err.value.name) == ("run", "r1")
+    with pytest.raises(tv.InvalidValueError):
+        t.append(pa.table({"x": pa.array([1], pa.int64())}), message=3)  # type: ignore[arg-type]
+    with pytest.raises(tv.InvalidValueError):
+        t.set_properties({"retention.keep_last": "many"})
+    assert t.latest().version == 0

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import MOD, sum_rows
 from tablever.deletes import load_positions
-from tablever.errors import CommitConflictError, IntegrityError, InvalidNameError
+from tablever.errors import CommitConflictError, IntegrityError, InvalidValueError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
 from tablever.format.state import TableState
 from tablever.partitioning import file_partition, partition_columns, write_split
@@ -182,7 +182,7 @@ def _policy(
 
 def _check_min_input_files(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidNameError(f"invalid min_input_files {value!r}: expected an integer >= 1")
+        raise InvalidValueError(f"invalid min_input_files {value!r}: expected an integer >= 1")
 
 
 def compact_plan(
