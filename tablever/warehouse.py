@@ -86,7 +86,7 @@ class Warehouse:
         ``message`` or the statement as the commit message) and return a one-row table
         with the integer column ``count`` (rows affected).
         """
-        from tablever.query.rewrite import TableRef, as_dml, parse
+        from tablever.query.rewrite import TableRef, as_dml, parse, typed_values
         from tablever.query.sandbox import resolve_ref, run_query
 
         tree = parse(query, dialect=dialect)
@@ -111,7 +111,8 @@ class Warehouse:
         msg = message if message is not None else query.strip()
         if dml.kind == "insert":
             assert dml.source is not None
-            rows = run_query(dml.source, resolve)
+            rows = run_query(typed_values(dml.source, _target_types(target.schema, dml.columns)),
+                             resolve)
             snap = target.append(_insert_rows(rows, target.schema, dml.columns), message=msg,
                                  properties={"sql": query.strip()})
             count = rows.num_rows
@@ -127,6 +128,15 @@ class Warehouse:
                                  properties={"sql": query.strip()})
             count = snap.summary["added_rows"] if snap.version != before else 0
         return pa.table({"count": pa.array([count], pa.int64())})
+
+
+def _target_types(schema: pa.Schema, columns: list[str] | None) -> list[str | None]:
+    """The DuckDB type of each column an INSERT names (all, in order, by default)."""
+    from tablever.query.engine import duckdb_type
+
+    lower = {n.lower(): schema.field(n).type for n in schema.names}
+    names = columns if columns is not None else schema.names
+    return [duckdb_type(lower[n.lower()]) if n.lower() in lower else None for n in names]
 
 
 def _insert_rows(rows: pa.Table, schema: pa.Schema, columns: list[str] | None) -> pa.Table:

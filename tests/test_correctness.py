@@ -306,3 +306,22 @@ def test_changes_across_expired_versions_says_why_and_offers_diff(tmp_path: Path
     with pytest.raises(tv.RefNotFoundError, match=r"needs every version between.*diff\(1, 4\)"):
         t.changes(1, 4)
     assert t.diff(1, 4).summary == {"added": 3, "removed": 0}
+
+
+def test_insert_values_are_typed_by_their_target_columns(tmp_path: Path) -> None:
+    rows = pa.table({"s": pa.array(["a"]), "d": pa.array([1.0], pa.float64()),
+                     "ts": pa.array([0], pa.timestamp("us"))})
+    statement = ("INSERT INTO t VALUES ('x', 'NaN', 'infinity'), (42, 1.5, "
+                 "TIMESTAMP '2022-01-01'), ('y', 2, NULL)")
+    expected = duck_after(rows, statement)
+    tv.create(tmp_path / "t", schema=rows.schema, data=rows)
+    assert tv.Warehouse(tmp_path).sql(statement).column(0)[0].as_py() == 3
+    got = tv.open(tmp_path / "t").latest().to_arrow()
+    assert got.schema == rows.schema
+
+    def canon(t: pa.Table) -> list[tuple[Any, ...]]:
+        ts = t.column("ts").cast(pa.int64()).to_pylist()  # 'infinity' is no datetime
+        return sorted(zip(t.column("s").to_pylist(), map(repr, t.column("d").to_pylist()),
+                          ts, strict=True), key=repr)
+
+    assert canon(got) == canon(expected)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -788,6 +788,31 @@ def _insert_source(tree: exp.Insert) -> exp.Expression:
         source.set("with_", with_.copy())
     check_read_only(source)
     return source
+
+
+def typed_values(source: exp.Expr, types: Sequence[str | None]) -> exp.Expr:
+    """``INSERT ... VALUES`` rows typed by their target columns, as DuckDB's INSERT
+    types them (each value cast to its column's type, not the VALUES list typed on its
+    own: ``('x'), (42)`` into a VARCHAR column is ``'x'``, ``'42'``). Rows of another
+    length, and sources that are not VALUES, are returned unchanged (the caller says
+    what is wrong with them).
+
+    Example:
+        >>> typed_values(parse("VALUES (1, 'a')"), ["VARCHAR", "BIGINT"]).sql("duckdb")
+        "VALUES (CAST(1 AS TEXT), CAST('a' AS BIGINT))"
+    """
+    if not isinstance(source, exp.Values):
+        return source
+    out = source.copy()
+    for row in out.expressions:
+        items = row.expressions if isinstance(row, exp.Tuple) else None
+        if items is None or len(items) != len(types):
+            continue
+        for item, sql_type in zip(list(items), types, strict=True):
+            if sql_type is not None:
+                item.replace(exp.Cast(this=item.copy(),
+                                      to=exp.DataType.build(sql_type, dialect="duckdb", udt=True)))
+    return out
 
 
 def _scalar_sql(node: exp.Expr, names: set[str], verb: str) -> str:
