@@ -790,7 +790,7 @@ def _insert_source(tree: exp.Insert) -> exp.Expression:
     return source
 
 
-def typed_values(source: exp.Expr, types: Sequence[str | None]) -> exp.Expr:
+def typed_values(source: Any, types: Sequence[str | None]) -> Any:
     """``INSERT ... VALUES`` rows typed by their target columns, as DuckDB's INSERT
     types them (each value cast to its column's type, not the VALUES list typed on its
     own: ``('x'), (42)`` into a VARCHAR column is ``'x'``, ``'42'``). Rows of another
