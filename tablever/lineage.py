@@ -1,4 +1,4 @@
-"""Row lineage: diff and change feed from row ids and deletion vectors.
+"""Row lineage: diff and change feed between versions, from row ids and deletion vectors.
 
 A row version is (data file, position). Between two snapshots, files present in only one
 of them contribute all their live rows; files in both contribute the positions whose
@@ -8,9 +8,6 @@ same ``_row_id`` and identical values (a compaction or restore moved them) cance
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,7 +29,7 @@ from tablever.write import read_parquet
 if TYPE_CHECKING:
     from tablever.table import Table
 
-__all__ = ["Diff", "changes", "diff", "from_lock", "write_lock"]
+__all__ = ["Diff", "changes", "diff"]
 
 
 def _unused(name: str, taken: Sequence[str]) -> str:
@@ -228,10 +225,15 @@ def _by_key(
     for i, c in enumerate([*values, ROW_ID]):
         renamed[c] = _unused(f"{RESERVED_PREFIX}new_{i}", [*taken, *renamed.values()])
     both = old.join(new.rename(renamed), on=keys, how="inner")
-    changed_lists: list[list[str]] = []
-    rows = both.to_dicts()
-    for row in rows:
-        changed_lists.append([c for c in values if not _same(row[c], row[renamed[c]])])
+    # Compared by polars in the columns' own types (nanoseconds stay nanoseconds; a
+    # Python value would round them), NULL equal to NULL and NaN to NaN, as DuckDB's
+    # IS NOT DISTINCT FROM says.
+    flags = both.select([
+        (~pl.col(c).eq_missing(pl.col(renamed[c]))).alias(str(i)) for i, c in enumerate(values)
+    ]) if values else pl.DataFrame()
+    changed_lists: list[list[str]] = [
+        [values[i] for i, flag in enumerate(row) if flag] for row in flags.rows()
+    ] if values else [[] for _ in range(both.height)]
     mask = [bool(c) for c in changed_lists]
     before = both.select([*keys, *values])
     after = both.select([*keys, *[pl.col(renamed[c]).alias(c) for c in values]])
@@ -245,20 +247,6 @@ def _by_key(
         }
     ).filter(pl.Series(mask, dtype=pl.Boolean))
     return inserted.to_arrow(), deleted.to_arrow(), updated.to_arrow()
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Whether two values are not distinct, as DuckDB's ``IS NOT DISTINCT FROM`` says:
-    NULL equals NULL and NaN equals NaN, also inside lists, structs and maps."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (a != a and b != b)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
 
 
 def changes(table: Table, start: int, end: int) -> pa.Table:
@@ -304,105 +292,3 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
     if not parts:
         return full.empty_table()
     return pa.concat_tables([p.cast(full) for p in parts])
-
-
-# --- dataset locks ---------------------------------------------------------------------
-
-LOCK_FORMAT = "tablever-lock/1"
-
-
-def schema_hash(schema: pa.Schema) -> str:
-    from tablever.format.commit import canonical_json
-    from tablever.schema import schema_to_dict
-
-    return hashlib.sha256(canonical_json(schema_to_dict(schema))).hexdigest()
-
-
-def write_lock(snapshot: Snapshot, path: str | os.PathLike[str]) -> str:
-    """Write a small JSON file pinning ``snapshot`` (see :func:`from_lock`)."""
-    from tablever.format.commit import canonical_json
-    from tablever.version import __version__
-
-    body = {
-        "format": LOCK_FORMAT,
-        "table": snapshot.location,
-        "version": snapshot.version,
-        "id": snapshot.id,
-        "fingerprint": snapshot.fingerprint,
-        "rows": snapshot.num_rows,
-        "schema_hash": schema_hash(snapshot.schema),
-        "content_hash": snapshot.content_hash,
-        "timestamp": snapshot.timestamp.isoformat(),
-        "tablever_version": __version__,
-    }
-    out = os.fspath(path)
-    text = json.dumps(json.loads(canonical_json(body)), indent=2, sort_keys=True) + "\n"
-    tmp = f"{out}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, out)
-    return out
-
-
-def from_lock(
-    path: str | os.PathLike[str], *, location: str | None = None, verify: bool = True
-) -> Snapshot:
-    """Open exactly the snapshot a lock file pins; IntegrityError on any mismatch.
-
-    Checks the snapshot id, fingerprint, row count, schema hash and content hash, and
-    (``verify``) re-hashes every file of the snapshot. ``location`` overrides the table
-    location recorded in the lock (a moved table). A pinned version that is no longer
-    retained (expired, or never existed) is a ``RefNotFoundError`` naming the lock.
-    """
-    from tablever.errors import CorruptLogError, RefNotFoundError
-    from tablever.table import open_table
-
-    p = os.fspath(path)
-    try:
-        with open(p, encoding="utf-8") as f:
-            lock = json.load(f)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise CorruptLogError(f"lock file {p}: unreadable: {exc}") from exc
-    if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
-        raise CorruptLogError(f"lock file {p}: not a {LOCK_FORMAT} file")
-    for key in ("table", "version", "id", "fingerprint", "rows", "schema_hash"):
-        if key not in lock:
-            raise CorruptLogError(f"lock file {p}: missing {key!r}")
-    version = lock["version"]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise CorruptLogError(f"lock file {p}: bad version {version!r}")
-    if not isinstance(lock["table"], str) or not all(
-        isinstance(lock[k], str) for k in ("id", "fingerprint", "schema_hash")
-    ):
-        raise CorruptLogError(
-            f"lock file {p}: table, id, fingerprint and schema_hash must be strings"
-        )
-    table = open_table(location or lock["table"])
-    try:
-        snap = table.as_of(version)
-    except RefNotFoundError as exc:
-        raise RefNotFoundError(
-            version,
-            f"lock {p} pins version {version} of {table.location}, which cannot be read: {exc}",
-        ) from exc
-    problems = []
-    if snap.id != lock["id"]:
-        problems.append(f"snapshot id is {snap.id[:12]}, the lock pins {lock['id'][:12]}")
-    if snap.fingerprint != lock["fingerprint"]:
-        problems.append("fingerprint differs (the files of that version changed)")
-    if snap.num_rows != lock["rows"]:
-        problems.append(f"{snap.num_rows} rows, the lock pins {lock['rows']}")
-    if schema_hash(snap.schema) != lock["schema_hash"]:
-        problems.append("schema differs")
-    if not problems and "content_hash" in lock and snap.content_hash != lock["content_hash"]:
-        problems.append("content hash differs (the rows of that version changed)")
-    if problems:
-        raise IntegrityError(
-            f"lock {p} does not match version {version} of {table.location}: "
-            + "; ".join(problems)
-        )
-    if verify:
-        snap.verify()
-    return snap

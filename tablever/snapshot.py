@@ -349,7 +349,7 @@ class Snapshot:
     def lock(self, path: str | os.PathLike[str]) -> str:
         """Write a lock file pinning this snapshot (table, version, id, fingerprint, rows,
         schema hash); ``tv.from_lock(path)`` reopens exactly it or raises IntegrityError."""
-        from tablever.lineage import write_lock
+        from tablever.lockfile import write_lock
 
         return write_lock(self, path)
 

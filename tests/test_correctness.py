@@ -325,3 +325,16 @@ def test_insert_values_are_typed_by_their_target_columns(tmp_path: Path) -> None
                           ts, strict=True), key=repr)
 
     assert canon(got) == canon(expected)
+
+
+def test_diff_by_key_sees_a_change_below_a_microsecond(tmp_path: Path) -> None:
+    rows = pa.table({"id": pa.array([1, 2], pa.int64()),
+                     "ns": pa.array([1, 5], pa.timestamp("ns"))})
+    t = tv.create(tmp_path / "t", schema=rows.schema, data=rows)
+    a = t.latest()
+    b = t.update({"ns": "TIMESTAMP_NS '1970-01-01 00:00:00.000000002'"})
+    expected = duck(rows, "SELECT count(*) FROM t WHERE ns IS DISTINCT FROM "
+                          "TIMESTAMP_NS '1970-01-01 00:00:00.000000002'")[0][0]
+    d = t.diff(a, b, on=["id"])
+    assert d.summary["updated"] == expected == 2
+    assert d.updated.column("_changed").to_pylist() == [["ns"], ["ns"]]
