@@ -2,8 +2,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+# The demo needs tablever and its runtime dependencies only; tests and lint add [dev].
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint bench soak clean
+.PHONY: demo test lint bench soak clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -13,7 +15,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py --warehouse demo-warehouse
 
 test: $(STAMP)
@@ -31,3 +37,7 @@ bench:
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak
+
+# The long differential run against DuckDB, as long as it is given: FUZZ_SECONDS=600 make fuzz
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.differential --seconds $(or $(FUZZ_SECONDS),300)

@@ -12,6 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import os
+from typing import Any, overload
+
 from tablever.caches import clear_caches
 from tablever.catalog import Run
 from tablever.errors import (
@@ -30,7 +33,8 @@ from tablever.errors import (
     TableNotFoundError,
     TableverError,
 )
-from tablever.lineage import Diff, from_lock
+from tablever.format.refs import Ref
+from tablever.lineage import Diff
 from tablever.maintenance import (
     MaintenanceReport,
     Report,
@@ -40,9 +44,9 @@ from tablever.maintenance import (
     vacuum,
     verify,
 )
+from tablever.reproduce import from_lock
 from tablever.snapshot import Snapshot
-from tablever.table import Table, create
-from tablever.table import open_table as open  # noqa: A004 - tv.open is the documented verb
+from tablever.table import Table, create, open_table
 from tablever.version import __version__
 from tablever.warehouse import Warehouse
 
@@ -79,3 +83,34 @@ __all__ = [
     "vacuum",
     "verify",
 ]
+
+
+@overload
+def open(  # noqa: A001 - tv.open is the documented verb
+    location: str | os.PathLike[str], *, fs: Any = None, max_retries: int | None = None
+) -> Table: ...
+@overload
+def open(  # noqa: A001
+    location: str | os.PathLike[str], *, version: Ref, fs: Any = None,
+    max_retries: int | None = None,
+) -> Snapshot: ...
+def open(  # noqa: A001
+    location: str | os.PathLike[str], *, version: Ref = None, fs: Any = None,
+    max_retries: int | None = None,
+) -> Table | Snapshot:
+    """Open an existing table; TableNotFoundError if there is none at ``location``.
+
+    With ``version`` (any ref ``Table.as_of`` takes: a version number, a tag, a
+    snapshot-id prefix, a time), the snapshot it names, as Delta Lake and Lance users
+    write ``open(path, version=3)``.
+
+    Example:
+        >>> import pyarrow as pa, tablever as tv, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "events")
+        >>> t = tv.create(path, schema=pa.schema([("id", pa.int64())]))
+        >>> _ = t.append(pa.table({"id": [1, 2]}), message="first rows")
+        >>> tv.open(path).latest().version, tv.open(path, version=0).num_rows
+        (1, 0)
+    """
+    table = open_table(location, fs=fs, max_retries=max_retries)
+    return table if version is None else table.as_of(version)

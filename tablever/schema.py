@@ -11,6 +11,7 @@ from tablever.errors import SchemaMismatchError
 
 __all__ = [
     "ROW_ID",
+    "canonical_types",
     "check_case_clashes",
     "check_scan_columns",
     "conform",
@@ -198,10 +199,25 @@ def logical_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
+_UNIT_RANK = {"s": 0, "ms": 1, "us": 2, "ns": 3}
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def _unit_step(src: pa.DataType, dst: pa.DataType) -> int | None:
+    """How many unit steps finer ``dst`` is than ``src`` (negative: coarser) when both
+    are timestamps in the same time zone; None otherwise."""
+    if pa.types.is_timestamp(src) and pa.types.is_timestamp(dst) and src.tz == dst.tz:
+        return _UNIT_RANK[dst.unit] - _UNIT_RANK[src.unit]
+    return None
+
+
 def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
     """Can values of ``src`` be stored losslessly in a ``dst`` column?"""
     if src == dst or pa.types.is_null(src) or logical_type(src) == logical_type(dst):
         return True
+    step = _unit_step(src, dst)
+    if step is not None:
+        return step >= 0  # s/ms -> us and so on (out-of-range values are reported on cast)
     if src in _INT_RANK and dst in _INT_RANK:
         return _INT_RANK[src] <= _INT_RANK[dst]
     if pa.types.is_unsigned_integer(src) and dst in _INT_RANK:
@@ -295,8 +311,9 @@ def merge_schemas(table_schema: pa.Schema, data_schema: pa.Schema) -> pa.Schema:
             fields.append(f)
             continue
         dt = data_schema.field(idx).type
-        if _widens(dt, f.type):
-            fields.append(f)
+        step = _unit_step(dt, f.type)
+        if _widens(dt, f.type) or (step is not None and step < 0):
+            fields.append(f)  # finer timestamps are cast when exact (conform says if not)
         elif (wide := _merge_widening(f.type, dt)) is not None:
             fields.append(pa.field(f.name, wide, f.nullable))
         else:
@@ -348,11 +365,17 @@ def conform(data: pa.Table, schema: pa.Schema, *, mode: SchemaMode = "strict") -
             continue
         col = data.column(f.name)
         if col.type != f.type:
-            if not _widens(col.type, f.type):
+            step = _unit_step(col.type, f.type)
+            if not _widens(col.type, f.type) and not (step is not None and step < 0):
                 cols.append(f.name)
                 problems.append(f"{f.name!r}: table has {f.type}, data has {col.type}")
                 continue
-            col = col.cast(f.type)
+            try:
+                col = col.cast(f.type)  # a safe cast: it refuses to drop digits or overflow
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                cols.append(f.name)
+                problems.append(_cast_problem(f.name, col.type, f.type, exc))
+                continue
         if not f.nullable and col.null_count:
             cols.append(f.name)
             problems.append(f"{f.name!r}: {col.null_count} nulls in a non-nullable column")
@@ -363,3 +386,55 @@ def conform(data: pa.Table, schema: pa.Schema, *, mode: SchemaMode = "strict") -
             "data does not match the table schema: " + "; ".join(problems), cols
         )
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _cast_problem(name: str, src: pa.DataType, dst: pa.DataType, exc: Exception) -> str:
+    step = _unit_step(src, dst)
+    if step is not None and step < 0:
+        unit = _UNIT_NAMES[dst.unit]
+        return (
+            f"{name!r}: the data holds times finer than {unit} ({src}) and the table "
+            f"stores {dst}; round them to {unit} first (pyarrow.compute.floor_temporal, "
+            f"polars .dt.truncate), or keep them in a table created with {src}"
+        )
+    if step is not None:
+        return f"{name!r}: times out of the range of the table's {dst} (data has {src})"
+    return f"{name!r}: table has {dst}, data has {src}: {' '.join(str(exc).split())}"
+
+
+_CANONICAL_INT = (pa.int8(), pa.int16(), pa.int32(), pa.uint8(), pa.uint16(), pa.uint32())
+
+
+def canonical_types(data: pa.Table, *, keep: Sequence[str] = ()) -> pa.Table:
+    """``data`` with one type per kind, as a new table's columns get them from a file:
+    timestamps in microseconds (as pandas, polars, Spark and Delta Lake write them) and
+    integers as int64. Columns named in ``keep`` stay as they are (a table has them
+    already). Values of nanosecond timestamps that are not whole microseconds are a
+    :class:`SchemaMismatchError` naming the column.
+    """
+    bad: list[str] = []
+    reasons: list[str] = []
+    for i, f in enumerate(data.schema):
+        if f.name in keep:
+            continue
+        target: pa.DataType | None = None
+        if pa.types.is_timestamp(f.type) and f.type.unit != "us":
+            target = pa.timestamp("us", tz=f.type.tz)
+        elif f.type in _CANONICAL_INT:
+            target = pa.int64()
+        if target is None:
+            continue
+        try:
+            data = data.set_column(i, pa.field(f.name, target, f.nullable),
+                                   data.column(i).cast(target))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            bad.append(f.name)
+            reasons.append(
+                f"{f.name!r} holds times that are not whole microseconds ({f.type}): round "
+                "them first, or create the table with that type (--schema "
+                f"'{f.name}:timestamp[{f.type.unit}{',' + f.type.tz if f.type.tz else ''}]' "
+                "then append)"
+            )
+    if bad:
+        raise SchemaMismatchError("; ".join(reasons), bad)
+    return data

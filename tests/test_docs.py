@@ -37,3 +37,57 @@ def test_readme_quickstart_runs_as_written(tmp_path: Path, capsys: pytest.Captur
     assert "{'added': 0, 'removed': 1}" in out
     assert (tmp_path / "wh" / "events" / "_tablever" / "log").is_dir()
     assert (tmp_path / "training-data.lock").is_file()
+
+
+# --- every python example of the pages the command line and SQL own ------------------------
+
+_RAISES = re.compile(r"^# (\w+Error)\b")
+
+
+def _python_blocks(page: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)
+
+
+def _run_block(code: str, namespace: dict[str, object], where: str) -> None:
+    """Run ``code``; a line followed by a ``# SomeError: ...`` comment must raise it."""
+    lines = code.splitlines()
+    chunk: list[str] = []
+    for i, line in enumerate(lines):
+        m = _RAISES.match(lines[i + 1]) if i + 1 < len(lines) else None
+        if m is None:
+            chunk.append(line)
+            continue
+        exec(compile("\n".join(chunk), where, "exec"), namespace)
+        chunk = []
+        error = getattr(tablever, m.group(1), None) or __builtins__[m.group(1)]  # type: ignore[index]
+        with pytest.raises(error):
+            exec(compile(line, where, "exec"), namespace)
+    exec(compile("\n".join(chunk), where, "exec"), namespace)
+
+
+def _story(tmp_path: Path) -> None:
+    """The README's table: wh/events with tags v1.0 and v2.0."""
+    import pyarrow as pa
+
+    t = tablever.create(tmp_path / "wh" / "events", schema=pa.schema([
+        ("id", pa.int64()), ("label", pa.string()), ("confidence", pa.float64())]))
+    t.append(pa.table({"id": [1, 2, 3], "label": ["cat", "dog", "cat"],
+                       "confidence": [0.9, 0.4, 0.8]}), message="day 1 labels")
+    t.tag("v1.0")
+    t.filter("confidence >= 0.7", message="drop low-confidence labels")
+    t.tag("v2.0")
+
+
+@pytest.mark.parametrize("page", ["docs/sql.md"])
+def test_python_examples_run_as_written(page: str, tmp_path: Path) -> None:
+    blocks = _python_blocks(page)
+    assert blocks
+    _story(tmp_path)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        namespace: dict[str, object] = {}
+        for i, block in enumerate(blocks):
+            _run_block(block, namespace, f"{page} example {i + 1}")
+    finally:
+        os.chdir(cwd)

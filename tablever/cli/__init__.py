@@ -10,6 +10,21 @@ from tablever.cli.common import CliError, app, command, group
 
 __all__ = ["CliError", "app", "command", "group", "main"]
 
+# ``tablever --help`` lists the verbs in the order of the story: make a table, change
+# it, name versions, look back, read and pin, then look after it.
+STORY = (
+    "create", "append", "upsert", "overwrite", "delete", "filter", "update", "restore",
+    "tag", "tags", "log", "show", "diff", "changes", "read", "sql", "lock", "link-run",
+    "runs", "ls", "verify", "maintain", "compact", "expire", "vacuum", "set-property",
+)
+
+
+def _story_order(name: str | None) -> int:
+    return STORY.index(name) if name in STORY else len(STORY)
+
+
+app.registered_commands.sort(key=lambda c: _story_order(c.name))
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tablever`` script and ``python -m tablever``."""

@@ -7,6 +7,8 @@ a missing or unreadable input file) becomes one line on stderr, ``error: <messag
 and exit code 1; usage errors (a bad option, a malformed ``KEY=VALUE``) exit 2 as in
 Click.
 
+Input files and ``--schema`` specs are read by :mod:`tablever.cli.inputs`.
+
 Adding a verb: write one function decorated with ``@command("verb")`` (or
 ``@command("verb", group=sub_app)`` for a sub-group made with :func:`group`) and use the
 shared helpers: :func:`open_table`, :func:`parse_ref`, :func:`parse_pairs`,
@@ -17,14 +19,12 @@ Raise :class:`CliError` for a user mistake the CLI itself detects.
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import json
 import math
 import os
 import re
 import sys
-import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -37,6 +37,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 import tablever as tv
+from tablever.format.layout import LOG_DIR
 
 __all__ = ["CliError", "app", "command", "group"]
 
@@ -74,17 +75,59 @@ def fail(exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
+# The table a running write verb changes and its latest version before the write, so
+# that Ctrl-C can say whether the write committed.
+_watched: list[tuple[Callable[[], tv.Table], int]] = []
+
+
+def watch(table: tv.Table) -> tv.Snapshot:
+    """The latest snapshot of ``table``, remembered as the version before this write."""
+    before = table.latest()
+    _watched.append((lambda: table, before.version))
+    return before
+
+
+def watch_new(path: str) -> None:
+    """Remember that a table is being created at ``path`` (there was none before)."""
+    _watched.append((lambda: tv.open(path), -1))
+
+
+def _interrupted() -> str:
+    for opened, version in _watched:
+        try:
+            table = opened()
+            latest = table.latest()
+        except tv.TableNotFoundError:
+            continue
+        except Exception:  # the report must not fail: say what is known
+            return "interrupted"
+        if latest.version > version:
+            line = (f"interrupted: version {latest.version} ({latest.short_id}) of "
+                    f"{table.location} was committed")
+            if version < 0 and latest.num_rows == 0:
+                line += " (the empty table); rerun the same command to add the rows"
+            return line
+    return "interrupted: nothing committed"
+
+
 def guard(fn: F) -> F:
-    """Map user errors raised by ``fn`` to :func:`fail`."""
+    """Map user errors raised by ``fn`` to :func:`fail`, and Ctrl-C to one line and exit
+    code 130 (saying whether a write committed)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _watched.clear()
         try:
             return fn(*args, **kwargs)
         except BrokenPipeError:
             raise  # Click handles a closed pipe (``tablever read ... | head``)
+        except KeyboardInterrupt:
+            typer.echo(_interrupted(), err=True)
+            raise typer.Exit(130) from None
         except (tv.TableverError, CliError, OSError) as exc:
             fail(exc)
+        finally:
+            _watched.clear()
 
     return cast(F, wrapper)
 
@@ -143,8 +186,61 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(value), indent=2, ensure_ascii=False) + "\n")
 
 
+def table_root(path: str) -> str | None:
+    """The table folder ``path`` is, or lies inside of; None if it is in no table."""
+    here = os.path.abspath(path)
+    while True:
+        if os.path.isdir(os.path.join(here, LOG_DIR)):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
 def open_table(path: str) -> tv.Table:
-    return tv.open(path)
+    try:
+        return tv.open(path)
+    except tv.TableNotFoundError:
+        root = table_root(path)
+        if root is not None and os.path.exists(path):
+            raise CliError(
+                f"no table at {path!r}: it is inside the table {root}; give that folder as PATH"
+            ) from None
+        names = tv.Warehouse(path).tables() if os.path.isdir(path) else []
+        if names:
+            raise CliError(
+                f"no table at {path!r}: it is a warehouse holding {', '.join(names)}; give a "
+                f"table as PATH ({os.path.join(path, names[0])})"
+            ) from None
+        raise
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 file``, ``2 files`` (``words`` for an irregular plural)."""
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
+
+
+def require_message(message: str | None, option: str = "--message") -> str:
+    """A commit message that says something (a usage error, exit 2, if blank)."""
+    if message is None or not message.strip():
+        raise typer.BadParameter("a message is required: say what changed and why",
+                                 param_hint=option)
+    return message
+
+
+def check_output(output: str, force: bool) -> None:
+    """Refuse to write ``output`` inside a table folder, or over a file without --force."""
+    root = table_root(os.path.dirname(os.path.abspath(output)) or ".")
+    if root is not None:
+        raise CliError(
+            f"refusing to write {output} inside the table {root}: a table folder holds only "
+            "what tablever writes there; choose a path outside it"
+        )
+    if os.path.isdir(output):
+        raise CliError(f"{output} is a folder: give a file name")
+    if os.path.exists(output) and not force:
+        raise CliError(f"{output} exists: pass --force to overwrite it")
 
 
 _SHORT_INT = re.compile(r"^-?[0-9]{1,5}$")
@@ -211,149 +307,6 @@ def split_columns(text: str | None) -> list[str] | None:
     if not cols:
         raise typer.BadParameter("expected a comma-separated list of column names")
     return cols
-
-
-# --- schema specs and input files ---------------------------------------------------
-
-
-def _split_top(text: str, sep: str = ",") -> list[str]:
-    """Split at ``sep`` outside brackets: ``a:int64,ts:timestamp[us,UTC]`` is two parts."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "[(<":
-            depth += 1
-        elif ch in "])>":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts]
-
-
-_TIMESTAMP = re.compile(r"^timestamp\[\s*(\w+)\s*(?:,\s*(?:tz\s*=\s*)?([^\]]+?)\s*)?\]$")
-_DECIMAL = re.compile(r"^decimal(128|256)?\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
-_LIST = re.compile(r"^(list|large_list)<(.+)>$")
-_OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
-
-
-def parse_type(text: str) -> pa.DataType:
-    """An Arrow type from its name: ``int64``, ``string``, ``float64``, ``bool``,
-    ``date32``, ``timestamp[us]``, ``timestamp[us,UTC]``, ``decimal(10,2)``,
-    ``list<string>``, or any other ``pyarrow.type_for_alias`` name."""
-    text = text.strip()
-    if m := _TIMESTAMP.match(text):
-        unit, tz = m.group(1), m.group(2)
-        if unit not in ("s", "ms", "us", "ns"):
-            raise ValueError(f"timestamp unit must be s, ms, us or ns, not {unit!r}")
-        if tz and not _OFFSET.match(tz):
-            try:
-                zoneinfo.ZoneInfo(tz)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {tz!r}") from exc
-        return pa.timestamp(unit, tz=tz)
-    if m := _DECIMAL.match(text):
-        precision, scale = int(m.group(2)), int(m.group(3))
-        wide = m.group(1) == "256" or precision > 38
-        return pa.decimal256(precision, scale) if wide else pa.decimal128(precision, scale)
-    if m := _LIST.match(text):
-        inner = parse_type(m.group(2))
-        return pa.list_(inner) if m.group(1) == "list" else pa.large_list(inner)
-    return pa.type_for_alias(text)
-
-
-def parse_schema(spec: str) -> pa.Schema:
-    """``"id:int64,label:string,ts:timestamp[us,UTC]"`` as an Arrow schema."""
-    fields = []
-    for part in _split_top(spec):
-        name, sep, type_text = part.partition(":")
-        if not sep or not name.strip() or not type_text.strip():
-            raise typer.BadParameter(f"expected NAME:TYPE, got {part!r}", param_hint="--schema")
-        try:
-            fields.append(pa.field(name.strip(), parse_type(type_text)))
-        except (ValueError, TypeError, pa.ArrowException) as exc:
-            raise typer.BadParameter(
-                f"column {name.strip()!r}: {exc}", param_hint="--schema"
-            ) from exc
-    return pa.schema(fields)
-
-
-_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
-_KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
-          ".jsonl": "json", ".ndjson": "json", ".json": "json"}
-
-
-def _input_kind(file: str) -> str:
-    name = file.lower()
-    for ext in _COMPRESSED:
-        name = name.removesuffix(ext)
-    kind = _KINDS.get(os.path.splitext(name)[1])
-    if kind is None:
-        raise CliError(
-            f"cannot tell the format of {file}: name it .parquet, .csv, .tsv or .jsonl"
-        )
-    return kind
-
-
-def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
-    """JSON carries only a few types: widen numbers, parse times; anything else is left
-    for the library to report as a schema mismatch."""
-    t = pa.types
-    if t.is_null(src):
-        return True
-    if t.is_integer(src):
-        return t.is_integer(dst) or t.is_floating(dst) or t.is_decimal(dst)
-    if t.is_floating(src):
-        return t.is_floating(dst) or t.is_decimal(dst)
-    if t.is_temporal(dst):
-        return t.is_string(src) or t.is_large_string(src) or t.is_temporal(src)
-    return False
-
-
-def _coerce(data: pa.Table, schema: pa.Schema) -> pa.Table:
-    for i, field in enumerate(data.schema):
-        idx = schema.get_field_index(field.name)
-        if idx < 0 or field.type == schema.field(idx).type:
-            continue
-        target = schema.field(idx).type
-        if _castable(field.type, target):
-            # On failure the column stays as read: the library names it and both types.
-            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                data = data.set_column(i, field.name, data.column(i).cast(target))
-    return data
-
-
-def read_input(file: str, schema: pa.Schema | None = None) -> pa.Table:
-    """Rows of a Parquet, CSV/TSV or JSON Lines file (compressed or not), by extension.
-
-    Text formats carry no (or few) types: given the table's ``schema``, its columns are
-    parsed as the table's types, so ``1`` lands in a float column and ISO strings in a
-    timestamp column.
-    """
-    import pyarrow.csv as pcsv
-    import pyarrow.json as pjson
-
-    from tablever.write import read_parquet
-
-    kind = _input_kind(file)
-    if not os.path.isfile(file):
-        raise CliError(f"no such file: {file}")
-    try:
-        if kind == "parquet":
-            return read_parquet(file, threads=True)
-        if kind in ("csv", "tsv"):
-            types = {}
-            if schema is not None:
-                types = {f.name: f.type for f in schema if not pa.types.is_nested(f.type)}
-            return pcsv.read_csv(
-                file,
-                parse_options=pcsv.ParseOptions(delimiter="\t" if kind == "tsv" else ","),
-                convert_options=pcsv.ConvertOptions(column_types=types),
-            )
-        data = pjson.read_json(file)
-        return data if schema is None else _coerce(data, schema)
-    except pa.ArrowException as exc:
-        raise CliError(f"cannot read {file}: {_one_line(exc)}") from exc
 
 
 # --- rendering ----------------------------------------------------------------------
@@ -476,8 +429,9 @@ def runs_table(runs: list[tv.Run], title: str | None = None) -> RichTable:
     table = new_table(title, ["run", ("version", {"justify": "right"}), "id", "model", "metrics",
                               "params", "artifact", "created (UTC)"])
     for r in runs:
-        add_row(table, r.run_id, r.version, r.snapshot_id[:12], r.model, fmt_pairs(r.metrics),
-                fmt_pairs(r.params), r.artifact_uri, fmt_time(r.created_at))
+        add_row(table, r.run_id, r.version, r.snapshot_id[:12], r.model or "",
+                fmt_pairs(r.metrics), fmt_pairs(r.params), r.artifact_uri or "",
+                fmt_time(r.created_at))
     return table
 
 

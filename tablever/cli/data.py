@@ -16,11 +16,13 @@ from tablever.cli.common import (
     CliError,
     RefArg,
     _one_line,
+    check_output,
     command,
     console,
     jsonable,
     open_table,
     parse_ref,
+    plural,
     rows_table,
     say,
     split_columns,
@@ -31,7 +33,7 @@ from tablever.cli.common import (
 _FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 _OUT_EXT = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
             ".parquet": "parquet", ".pq": "parquet"}
-_TABLE_ROWS = 50
+TABLE_ROWS = 50
 
 
 def output_format(fmt: str | None, output: str | None, as_json: bool) -> str:
@@ -53,19 +55,27 @@ def output_format(fmt: str | None, output: str | None, as_json: bool) -> str:
 
 
 def write_rows(
-    data: pa.Table, fmt: str, output: str | None, title: str, source: str = ""
+    data: pa.Table, fmt: str, output: str | None, title: str, source: str = "",
+    *, force: bool = False, hidden: int = 0,
 ) -> None:
-    """Print ``data`` as a Rich table, or encode it to stdout or ``output``."""
+    """Print ``data`` as a Rich table (saying how many further rows, ``hidden``, it does
+    not show), or encode it to stdout or ``output`` (never inside a table, never over a
+    file unless ``force``)."""
     if fmt == "table":
         console().print(rows_table(data, title=title))
+        if hidden:
+            say(f"{plural(hidden, 'more row')} not shown: -n N shows more, -o FILE or "
+                "--format writes them all")
         return
+    if output is not None:
+        check_output(output, force)
     payload = _encode(data, fmt)
     if output is None:
         sys.stdout.write(payload.decode("utf-8"))
         return
     with open(output, "wb") as f:
         f.write(payload)
-    say(f"wrote {data.num_rows} rows{source} to {output}")
+    say(f"wrote {plural(data.num_rows, 'row')}{source} to {output}")
 
 
 FormatOpt = Annotated[str | None, typer.Option(
@@ -73,6 +83,7 @@ FormatOpt = Annotated[str | None, typer.Option(
     "default: from -o's extension, else table.")]
 OutputOpt = Annotated[str | None, typer.Option("-o", "--output", help="Write to FILE.")]
 LimitOpt = Annotated[int | None, typer.Option("-n", "--limit", min=0, help="At most N rows.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the -o file if it exists.")]
 
 
 @command("read")
@@ -89,9 +100,12 @@ def read(
     lock: Annotated[str | None, typer.Option(
         "--lock", help="Read exactly the version a lock file pins (verified first).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Export the rows of a version (or of the version a lock file pins)."""
     fmt = output_format(fmt, output, as_json)
+    if output is not None:
+        check_output(output, force)
     if lock is not None:
         if ref is not None:
             raise typer.BadParameter("give a REF or --lock, not both", param_hint="--lock")
@@ -103,16 +117,17 @@ def read(
         s = table.as_of(parse_ref(table, ref))
     if where is None and (limit is not None or fmt == "table"):
         total = s.num_rows
-        data = s.head(limit if limit is not None else _TABLE_ROWS, split_columns(columns))
+        data = s.head(limit if limit is not None else TABLE_ROWS, split_columns(columns))
     else:
         data = s.to_arrow(split_columns(columns), where)
         total = data.num_rows
         if limit is not None:
             data = data.slice(0, limit)
         elif fmt == "table":
-            data = data.slice(0, _TABLE_ROWS)
+            data = data.slice(0, TABLE_ROWS)
+    hidden = total - data.num_rows if limit is None else 0
     write_rows(data, fmt, output, f"version {s.version}: {data.num_rows} of {total} rows",
-               f" of version {s.version}")
+               f" of version {s.version}", force=force, hidden=hidden)
 
 
 def _encode(data: pa.Table, fmt: str) -> bytes:

@@ -1,9 +1,10 @@
-"""Reading history: log, show, diff."""
+"""Reading history: log, show, diff, changes."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -32,14 +33,17 @@ from tablever.cli.common import (
     new_table,
     open_table,
     parse_ref,
+    plural,
     rows_table,
     run_dict,
     runs_table,
+    say,
     schema_list,
     snapshot_dict,
     split_columns,
     utc_ms,
 )
+from tablever.policy import parse_duration
 
 # --- reading history ------------------------------------------------------------------
 
@@ -51,11 +55,22 @@ def log(
                                               help="Show the newest N versions.")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose",
                                           help="Add author, provenance and properties.")] = False,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="TIME",
+        help="Versions committed at or after TIME: ISO-8601 (UTC without an offset) or an "
+        "age such as 2h, 7d.")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="TIME", help="Versions committed at or before TIME.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The versions of a table, newest first, with their tags and linked runs."""
+    start, end = _when(since, "--since"), _when(until, "--until")
     table = open_table(path)
-    snaps = table.history(limit=limit)
+    snaps = table.history(limit=None if start or end else limit)
+    snaps = [s for s in snaps if (start is None or s.timestamp >= start)
+             and (end is None or s.timestamp <= end)]
+    if limit is not None:
+        snaps = snaps[:limit]
     tags: dict[int, list[str]] = defaultdict(list)
     for rec in table.tag_records():
         tags[rec.version].append(rec.name)
@@ -70,16 +85,17 @@ def log(
     if verbose:
         _log_blocks(snaps, tags, runs)
         return
-    # A light grid; below ~100 columns the time wraps (date over time) before the message.
+    # A light grid; below ~100 columns the time wraps (date over time) before the message,
+    # and the message wraps before any other column.
     con = console()
     fixed: dict[str, Any] = {"no_wrap": True}
     right: dict[str, Any] = {"justify": "right"}
     when = fixed if con.width >= 96 else {"min_width": 10}
     out = new_table(table.location, [
         ("version", {**right, **fixed}), ("id", fixed), ("time (UTC)", when),
-        ("operation", {"min_width": 7}), ("rows \u00b1", {**right, **fixed}), ("total", right),
-        ("message", {"min_width": 8}), ("tags", {"style": "yellow", "min_width": 4}),
-        ("runs", {**right, "min_width": 4}),
+        ("operation", fixed), ("rows \u00b1", {**right, **fixed}), ("total", right),
+        ("message", {"min_width": 8, "ratio": 1}), ("tags", {"style": "yellow", "min_width": 4}),
+        ("runs", {**right, **fixed}),
     ], box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
     for s in snaps:
         add_row(
@@ -88,6 +104,23 @@ def log(
             len(runs[s.version]) if runs[s.version] else "",
         )
     con.print(out)
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    """An ISO-8601 time (UTC without an offset) or an age (``2h``, ``7d``) before now."""
+    if text is None:
+        return None
+    try:
+        return datetime.now(timezone.utc) - parse_duration(text, option)
+    except ValueError:
+        pass
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither an ISO-8601 time (2026-05-01T09:00:00Z) nor an age (2h, 7d)",
+            param_hint=option) from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _log_blocks(
@@ -220,3 +253,26 @@ def _updates(rows: pa.Table, keys: list[str]) -> list[dict[str, Any]]:
             "after": {c: (r.get("after") or {}).get(c) for c in changed},
         })
     return out
+
+
+@command("changes")
+def changes(
+    path: PathArg,
+    a: Annotated[str, arg("A", "From this ref (exclusive).")],
+    b: Annotated[str | None, arg("B", "To this ref (default: latest).")] = None,
+    limit: Annotated[int | None, typer.Option("-n", "--limit", min=0,
+                                              help="At most N rows (default 50).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The change feed from A to B: rows inserted and deleted, version by version."""
+    table = open_table(path)
+    feed = table.changes(parse_ref(table, a), parse_ref(table, b))
+    total = feed.num_rows
+    shown = feed.slice(0, 50 if limit is None else limit)
+    if as_json:
+        emit_json(shown.to_pylist() if limit is not None else feed.to_pylist())
+        return
+    console().print(rows_table(shown, title=f"changes: {shown.num_rows} of {total} rows"))
+    if total > shown.num_rows and limit is None:
+        say(f"{plural(total - shown.num_rows, 'more row')} not shown: -n N shows more, "
+            "--json prints them all")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,12 +28,21 @@ from tablever.cli.common import (
     grid,
     open_table,
     parse_ref,
+    plural,
     say,
     snapshot_dict,
 )
 from tablever.maintenance import compact_plan
+from tablever.policy import Policy
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _size(n: int) -> str:
@@ -47,12 +57,13 @@ def _size(n: int) -> str:
 @contextlib.contextmanager
 def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     """A ``progress(step, done, total)`` callback drawing one Rich bar per step."""
-    if not enabled:
+    out = Console(stderr=True, highlight=False)
+    if not enabled or not out.is_terminal:  # nothing at all on a pipe or in a log file
         yield None
         return
     with Progress(
         TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console(), transient=True,
+        TimeElapsedColumn(), console=out, transient=True,
     ) as bars:
         tasks: dict[str, TaskID] = {}
 
@@ -73,15 +84,17 @@ def maintain(path: PathArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
     if as_json:
         emit_json(report.to_dict())
         return
-    verb = "would " if dry_run else ""
     console().print(grid([
         ("files", f"{report.files_before} -> {report.files_after}"),
         ("bytes", f"{_size(report.bytes_before)} -> {_size(report.bytes_after)}"),
-        (f"{verb}compacted", f"{report.compacted_files} files, {report.compacted_rows} rows"
+        ("would compact" if dry_run else "compacted",
+         f"{plural(report.compacted_files, 'file')}, {plural(report.compacted_rows, 'row')}"
          + (f" (version {report.compact_version})" if report.compact_version is not None
             else "")),
-        (f"{verb}expire", ", ".join(map(str, report.versions_expired)) or "nothing"),
-        (f"{verb}vacuum", f"{len(report.vacuumed)} files, {_size(report.bytes_freed)}"),
+        ("would expire" if dry_run else "expired",
+         ", ".join(map(str, report.versions_expired)) or "nothing"),
+        ("would vacuum" if dry_run else "vacuumed",
+         f"{plural(len(report.vacuumed), 'file')}, {_size(report.bytes_freed)}"),
         ("conflicts", ", ".join(report.conflicts) or "none"),
     ], title=f"maintenance of {table.name}" + (" (dry run)" if dry_run else "")))
 
@@ -104,8 +117,11 @@ def compact(
             emit_json({"dry_run": True, "groups": len(plan.groups),
                        "input_files": plan.input_files, "input_bytes": plan.input_bytes})
             return
-        say(f"would compact {plan.input_files} files ({_size(plan.input_bytes)}) "
-            f"into {len(plan.groups)} groups")
+        if plan.empty:
+            say("nothing to compact")
+            return
+        say(f"would compact {plural(plan.input_files, 'file')} ({_size(plan.input_bytes)}) "
+            f"into {plural(len(plan.groups), 'file')}")
         return
     with progress_bars(not as_json) as progress:
         snap = tv.compact(table, target_file_bytes=target, sort_by=sort, progress=progress)
@@ -115,8 +131,9 @@ def compact(
     if snap is None:
         say("nothing to compact")
         return
-    say(f"version {snap.version} ({snap.short_id}): {snap.summary['total_files']} files, "
-        f"{snap.num_rows} rows")
+    say(f"version {snap.version} ({snap.short_id}) compact: "
+        f"{plural(snap.summary['total_files'], 'file')}, {plural(snap.num_rows, 'row')} "
+        f"\u2014 {snap.message}")
 
 
 @command("expire")
@@ -137,8 +154,15 @@ def expire(
         emit_json({"dry_run": dry_run, "expired": versions})
         return
     verb = "would expire" if dry_run else "expired"
-    say(f"{verb} {len(versions)} versions" + (f": {', '.join(map(str, versions))}"
-                                             if versions else ""))
+    line = f"{verb} {plural(len(versions), 'version')}"
+    if versions:
+        line += f": {', '.join(map(str, versions))}"
+    elif older_than is None:
+        policy = Policy.from_properties(table.properties)
+        line += (f" (versions younger than retention.older_than, "
+                 f"{_age(policy.older_than.total_seconds())}, are kept; --older-than sets "
+                 "another age)")
+    say(line)
 
 
 @command("vacuum")
@@ -158,7 +182,7 @@ def vacuum(
         emit_json({"dry_run": dry_run, "paths": paths})
         return
     verb = "would delete" if dry_run else "deleted"
-    say(f"{verb} {len(paths)} files")
+    say(f"{verb} {plural(len(paths), 'file')}")
     for p in paths[:50]:
         say(f"  {p}")
     if len(paths) > 50:
@@ -185,9 +209,9 @@ def verify(path: PathArg, ref: RefArg = None, as_json: JsonOpt = False) -> None:
     else:
         for problem in report.problems:
             console().print(f"problem: {problem}", markup=False, highlight=False)
-        state = "ok" if report.ok else f"{len(report.problems)} problems"
-        say(f"{state}: {report.versions_checked} versions, {report.files_checked} files "
-            f"({_size(report.bytes_checked)}) checked; {len(report.orphans)} unreferenced "
-            "files (vacuum's work)")
+        state = "ok" if report.ok else plural(len(report.problems), "problem")
+        say(f"{state}: {plural(report.versions_checked, 'version')}, "
+            f"{plural(report.files_checked, 'file')} ({_size(report.bytes_checked)}) checked; "
+            f"{plural(len(report.orphans), 'unreferenced file')} (vacuum's work)")
     if not report.ok:
         raise typer.Exit(1)

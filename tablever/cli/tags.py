@@ -39,10 +39,22 @@ def tag(
     ref: RefArg = None,
     message: Annotated[str, typer.Option("--message", "-m", help="Why this version.")] = "",
     force: Annotated[bool, typer.Option("--force", help="Move an existing tag.")] = False,
+    delete: Annotated[bool, typer.Option(
+        "--delete", "-d", help="Remove the tag (its version stays until expired).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Name a version (tags are immutable unless --force)."""
+    """Name a version (tags are immutable unless --force), or remove a tag (-d)."""
     table = open_table(path)
+    if delete:
+        if ref is not None or force or message:
+            raise typer.BadParameter("--delete takes only PATH and NAME", param_hint="--delete")
+        version = table.as_of(name).version
+        table.delete_tag(name)
+        if as_json:
+            emit_json({"tag": name, "deleted": True, "version": version})
+            return
+        say(f"deleted tag {name} (version {version} stays until expired)")
+        return
     s = table.tag(name, parse_ref(table, ref), message=message, force=force)
     if as_json:
         emit_json({"tag": name, **snapshot_dict(s)})

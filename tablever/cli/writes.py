@@ -1,9 +1,12 @@
-"""Creating and writing: create, append, delete, filter, update, restore, set-property."""
+"""Creating and writing: create, append, upsert, overwrite, delete, filter, update,
+restore, set-property."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 
 import tablever as tv
@@ -21,13 +24,23 @@ from tablever.cli.common import (
     open_table,
     parse_pairs,
     parse_ref,
-    parse_schema,
-    read_input,
+    plural,
     report_write,
+    require_message,
+    rows_table,
     say,
     schema_list,
     snapshot_dict,
+    split_columns,
+    watch,
+    watch_new,
 )
+from tablever.cli.inputs import parse_schema, read_input
+
+ROW_ID = "_row_id"
+
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Count the rows it would change and show a sample; commit nothing.")]
 
 # --- creating and writing -----------------------------------------------------------
 
@@ -54,12 +67,21 @@ def create(
     """Create a table from a data file or a schema."""
     if (from_file is None) == (schema is None):
         raise typer.BadParameter("give exactly one of --from FILE or --schema SPEC")
+    if message is not None:
+        require_message(message)
     kwargs: dict[str, Any] = {"properties": parse_pairs(prop, "--property", json_value)}
     if message is not None:
         kwargs["data_message" if from_file is not None else "message"] = message
     if from_file is not None:
         data = read_input(from_file)
-        table = tv.create(path, schema=data.schema, data=data, **kwargs)
+        watch_new(path)
+        try:
+            table = tv.create(path, schema=data.schema, data=data, **kwargs)
+        except tv.TableExistsError:
+            # An interrupted create leaves version 0 only: the rerun adds the rows.
+            table = _unfinished(path, data.schema)
+            watch(table)
+            table.append(data, message=kwargs.get("data_message", "initial data"))
     else:
         assert schema is not None
         table = tv.create(path, schema=parse_schema(schema), **kwargs)
@@ -71,6 +93,19 @@ def create(
         f"created {table.location}: version {s.version} ({s.short_id}), {s.num_rows} rows, "
         f"{len(s.schema)} columns"
     )
+
+
+def _unfinished(path: str, schema: pa.Schema) -> tv.Table:
+    """The table at ``path`` if it holds only an empty version 0 of ``schema`` (a create
+    that stopped before its rows were committed); else the TableExistsError again."""
+    try:
+        table = tv.open(path)
+        latest = table.latest()
+    except tv.TableverError:
+        latest = None
+    if latest is None or latest.version != 0 or latest.schema != schema:
+        raise tv.TableExistsError(path)
+    return table
 
 
 @command("append")
@@ -85,8 +120,9 @@ def append(
     as_json: JsonOpt = False,
 ) -> None:
     """Append the rows of a file as a new version."""
+    require_message(message)
     table = open_table(path)
-    before = table.latest()
+    before = watch(table)
     data = read_input(file, before.schema)
     after = table.append(
         data, message=message, properties=parse_pairs(prop, "--property", json_value),
@@ -95,16 +131,77 @@ def append(
     report_write(before, after, as_json, f"{file} holds no rows")
 
 
+@command("upsert")
+def upsert(
+    path: PathArg,
+    file: Annotated[str, arg("FILE", "Parquet, CSV or JSONL file.")],
+    on: Annotated[str, typer.Option("--on", metavar="COLS", show_default=False,
+                                    help="Key columns a,b: rows with a key in FILE replace "
+                                    "the table's rows with that key.")],
+    message: MessageOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace the rows whose key is in a file (keeping their _row_id); add the rest."""
+    require_message(message)
+    keys = split_columns(on) or []
+    table = open_table(path)
+    before = watch(table)
+    data = read_input(file, before.schema)
+    after = table.upsert(data, keys, message=message)
+    report_write(before, after, as_json, f"{file} changes no row")
+
+
+@command("overwrite")
+def overwrite(
+    path: PathArg,
+    file: Annotated[str, arg("FILE", "Parquet, CSV or JSONL file.")],
+    message: MessageOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace every row with the rows of a file (older versions keep theirs)."""
+    require_message(message)
+    table = open_table(path)
+    before = watch(table)
+    data = read_input(file, before.schema)
+    after = table.overwrite(data, message=message, allow_empty=data.num_rows == 0)
+    report_write(before, after, as_json, "the table already holds exactly those rows")
+
+
+_SAMPLE = 5
+
+
+def _dry_run(table: tv.Table, going: pa.Table, total: int, what: str, as_json: bool) -> None:
+    """What a delete, filter or update would change: a count and a few rows."""
+    s = table.latest()
+    if as_json:
+        emit_json({"dry_run": True, "version": s.version, "rows": going.num_rows,
+                   "total": total, "sample": going.slice(0, _SAMPLE).to_pylist()})
+        return
+    say(f"would {what} {plural(going.num_rows, 'row')} of {total} in version {s.version}; "
+        "nothing committed")
+    if going.num_rows:
+        shown = min(_SAMPLE, going.num_rows)
+        console().print(rows_table(going.slice(0, _SAMPLE),
+                                   title=f"{shown} of {going.num_rows}"))
+
+
 @command("delete")
 def delete(
     path: PathArg,
     where: Annotated[str, arg("WHERE", "SQL predicate: rows where it IS TRUE go.")],
     message: MessageOpt,
+    dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete the rows matching a SQL predicate (rows where it is NULL stay)."""
+    require_message(message)
     table = open_table(path)
-    before = table.latest()
+    if dry_run:
+        s = table.latest()
+        _dry_run(table, s.to_arrow(where=where, with_row_id=True), s.num_rows, "delete",
+                 as_json)
+        return
+    before = watch(table)
     after = table.delete(where, message=message)
     report_write(before, after, as_json, f"no row matches {where!r}")
 
@@ -114,11 +211,20 @@ def filter_(
     path: PathArg,
     keep: Annotated[str, arg("KEEP", "SQL predicate: rows where it IS TRUE stay.")],
     message: MessageOpt,
+    dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Keep only the rows matching a SQL predicate (rows where it is NULL go)."""
+    require_message(message)
     table = open_table(path)
-    before = table.latest()
+    if dry_run:
+        s = table.latest()
+        kept = s.to_arrow(where=keep, with_row_id=True).column(ROW_ID)
+        rows = s.to_arrow(with_row_id=True)
+        going = rows.filter(pc.invert(pc.is_in(rows.column(ROW_ID), value_set=kept)))
+        _dry_run(table, going, s.num_rows, "drop", as_json)
+        return
+    before = watch(table)
     after = table.filter(keep, message=message)
     report_write(before, after, as_json, f"every row matches {keep!r}")
 
@@ -132,12 +238,20 @@ def update(
     ],
     message: MessageOpt,
     where: Annotated[str | None, typer.Option("--where", help="SQL predicate.")] = None,
+    dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Set columns to SQL expressions on the matching rows (rows keep their _row_id)."""
+    require_message(message)
+    assignments = parse_pairs(set_, "--set")
     table = open_table(path)
-    before = table.latest()
-    after = table.update(parse_pairs(set_, "--set"), where, message=message)
+    if dry_run:
+        s = table.latest()
+        _dry_run(table, s.to_arrow(where=where, with_row_id=True), s.num_rows, "update",
+                 as_json)
+        return
+    before = watch(table)
+    after = table.update(assignments, where, message=message)
     report_write(before, after, as_json, "no row changed")
 
 
@@ -150,7 +264,7 @@ def restore(
 ) -> None:
     """Make a new version with exactly the content of REF (same fingerprint)."""
     table = open_table(path)
-    before = table.latest()
+    before = watch(table)
     after = table.restore(parse_ref(table, ref), message=message)
     report_write(before, after, as_json, "the latest already holds that content")
 
@@ -164,7 +278,7 @@ def set_property(
 ) -> None:
     """Set table properties (checkpoint_interval, retention.*, ...)."""
     table = open_table(path)
-    before = table.latest()
+    before = watch(table)
     after = table.set_properties(parse_pairs(pairs, "KEY=VALUE", json_value), message=message)
     if as_json:
         emit_json({"committed": after.id != before.id, **snapshot_dict(after),

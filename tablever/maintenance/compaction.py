@@ -8,10 +8,15 @@ per file when the table sets ``partition_by``) and commits ``operation="compact"
 a concurrent commit removed a rewritten file or gave it a new deletion vector, the
 commit aborts with :class:`~tablever.errors.CommitConflictError` (never resurrecting a
 deleted row); appends that won meanwhile are simply kept.
+
+Why one module: the planner and the writer must agree on how files are cut (by bytes
+and by rows) for compaction to reach a fixed point, and :func:`compact` plans its own
+outputs again before committing; kept side by side, the two rules cannot drift apart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -120,17 +125,20 @@ def plan_compact(
     target_file_bytes: int,
     min_input_files: int = 2,
     delete_ratio: float = 0.1,
+    max_rows_per_file: int | None = None,
 ) -> CompactPlan:
     """Group the files worth rewriting (pure).
 
     Candidates are files under 75% of ``target_file_bytes`` and files whose deleted
     share is at least ``delete_ratio``. In row-id order (so rows added together stay
     together), candidates are packed into groups of at most ``target_file_bytes`` live
-    bytes; when the table property ``partition_by`` is set, each partition (read from
-    the files' statistics) is packed apart, and files holding several partitions are
-    packed together and split when rewritten. A group is rewritten when it holds at
-    least ``min_input_files`` files (and more than one), or when any of its files has
-    that many deleted rows.
+    bytes and ``max_rows_per_file`` live rows (default: the writer's cut,
+    ``MAX_ROWS_PER_FILE``), so that a group of several files becomes one file; when the
+    table property ``partition_by`` is set, each partition (read from the files'
+    statistics) is packed apart, and files holding several partitions are packed
+    together and split when rewritten. A group is rewritten when it holds at least
+    ``min_input_files`` files (and more than one), or when any of its files has that
+    many deleted rows.
     """
     candidates: list[tuple[DataFile, DeleteVector | None]] = []
     for key, f in state.files.items():
@@ -143,20 +151,26 @@ def plan_compact(
     # partitions); files that may hold several partitions (written before the property
     # was set) are packed together and split by partition when rewritten.
     columns = partition_columns(state.properties)
+    row_cap = MAX_ROWS_PER_FILE if max_rows_per_file is None else max_rows_per_file
     bins: list[list[tuple[DataFile, DeleteVector | None]]] = []
     sizes: list[int] = []
+    counts: list[int] = []
     filling: dict[object, int] = {}  # partition -> index of the bin being filled
     for f, dv in candidates:
         live = _live_bytes(f, dv)
+        rows = f.rows - (dv.rows if dv is not None else 0)
         part = file_partition(f, columns) if columns else ()
         i = filling.get(part)
-        if i is not None and sizes[i] + live <= target_file_bytes:
+        if (i is not None and sizes[i] + live <= target_file_bytes
+                and counts[i] + rows <= row_cap):
             bins[i].append((f, dv))
             sizes[i] += live
+            counts[i] += rows
         else:
             filling[part] = len(bins)
             bins.append([(f, dv)])
             sizes.append(live)
+            counts.append(rows)
     groups = []
     for b in bins:
         heavy = any(d is not None and d.rows / max(f.rows, 1) >= delete_ratio for f, d in b)
@@ -378,6 +392,31 @@ def _write_whole_parts(
         return list(pool.map(write, cuts))
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def _rewrite_groups(
+    storage: Storage, plan: CompactPlan, schema: pa.Schema, sort_by: Sequence[str] | None,
+    partition_by: Sequence[str], compression: str, progress: Progress | None,
+) -> list[DataFile]:
+    total = len(plan.groups)
+    if progress:
+        progress("compact", 0, total)
+    outputs: list[DataFile] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(_rewrite, storage, g, schema, plan.target_file_bytes, sort_by,
+                        partition_by, compression)
+            for g in plan.groups
+        ]
+        for i, fut in enumerate(futures):
+            outputs.extend(fut.result())
+            if progress:
+                progress("compact", i + 1, total)
+    return outputs
+
+
 def _unsortable(t: pa.DataType) -> bool:
     return pa.types.is_nested(t) or (
         pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type))
@@ -443,24 +482,37 @@ def compact(
         return None
     schema = schema_from_dict(state.schema)
     storage = table.storage
-    total = len(plan.groups)
-    if progress:
-        progress("compact", 0, total)
     partition_by = partition_columns(state.properties)
-    outputs: list[list[DataFile]] = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [
-            pool.submit(_rewrite, storage, g, schema, plan.target_file_bytes, sort_by,
-                        partition_by, codec(state.properties))
-            for g in plan.groups
-        ]
-        for i, fut in enumerate(futures):
-            outputs.append(fut.result())
-            if progress:
-                progress("compact", i + 1, total)
+    # The committed state must be a fixed point: planning it again finds nothing. File
+    # sizes after a rewrite are known only once written (merged files compress better),
+    # so the outputs are planned again here and any group found is rewritten before the
+    # commit. Each further round merges files, so the rounds end.
+    planned: list[tuple[DataFile, DeleteVector | None]] = []
+    outputs: dict[tuple[str, int | None], DataFile] = {}
+    current, first, rounds = state, plan, 0
+    while not plan.empty:
+        rounds += 1
+        written = _rewrite_groups(storage, plan, schema, sort_by, partition_by,
+                                  codec(state.properties), progress if plan is first else None)
+        files, deletes = dict(current.files), dict(current.deletes)
+        for g in plan.groups:
+            for f, d in zip(g.files, g.deletes, strict=True):
+                files.pop(f.key, None)
+                deletes.pop(f.key, None)
+                if outputs.pop(f.key, None) is None:
+                    planned.append((f, d))
+        for f in written:
+            files[f.key] = f
+            outputs[f.key] = f
+        before = len(current.files)
+        current = dataclasses.replace(current, files=files, deletes=deletes)
+        plan = plan_compact(current, target_file_bytes=target, min_input_files=min_input_files,
+                            delete_ratio=ratio)
+        if rounds > 1 and len(current.files) >= before:
+            break  # a later round that merges nothing would not end
     fault_point("compact.written")
-    added = tuple(f for out in outputs for f in out)
-    planned = [(f, d) for g in plan.groups for f, d in zip(g.files, g.deletes, strict=True)]
+    added = tuple(outputs.values())
+    plan = first
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
         # Check the state itself, not only the winners: the table may have moved between
@@ -483,15 +535,15 @@ def compact(
     props: dict[str, Any] = {
         "compacted_version": plan.version,
         "target_file_bytes": plan.target_file_bytes,
-        "input_files": plan.input_files,
+        "input_files": len(planned),
         "output_files": len(added),
-        "dropped_deleted_rows": plan.deleted_rows,
+        "dropped_deleted_rows": sum(d.rows for _, d in planned if d is not None),
     }
     if sort_by:
         props["sort_by"] = list(sort_by)
     new = writer.commit(
         "compact", build,
-        message=message or f"compact {plan.input_files} files into {len(added)}",
+        message=message or f"compact {_files(len(planned))} into {len(added)}",
         properties=props,
     )
     return Snapshot(storage, new)

@@ -1,0 +1,175 @@
+"""Input of the command line: ``--schema`` specs and data files (Parquet, CSV/TSV,
+JSON Lines) read with one type per kind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import zoneinfo
+
+import pyarrow as pa
+import typer
+
+from tablever.cli.common import CliError, _one_line
+from tablever.schema import canonical_types
+
+__all__ = ["parse_schema", "parse_type", "read_input"]
+
+
+# --- schema specs and input files ---------------------------------------------------
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """Split at ``sep`` outside brackets: ``a:int64,ts:timestamp[us,UTC]`` is two parts."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "[(<":
+            depth += 1
+        elif ch in "])>":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+_TIMESTAMP = re.compile(r"^timestamp\[\s*(\w+)\s*(?:,\s*(?:tz\s*=\s*)?([^\]]+?)\s*)?\]$")
+_DECIMAL = re.compile(r"^decimal(128|256)?\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
+_LIST = re.compile(r"^(list|large_list)<(.+)>$")
+_OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
+
+
+def parse_type(text: str) -> pa.DataType:
+    """An Arrow type from its name: ``int64``, ``string``, ``float64``, ``bool``,
+    ``date32``, ``timestamp[us]``, ``timestamp[us,UTC]``, ``decimal(10,2)``,
+    ``list<string>``, or any other ``pyarrow.type_for_alias`` name."""
+    text = text.strip()
+    if m := _TIMESTAMP.match(text):
+        unit, tz = m.group(1), m.group(2)
+        if unit not in ("s", "ms", "us", "ns"):
+            raise ValueError(f"timestamp unit must be s, ms, us or ns, not {unit!r}")
+        if tz and not _OFFSET.match(tz):
+            try:
+                zoneinfo.ZoneInfo(tz)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {tz!r}") from exc
+        return pa.timestamp(unit, tz=tz)
+    if m := _DECIMAL.match(text):
+        precision, scale = int(m.group(2)), int(m.group(3))
+        wide = m.group(1) == "256" or precision > 38
+        return pa.decimal256(precision, scale) if wide else pa.decimal128(precision, scale)
+    if m := _LIST.match(text):
+        inner = parse_type(m.group(2))
+        return pa.list_(inner) if m.group(1) == "list" else pa.large_list(inner)
+    return pa.type_for_alias(text)
+
+
+def parse_schema(spec: str) -> pa.Schema:
+    """``"id:int64,label:string,ts:timestamp[us,UTC]"`` as an Arrow schema."""
+    fields = []
+    for part in _split_top(spec):
+        name, sep, type_text = part.partition(":")
+        if not sep or not name.strip() or not type_text.strip():
+            raise typer.BadParameter(f"expected NAME:TYPE, got {part!r}", param_hint="--schema")
+        try:
+            fields.append(pa.field(name.strip(), parse_type(type_text)))
+        except (ValueError, TypeError, pa.ArrowException) as exc:
+            raise typer.BadParameter(
+                f"column {name.strip()!r}: {exc}", param_hint="--schema"
+            ) from exc
+    return pa.schema(fields)
+
+
+_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+_KINDS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
+          ".jsonl": "json", ".ndjson": "json", ".json": "json"}
+
+
+def _input_kind(file: str) -> str:
+    name = file.lower()
+    for ext in _COMPRESSED:
+        name = name.removesuffix(ext)
+    kind = _KINDS.get(os.path.splitext(name)[1])
+    if kind is None:
+        raise CliError(
+            f"cannot tell the format of {file}: name it .parquet, .csv, .tsv or .jsonl"
+        )
+    return kind
+
+
+def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
+    """JSON carries only a few types: widen numbers, parse times; anything else is left
+    for the library to report as a schema mismatch."""
+    t = pa.types
+    if t.is_null(src):
+        return True
+    if t.is_integer(src):
+        return t.is_integer(dst) or t.is_floating(dst) or t.is_decimal(dst)
+    if t.is_floating(src):
+        return t.is_floating(dst) or t.is_decimal(dst)
+    if t.is_temporal(dst):
+        return t.is_string(src) or t.is_large_string(src) or t.is_temporal(src)
+    return False
+
+
+def _coerce(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    for i, field in enumerate(data.schema):
+        idx = schema.get_field_index(field.name)
+        if idx < 0 or field.type == schema.field(idx).type:
+            continue
+        target = schema.field(idx).type
+        if _castable(field.type, target):
+            # On failure the column stays as read: the library names it and both types.
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                data = data.set_column(i, field.name, data.column(i).cast(target))
+    return data
+
+
+def read_input(file: str, schema: pa.Schema | None = None) -> pa.Table:
+    """Rows of a Parquet, CSV/TSV or JSON Lines file (compressed or not), by extension,
+    with one type per kind (:func:`tablever.schema.canonical_types`: timestamps in
+    microseconds, integers as int64) for the columns the table does not have yet.
+
+    Text formats carry no (or few) types: given the table's ``schema``, its columns are
+    parsed as the table's types, so ``1`` lands in a float column and ISO strings in a
+    timestamp column (read to the nanosecond, so that the append, not the parser, says
+    when a value is finer than the table keeps).
+    """
+    data = _read_raw(file, schema)
+    return canonical_types(data, keep=schema.names if schema is not None else ())
+
+
+def _read_raw(file: str, schema: pa.Schema | None) -> pa.Table:
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pjson
+
+    from tablever.write import read_parquet
+
+    kind = _input_kind(file)
+    if not os.path.isfile(file):
+        raise CliError(f"no such file: {file}")
+    try:
+        if kind == "parquet":
+            return read_parquet(file, threads=True)
+        if kind in ("csv", "tsv"):
+            types = {}
+            if schema is not None:
+                types = {f.name: f.type for f in schema if not pa.types.is_nested(f.type)}
+            fine = {n: pa.timestamp("ns", tz=t.tz) if pa.types.is_timestamp(t) else t
+                    for n, t in types.items()}
+            parse = pcsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",")
+            try:
+                return pcsv.read_csv(file, parse_options=parse,
+                                     convert_options=pcsv.ConvertOptions(column_types=fine))
+            except pa.ArrowInvalid:
+                if fine == types:
+                    raise
+                # a time outside the nanosecond range (1677-2262): parse in the table's unit
+                return pcsv.read_csv(file, parse_options=parse,
+                                     convert_options=pcsv.ConvertOptions(column_types=types))
+        data = pjson.read_json(file)
+        return data if schema is None else _coerce(data, schema)
+    except pa.ArrowException as exc:
+        raise CliError(f"cannot read {file}: {_one_line(exc)}") from exc
