@@ -39,6 +39,17 @@ FILTER_SQL = "DELETE FROM cur WHERE NOT coalesce(({p}), false)"
 # 3. upsert replaces every row holding a key with the one new row, which keeps the
 #    smallest of their row ids (docs/api.md, "Row-level semantics", Upsert): modelled in
 #    Model._reference as a DELETE of the keys and an INSERT of the new rows.
+# 4. A predicate whose evaluation fails only for some values (a string that is no number
+#    compared with a number column) may raise in tablever where DuckDB, skipping rows by
+#    the statistics of its own storage, never evaluates it; when both answer, the rows
+#    are the same. Accepted only for the row-dependent predicates of BAD, and only as an
+#    InvalidPredicateError that DuckDB's conversion error caused.
+ROW_DEPENDENT = ("i = 'abc'", "f = 'x'")
+
+
+def row_dependent(text: str, exc: BaseException) -> bool:
+    return (isinstance(exc, tv.InvalidPredicateError) and any(p in text for p in ROW_DEPENDENT)
+            and isinstance(exc.__cause__, duckdb.ConversionException))
 # ----------------------------------------------------------------------------------
 
 STRUCT = pa.struct([("a", pa.int64()), ("b", pa.string())])
@@ -472,7 +483,7 @@ class Model:
         except Mismatch:
             raise
         except tv.TableverError as exc:
-            if expected is not None:
+            if expected is not None and not row_dependent(op.code(), exc):
                 raise Mismatch(f"{op.kind} raised", f"{type(exc).__name__}: {exc}") from exc
             if t.latest().version != before:
                 raise Mismatch(f"{op.kind} failed but committed", str(exc)) from exc
@@ -550,6 +561,8 @@ class Model:
         try:
             answer = got()
         except Exception as exc:
+            if row_dependent(f"{check} {sql or ''}", exc):
+                return
             raise Mismatch(check, f"v{version} {sql or ''}: {type(exc).__name__}: {exc}") from exc
         same_rows(f"{check} v{version} {sql or ''}", answer, expected,
                   schema if schema is not None else expected.schema)
