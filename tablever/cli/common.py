@@ -11,7 +11,7 @@ Input files and ``--schema`` specs are read by :mod:`tablever.cli.inputs`.
 
 Adding a verb: write one function decorated with ``@command("verb")`` (or
 ``@command("verb", group=sub_app)`` for a sub-group made with :func:`group`) and use the
-shared helpers: :func:`open_table`, :func:`parse_ref`, :func:`parse_pairs`,
+shared helpers: :func:`open_table`, :func:`parse_pairs`,
 :func:`emit_json`, :func:`snapshot_dict`, :func:`report_write`, :func:`rows_table`.
 Raise :class:`CliError` for a user mistake the CLI itself detects.
 """
@@ -23,7 +23,6 @@ import functools
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta, timezone
@@ -42,7 +41,6 @@ from tablever.format.layout import LOG_DIR
 __all__ = ["CliError", "app", "command", "group"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-Ref = int | str | None
 
 app = typer.Typer(
     name="tablever",
@@ -243,24 +241,6 @@ def check_output(output: str, force: bool) -> None:
         raise CliError(f"{output} exists: pass --force to overwrite it")
 
 
-_SHORT_INT = re.compile(r"^-?[0-9]{1,5}$")
-
-
-def parse_ref(table: tv.Table, text: str | None) -> Ref:
-    """A REF argument: digits are a version (negative counts back from the latest),
-    anything else (tag, snapshot-id prefix, ISO time) goes to the library as is.
-
-    A tag named like a number wins over the version, as in ``Table.as_of``. Six or more
-    digits stay a string, so the library can try them as an id prefix first.
-    """
-    if text is None:
-        return None
-    text = text.strip()
-    if _SHORT_INT.match(text) and (
-        text.startswith("-") or text not in {r.name for r in table.tag_records()}
-    ):
-        return int(text)
-    return text
 
 
 def parse_pairs(

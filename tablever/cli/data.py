@@ -21,7 +21,6 @@ from tablever.cli.common import (
     console,
     jsonable,
     open_table,
-    parse_ref,
     plural,
     rows_table,
     say,
@@ -114,7 +113,7 @@ def read(
         raise typer.BadParameter("PATH is required without --lock", param_hint="PATH")
     else:
         table = open_table(path)
-        s = table.as_of(parse_ref(table, ref))
+        s = table.as_of(ref)
     if where is None and (limit is not None or fmt == "table"):
         total = s.num_rows
         data = s.head(limit if limit is not None else TABLE_ROWS, split_columns(columns))

@@ -32,7 +32,6 @@ from tablever.cli.common import (
     grid,
     new_table,
     open_table,
-    parse_ref,
     plural,
     rows_table,
     run_dict,
@@ -154,7 +153,7 @@ def show(
 ) -> None:
     """One version: summary, schema, tags, linked runs, provenance and first rows."""
     table = open_table(path)
-    s = table.as_of(parse_ref(table, ref))
+    s = table.as_of(ref)
     tags = [r for r in table.tag_records() if r.version == s.version]
     runs = [r for r in table.runs() if r.version == s.version]
     # The snapshot's own order; Snapshot has no limit yet, so this reads it whole.
@@ -207,7 +206,7 @@ def diff(
     """What changed between two versions: counts, then sample rows."""
     table = open_table(path)
     keys = split_columns(on)
-    d = table.diff(parse_ref(table, a), parse_ref(table, b), on=keys)
+    d = table.diff(a, b, on=keys)
     kinds = {"added": d.added, "removed": d.removed}
     if keys and d.inserted is not None and d.deleted is not None:
         kinds = {"inserted": d.inserted, "deleted": d.deleted}
@@ -266,7 +265,7 @@ def changes(
 ) -> None:
     """The change feed from A to B: rows inserted and deleted, version by version."""
     table = open_table(path)
-    feed = table.changes(parse_ref(table, a), parse_ref(table, b))
+    feed = table.changes(a, b)
     total = feed.num_rows
     shown = feed.slice(0, 50 if limit is None else limit)
     if as_json:

@@ -27,7 +27,6 @@ from tablever.cli.common import (
     emit_json,
     grid,
     open_table,
-    parse_ref,
     plural,
     say,
     snapshot_dict,
@@ -195,7 +194,7 @@ def verify(path: PathArg, ref: RefArg = None, as_json: JsonOpt = False) -> None:
     version. Exits 1 on any problem, so it can gate a training job or CI."""
     table = open_table(path)
     if ref is not None:
-        s = table.as_of(parse_ref(table, ref), verify=True)
+        s = table.as_of(ref, verify=True)
         if as_json:
             emit_json({"ok": True, **snapshot_dict(s), "files": s.files})
             return

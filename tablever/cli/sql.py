@@ -20,7 +20,6 @@ from tablever.cli.common import (
     emit_json,
     new_table,
     open_table,
-    parse_ref,
     plural,
     require_message,
     say,
@@ -88,7 +87,7 @@ def lock(
 ) -> None:
     """Pin a version in a small lock file to commit beside the code that uses it."""
     table = open_table(path)
-    s = table.as_of(parse_ref(table, ref))
+    s = table.as_of(ref)
     written = s.lock(output)
     if as_json:
         emit_json({"lock": os.fspath(written), **snapshot_dict(s)})

@@ -21,7 +21,6 @@ from tablever.cli.common import (
     number_value,
     open_table,
     parse_pairs,
-    parse_ref,
     run_dict,
     runs_table,
     say,
@@ -55,7 +54,7 @@ def tag(
             return
         say(f"deleted tag {name} (version {version} stays until expired)")
         return
-    s = table.tag(name, parse_ref(table, ref), message=message, force=force)
+    s = table.tag(name, ref, message=message, force=force)
     if as_json:
         emit_json({"tag": name, **snapshot_dict(s)})
         return
@@ -87,7 +86,7 @@ def tags(path: PathArg, as_json: JsonOpt = False) -> None:
 def runs(path: PathArg, ref: RefArg = None, as_json: JsonOpt = False) -> None:
     """Model runs linked to the table (or to one version)."""
     table = open_table(path)
-    found = table.runs(parse_ref(table, ref))
+    found = table.runs(ref)
     if as_json:
         emit_json([run_dict(r) for r in found])
         return
@@ -109,7 +108,7 @@ def link_run(
     """Record that a model run trained on a version."""
     table = open_table(path)
     run = table.link_run(
-        run_id, parse_ref(table, ref), model=model,
+        run_id, ref, model=model,
         metrics=parse_pairs(metric, "--metric", number_value),
         params=parse_pairs(param, "--param", json_value),
         artifact_uri=artifact_uri, force=force,

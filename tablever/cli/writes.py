@@ -23,7 +23,6 @@ from tablever.cli.common import (
     json_value,
     open_table,
     parse_pairs,
-    parse_ref,
     plural,
     report_write,
     require_message,
@@ -265,7 +264,7 @@ def restore(
     """Make a new version with exactly the content of REF (same fingerprint)."""
     table = open_table(path)
     before = watch(table)
-    after = table.restore(parse_ref(table, ref), message=message)
+    after = table.restore(ref, message=message)
     report_write(before, after, as_json, "the latest already holds that content")
 
 
