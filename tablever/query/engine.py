@@ -347,6 +347,8 @@ def cast_values(values: pa.Table, schema: pa.Schema) -> pa.Table:
     the schema's. SchemaMismatchError names each column whose values cannot be cast."""
     from tablever.errors import SchemaMismatchError
 
+    if all(values.schema.field(f.name).type == f.type for f in schema):
+        return values.select(schema.names)  # nothing to cast (an update of numbers, say)
     conn = _type_connection().cursor()
     name = "__tv_values"
     try:
