@@ -87,16 +87,17 @@ __all__ = [
 
 @overload
 def open(  # noqa: A001 - tv.open is the documented verb
-    location: str | os.PathLike[str], *, fs: Any = None, max_retries: int | None = None
+    location: str | os.PathLike[str], *, fs: Any = None, max_retries: int | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> Table: ...
 @overload
 def open(  # noqa: A001
     location: str | os.PathLike[str], *, version: Ref, fs: Any = None,
-    max_retries: int | None = None,
+    max_retries: int | None = None, storage_options: dict[str, Any] | None = None,
 ) -> Snapshot: ...
 def open(  # noqa: A001
     location: str | os.PathLike[str], *, version: Ref = None, fs: Any = None,
-    max_retries: int | None = None,
+    max_retries: int | None = None, storage_options: dict[str, Any] | None = None,
 ) -> Table | Snapshot:
     """Open an existing table; TableNotFoundError if there is none at ``location``.
 
@@ -112,5 +113,6 @@ def open(  # noqa: A001
         >>> tv.open(path).latest().version, tv.open(path, version=0).num_rows
         (1, 0)
     """
-    table = open_table(location, fs=fs, max_retries=max_retries)
+    table = open_table(location, fs=fs, max_retries=max_retries,
+                       storage_options=storage_options)
     return table if version is None else table.as_of(version)

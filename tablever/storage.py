@@ -14,10 +14,10 @@ import os
 import posixpath
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import pyarrow.fs as pafs
 
@@ -90,9 +90,16 @@ def _fsync_dir(path: str) -> None:
 class Storage:
     """A table root on a file system, addressed with relative '/' paths."""
 
-    def __init__(self, location: str | os.PathLike[str], fs: pafs.FileSystem | None = None):
+    def __init__(self, location: str | os.PathLike[str], fs: pafs.FileSystem | None = None,
+                 storage_options: Mapping[str, Any] | None = None):
         loc = os.fspath(location)
-        if fs is None and "://" in loc and not loc.startswith("file://"):
+        self.storage_options = dict(storage_options or {})
+        self._puts: Any = None  # the conditional-put client of an object store
+        if fs is None and loc.startswith("s3://"):
+            from tablever.objectstore import s3_file_system
+
+            fs, loc = s3_file_system(loc, self.storage_options)
+        elif fs is None and "://" in loc and not loc.startswith("file://"):
             try:
                 fs, path = pafs.FileSystem.from_uri(loc)
             except Exception as exc:  # pyarrow raises ArrowInvalid and friends
@@ -117,7 +124,8 @@ class Storage:
 
     def child(self, rel: str) -> Storage:
         """The storage rooted at ``rel`` below this one, on the same file system."""
-        return Storage(self.full(rel), None if self.is_local else self.fs)
+        return Storage(self.full(rel), None if self.is_local else self.fs,
+                       self.storage_options)
 
     # --- engines ------------------------------------------------------------------
 
@@ -326,9 +334,18 @@ class Storage:
         """Create ``rel`` with ``data`` only if absent; False if it already existed."""
         full = self._disk_path(rel)
         if full is None:
+            if self.fs.type_name == "s3":
+                from tablever.objectstore import put_if_absent
+
+                if self._puts is None:
+                    from tablever.objectstore import conditional_store
+
+                    self._puts = conditional_store(self.root, self.storage_options)
+                fault_point(f"{fault}.before_temp")
+                return put_if_absent(self._puts, self.root, rel, data)
             raise TableverError(
                 f"put-if-absent is not available on {self.fs.type_name}: committing to this "
-                "file system is not supported yet"
+                "file system is not supported (tables on s3:// and on a local disk are)"
             )
         fault_point(f"{fault}.before_temp")
         tmp = self._write_local_tmp(full, data, durable=True)
@@ -344,25 +361,18 @@ class Storage:
         _fsync_dir(os.path.dirname(full))
         return True
 
-    def touch(self, rel: str) -> None:
-        """Set the modification time to now (FileNotFoundError if absent): a reused
-        content-addressed file looks new to vacuum's grace period."""
-        if self.is_local:
-            os.utime(self.full(rel))
-            return
-        info = self.fs.get_file_info(self.full(rel))
-        if info.type == pafs.FileType.NotFound:
-            raise FileNotFoundError(errno.ENOENT, "not found", rel)
-
     def write_once(self, rel: str, data: bytes) -> bool:
-        """Store content-addressed bytes: reuse an existing copy (refreshing its time)
-        or write them atomically. True if this call wrote them."""
-        if self.exists(rel):
+        """Store content-addressed bytes: reuse an existing copy, refreshing its time so
+        that vacuum's grace period sees it as new, or write them atomically. True if
+        this call wrote them. An object store cannot set a time: the bytes are put again
+        (the same bytes, so readers never see a change)."""
+        disk = self._disk_path(rel)
+        if disk is not None:
             try:
-                self.touch(rel)
+                os.utime(disk)
                 return False
             except FileNotFoundError:
-                pass  # vacuumed in between: write it again
+                pass  # never written, or vacuumed in between: write it
         self.write_file(rel, data)
         return True
 

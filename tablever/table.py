@@ -60,6 +60,7 @@ def create(
     data: Any = None,
     data_message: str = "initial data",
     fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
     provenance: bool = True,
 ) -> Table:
     """Create a table (version 0) at ``location``; TableExistsError if there is one.
@@ -100,7 +101,7 @@ def create(
     from tablever.policy import validate_properties
 
     validate_properties(props, schema=arrow_schema)
-    storage = Storage(loc, fs)
+    storage = Storage(loc, fs, storage_options)
     state = create_version_zero(storage, arrow_schema, properties=props, message=message,
                                 provenance=provenance)
     table = Table(storage)
@@ -111,7 +112,8 @@ def create(
 
 
 def open_table(
-    location: str | os.PathLike[str], *, fs: Any = None, max_retries: int | None = None
+    location: str | os.PathLike[str], *, fs: Any = None, max_retries: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Table:
     """Open an existing table; TableNotFoundError if there is none at ``location``.
 
@@ -122,7 +124,7 @@ def open_table(
         >>> tv.open(path).latest().version
         0
     """
-    storage = Storage(_location(location), fs)
+    storage = Storage(_location(location), fs, storage_options)
     log = Log(storage)
     if not log.exists():
         raise TableNotFoundError(storage.uri)

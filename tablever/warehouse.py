@@ -32,8 +32,9 @@ class Warehouse:
         [{'count': 1}]
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fs: Any = None) -> None:
-        self._storage = Storage(os.fspath(path), fs)
+    def __init__(self, path: str | os.PathLike[str], *, fs: Any = None,
+                 storage_options: Mapping[str, Any] | None = None) -> None:
+        self._storage = Storage(os.fspath(path), fs, storage_options)
         self.path = self._storage.uri
 
     def __repr__(self) -> str:
@@ -59,7 +60,7 @@ class Warehouse:
         """Open table ``name``; TableNotFoundError lists the tables there are."""
         try:
             where = self._table_storage(name)
-            return open_table(where.root, fs=where.fs)
+            return open_table(where.root, fs=where.fs, storage_options=where.storage_options)
         except TableNotFoundError:
             raise TableNotFoundError(name, available=self.tables()) from None
 
@@ -76,7 +77,7 @@ class Warehouse:
         self._storage.makedirs("")
         where = self._table_storage(name)
         return create(where.root, schema, properties=properties, message=message, data=data,
-                      fs=where.fs)
+                      fs=where.fs, storage_options=where.storage_options)
 
     def sql(self, query: str, *, dialect: str | None = None, message: str | None = None) -> pa.Table:
         """Run SQL over the warehouse's tables; any reference may carry a version clause
