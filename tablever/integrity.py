@@ -52,9 +52,16 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
 
     def check(item: tuple[DataFile, str, os.stat_result]) -> None:
         f, full, st = item
-        problems = check_hash(storage, f.path, f.sha256)
-        if problems:
-            raise IntegrityError(f"data file {problems[0]}")
+        # the bytes readers will scan: the file itself, or the local copy of a remote one
+        if _hash_path(full) != f.sha256:
+            if storage.cached_path(f.path) == full and full != storage.disk_path(f.path):
+                # a damaged local copy: drop it and fetch the object again (checked)
+                os.unlink(full)
+                full = local(f)
+                st = os.stat(full)
+            else:
+                problems = check_hash(storage, f.path, f.sha256)
+                raise IntegrityError(f"data file {(problems or [f'{f.path} changed'])[0]}")
         mark_verified(full, f.sha256, st)
         record_file_schema(full)
 
@@ -65,6 +72,14 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(check, todo))
+
+
+def _hash_path(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def hash_file(storage: Storage, path: str) -> str:

@@ -67,6 +67,21 @@ def _not_found(exc: OSError) -> bool:
     return "not found" in text or "no such" in text or "does not exist" in text
 
 
+def _user_cache() -> str:
+    """This user's folder for local copies of remote files, readable by no one else (a
+    shared temp folder: another user must not plant copies)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = os.path.join(tempfile.gettempdir(), f"tablever-cache-{uid}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if hasattr(os, "getuid") and (st.st_uid != uid or st.st_mode & 0o077 or not os.path.isdir(path)):
+        raise TableverError(
+            f"the cache folder {path} belongs to another user or is open to others: set "
+            "TABLEVER_CACHE_DIR to a folder of your own"
+        )
+    return path
+
+
 @dataclass(frozen=True, slots=True)
 class FileInfo:
     path: str  # relative to the table root, with '/' separators
@@ -109,7 +124,8 @@ class Storage:
             loc = loc[len("file://") :]
         self.is_local = fs is None or isinstance(fs, pafs.LocalFileSystem)
         self.fs = fs or pafs.LocalFileSystem()
-        self.root = os.path.abspath(loc) if self.is_local else loc.rstrip("/")
+        # pyarrow's file systems name paths without a leading '/' (a sub-tree's too)
+        self.root = os.path.abspath(loc) if self.is_local else loc.strip("/")
 
     @property
     def uri(self) -> str:
@@ -178,8 +194,7 @@ class Storage:
         return dest if os.path.exists(dest) else None
 
     def _cache_path(self, rel: str) -> str:
-        base = os.environ.get("TABLEVER_CACHE_DIR") or os.path.join(
-            tempfile.gettempdir(), "tablever-cache")
+        base = os.environ.get("TABLEVER_CACHE_DIR") or _user_cache()
         key = hashlib.sha256(f"{self.fs.type_name}:{self.root}".encode()).hexdigest()[:24]
         return os.path.join(base, key, *rel.split("/"))
 
@@ -308,7 +323,7 @@ class Storage:
             os.close(fd)
         return tmp
 
-    def _disk_path(self, rel: str) -> str | None:
+    def disk_path(self, rel: str) -> str | None:
         """The local-disk path of ``rel`` when the file system is a local disk (plain, or
         a sub-tree of one), else None."""
         if self.is_local:
@@ -332,7 +347,7 @@ class Storage:
 
     def put_if_absent(self, rel: str, data: bytes, *, fault: str = "commit") -> bool:
         """Create ``rel`` with ``data`` only if absent; False if it already existed."""
-        full = self._disk_path(rel)
+        full = self.disk_path(rel)
         if full is None:
             if self.fs.type_name == "s3":
                 from tablever.objectstore import put_if_absent
@@ -366,7 +381,7 @@ class Storage:
         that vacuum's grace period sees it as new, or write them atomically. True if
         this call wrote them. An object store cannot set a time: the bytes are put again
         (the same bytes, so readers never see a change)."""
-        disk = self._disk_path(rel)
+        disk = self.disk_path(rel)
         if disk is not None:
             try:
                 os.utime(disk)

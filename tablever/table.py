@@ -392,8 +392,10 @@ class Table:
         return Snapshot(self._storage, state)
 
     def _write(self, verb: Callable[..., TableState], *args: Any, **kwargs: Any) -> Snapshot:
-        with self._lock:  # one write at a time through a handle
-            return self._record(verb(self.writer(), *args, **kwargs))
+        # No lock held while the verb runs: writers through one handle race for the next
+        # version by the put-if-absent, as writers in other processes do, and readers of
+        # the handle never wait for a write
+        return self._record(verb(self.writer(), *args, **kwargs))
 
     def append(
         self,

@@ -25,6 +25,7 @@ from tablever.errors import (
     CommitConflictError,
     InvalidValueError,
     TableExistsError,
+    TableverError,
 )
 from tablever.format.commit import Actions, Commit, copy_json
 from tablever.format.layout import LOG_DIR
@@ -186,8 +187,10 @@ class Writer:
             # Only the history up to this version: another writer may already be past it.
             history = [h for h in self.log.versions(state) if h.version <= state.version]
             self.log.write_checkpoint(state, history)
-        except OSError:
-            pass  # a checkpoint is a cache while the commits exist; the next one retries
+        except (OSError, TableverError):
+            # the commit has landed: a checkpoint is a cache while the commits exist, and
+            # a failure here must not make a caller retry (and commit twice)
+            pass
 
 
 def create_version_zero(

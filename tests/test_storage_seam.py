@@ -117,3 +117,32 @@ def test_a_warehouse_on_a_non_local_file_system(pair: tuple[tv.Table, tv.Table],
     assert wh.sql(q).equals(tv.Warehouse(tmp_path / "wh").sql(q))
     wh.sql("DELETE FROM t WHERE id = 1")
     assert local.latest().num_rows == wh.table("t").latest().num_rows
+
+
+def test_a_damaged_local_copy_is_fetched_again(pair: tuple[tv.Table, tv.Table],
+                                                tmp_path: Path) -> None:
+    local, remote = pair
+    snap = remote.latest()
+    expected = local.latest().to_arrow(where="id > 0")
+    assert snap.to_arrow(where="id > 0").equals(expected)  # the copies are fetched
+    copy = Path(remote.storage.local_path(snap.files[0]))
+    assert copy.is_relative_to(tmp_path / "cache")
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    copy.write_bytes(bytes(data))
+    tv.clear_caches()  # a new process: nothing is known to match yet
+    again = tv.open("t", fs=remote.storage.fs).latest()
+    assert again.to_arrow(where="id > 0").equals(expected)
+    assert again.to_arrow().equals(local.latest().to_arrow())
+
+
+def test_a_sub_tree_root_may_start_with_a_slash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                ) -> None:
+    monkeypatch.setenv("TABLEVER_CACHE_DIR", str(tmp_path / "cache"))
+    fs = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    t = tv.create("/t2", schema=SCHEMA, fs=fs)
+    t.append(rows(range(5)))
+    t.delete("id = 1")
+    assert t.latest().sql("SELECT count(*) AS n FROM t").column(0)[0].as_py() == 4
+    report = tv.verify(t)
+    assert report.ok and not report.orphans, report.problems
