@@ -53,7 +53,13 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
     def check(item: tuple[DataFile, str, os.stat_result]) -> None:
         f, full, st = item
         # the bytes readers will scan: the file itself, or the local copy of a remote one
-        if _hash_path(full) != f.sha256:
+        try:
+            actual = _hash_path(full)
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"data file {f.path} is missing") from exc
+        except OSError as exc:
+            raise IntegrityError(f"data file {f.path} is unreadable ({exc})") from exc
+        if actual != f.sha256:
             if storage.cached_path(f.path) == full and full != storage.disk_path(f.path):
                 # a damaged local copy: drop it and fetch the object again (checked)
                 os.unlink(full)
