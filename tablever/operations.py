@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from tablever.deletes import load_positions
 from tablever.errors import (
+    CommitConflictError,
     DuplicateKeyError,
     InvalidPredicateError,
     InvalidValueError,
@@ -70,9 +71,11 @@ def append(
     schema_mode: SchemaMode = "strict",
     allow_empty: bool = False,
     provenance: bool = True,
+    base_version: int | None = None,
 ) -> TableState:
     """Append rows; ``schema_mode="merge"`` adds new nullable columns and widens
-    int32->int64 and float32->float64."""
+    int32->int64 and float32->float64. With ``base_version`` the rows go on exactly that
+    version or nowhere (CommitConflictError): a create's own rows."""
     if schema_mode not in ("strict", "merge"):
         raise InvalidValueError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
     incoming = to_arrow_table(data)
@@ -92,6 +95,11 @@ def append(
     written_schema = rows.schema
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema | None]:
+        if base_version is not None and state.version != base_version:
+            raise CommitConflictError(
+                f"the table moved past version {base_version} while its rows were being "
+                f"added (now at version {state.version}); these rows were not committed"
+            )
         current = schema_from_dict(state.schema)
         new_schema: pa.Schema | None = None
         if current != target:

@@ -18,7 +18,9 @@ from tablever.errors import (
     NameTakenError,
     RefNotFoundError,
     SchemaMismatchError,
+    TableExistsError,
     TableNotFoundError,
+    TableverError,
 )
 from tablever.format.commit import check_name, copy_json
 from tablever.format.refs import History, Ref, VersionInfo, expired_message, resolve_ref
@@ -31,6 +33,7 @@ from tablever.schema import (
     check_case_clashes,
     check_scan_columns,
     conform,
+    schema_from_dict,
     to_arrow_table,
 )
 from tablever.snapshot import Snapshot
@@ -62,6 +65,7 @@ def create(
     fs: Any = None,
     storage_options: Mapping[str, Any] | None = None,
     provenance: bool = True,
+    resume: bool = False,
 ) -> Table:
     """Create a table (version 0) at ``location``; TableExistsError if there is one.
 
@@ -102,13 +106,37 @@ def create(
 
     validate_properties(props, schema=arrow_schema)
     storage = Storage(loc, fs, storage_options)
-    state = create_version_zero(storage, arrow_schema, properties=props, message=message,
-                                provenance=provenance)
+    try:
+        state = create_version_zero(storage, arrow_schema, properties=props, message=message,
+                                    provenance=provenance)
+    except TableExistsError:
+        if rows is None or not resume:
+            raise
+        state = _unfinished(storage, arrow_schema, props)
     table = Table(storage)
     if rows is not None:
+        # the rows go on version 0 or nowhere: a second create resuming the same table
+        # (or one racing it) must not append them twice
         table._record(ops.append(Writer(storage, table.log, state), rows, message=data_message,
-                                 provenance=provenance))
+                                 provenance=provenance, base_version=0))
     return table
+
+
+def _unfinished(storage: Storage, schema: pa.Schema, properties: dict[str, Any]) -> TableState:
+    """Version 0 of the table at ``storage`` when that is all it holds, with ``schema``
+    and ``properties`` (a create whose rows were never committed); TableExistsError
+    otherwise."""
+    log = Log(storage)
+    try:
+        state, _ = log.load_state(log.latest_version())
+    except TableverError:
+        state = None
+    if (state is None or state.version != 0 or schema_from_dict(state.schema) != schema
+            or dict(state.properties) != properties):
+        raise TableExistsError(
+            f"a table already exists at {storage.uri!r} (only a table holding nothing but an "
+            "empty version 0 of the same schema and properties is resumed)")
+    return state
 
 
 def open_table(

@@ -130,3 +130,40 @@ def test_same_data_gives_same_files_and_fingerprint_in_two_tables(
     assert a.fingerprint == b.fingerprint
     assert a.files == b.files
     assert a.id != b.id  # different histories (txn, time), same content
+
+
+def test_a_resumed_create_adds_its_rows_once(tmp_path: Path) -> None:
+    rows = pa.table({"id": pa.array([1, 2, 3], pa.int64())})
+    path = tmp_path / "t"
+    tv.create(path, schema=rows.schema)  # as if a create's rows were never committed
+    t = tv.create(path, schema=rows.schema, data=rows, resume=True)
+    assert t.latest().version == 1 and t.latest().num_rows == 3
+    with pytest.raises(tv.TableExistsError):  # version 0 is not all it holds any more
+        tv.create(path, schema=rows.schema, data=rows, resume=True)
+    with pytest.raises(tv.TableExistsError):  # other properties: not the same create
+        tv.create(tmp_path / "u", schema=rows.schema)
+        tv.create(tmp_path / "u", schema=rows.schema, data=rows, resume=True,
+                  properties={"vacuum.grace": "1h"})
+    assert t.latest().num_rows == 3
+
+
+def test_racing_creates_commit_the_rows_once(tmp_path: Path) -> None:
+    rows = pa.table({"id": pa.array(range(1000), pa.int64())})
+    path = tmp_path / "t"
+    outcomes: list[str] = []
+
+    def create() -> None:
+        try:
+            tv.create(path, schema=rows.schema, data=rows, resume=True)
+            outcomes.append("created")
+        except tv.TableverError as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    t = tv.open(path)
+    assert t.latest().num_rows == 1000 and t.latest().version == 1
+    assert outcomes.count("created") == 1 and len(outcomes) == 4, outcomes

@@ -74,13 +74,9 @@ def create(
     if from_file is not None:
         data = read_input(from_file)
         watch_new(path)
-        try:
-            table = tv.create(path, schema=data.schema, data=data, **kwargs)
-        except tv.TableExistsError:
-            # An interrupted create leaves version 0 only: the rerun adds the rows.
-            table = _unfinished(path, data.schema)
-            watch(table)
-            table.append(data, message=kwargs.get("data_message", "initial data"))
+        # resume=True: an interrupted create left version 0 only; the rerun adds the rows
+        # on it (and only on it: a race with another create commits them once)
+        table = tv.create(path, schema=data.schema, data=data, resume=True, **kwargs)
     else:
         assert schema is not None
         table = tv.create(path, schema=parse_schema(schema), **kwargs)
@@ -92,19 +88,6 @@ def create(
         f"created {table.location}: version {s.version} ({s.short_id}), {s.num_rows} rows, "
         f"{len(s.schema)} columns"
     )
-
-
-def _unfinished(path: str, schema: pa.Schema) -> tv.Table:
-    """The table at ``path`` if it holds only an empty version 0 of ``schema`` (a create
-    that stopped before its rows were committed); else the TableExistsError again."""
-    try:
-        table = tv.open(path)
-        latest = table.latest()
-    except tv.TableverError:
-        latest = None
-    if latest is None or latest.version != 0 or latest.schema != schema:
-        raise tv.TableExistsError(path)
-    return table
 
 
 @command("append")
