@@ -1,4 +1,9 @@
-"""Table: the write operations, refs, tags and runs of one table."""
+"""Table: the facade over one table (its writes, refs, tags and runs), and create/open.
+
+Why one module: every public method of ``Table`` is here with its docstring and example,
+each a few lines that hand over to operations.py, transaction.py or format/refs.py;
+split, the facade would be read in pieces.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,6 @@ from tablever.errors import (
     SchemaMismatchError,
     TableExistsError,
     TableNotFoundError,
-    TableverError,
 )
 from tablever.format.commit import check_name, copy_json
 from tablever.format.refs import History, Ref, VersionInfo, expired_message, resolve_ref
@@ -33,12 +37,16 @@ from tablever.schema import (
     check_case_clashes,
     check_scan_columns,
     conform,
-    schema_from_dict,
     to_arrow_table,
 )
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
-from tablever.transaction import Writer, create_version_zero, json_properties
+from tablever.transaction import (
+    Writer,
+    create_version_zero,
+    json_properties,
+    unfinished_version_zero,
+)
 
 if TYPE_CHECKING:
     from tablever.lineage import Diff
@@ -112,7 +120,7 @@ def create(
     except TableExistsError:
         if rows is None or not resume:
             raise
-        state = _unfinished(storage, arrow_schema, props)
+        state = unfinished_version_zero(storage, arrow_schema, props)
     table = Table(storage)
     if rows is not None:
         # the rows go on version 0 or nowhere: a second create resuming the same table
@@ -120,23 +128,6 @@ def create(
         table._record(ops.append(Writer(storage, table.log, state), rows, message=data_message,
                                  provenance=provenance, base_version=0))
     return table
-
-
-def _unfinished(storage: Storage, schema: pa.Schema, properties: dict[str, Any]) -> TableState:
-    """Version 0 of the table at ``storage`` when that is all it holds, with ``schema``
-    and ``properties`` (a create whose rows were never committed); TableExistsError
-    otherwise."""
-    log = Log(storage)
-    try:
-        state, _ = log.load_state(log.latest_version())
-    except TableverError:
-        state = None
-    if (state is None or state.version != 0 or schema_from_dict(state.schema) != schema
-            or dict(state.properties) != properties):
-        raise TableExistsError(
-            f"a table already exists at {storage.uri!r} (only a table holding nothing but an "
-            "empty version 0 of the same schema and properties is resumed)")
-    return state
 
 
 def open_table(

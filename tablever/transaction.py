@@ -34,7 +34,7 @@ from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, 
 from tablever.schema import ROW_ID, schema_from_dict, schema_to_dict
 from tablever.storage import Storage
 
-__all__ = ["Build", "Writer", "json_properties"]
+__all__ = ["Build", "Writer", "create_version_zero", "json_properties", "unfinished_version_zero"]
 
 Build = Callable[[TableState, Sequence[Commit]], "tuple[Actions, pa.Schema | None] | None"]
 """A verb's actions (and new schema, or None) for a state, given the commits that won
@@ -212,3 +212,22 @@ def create_version_zero(
     from tablever.format.state import empty_state
 
     return empty_state(commit)
+
+
+def unfinished_version_zero(
+    storage: Storage, schema: pa.Schema, properties: dict[str, Any]
+) -> TableState:
+    """Version 0 of the table at ``storage`` when that is all it holds, with ``schema``
+    and ``properties`` (a create whose rows were never committed); TableExistsError
+    otherwise."""
+    log = Log(storage)
+    try:
+        state, _ = log.load_state(log.latest_version())
+    except TableverError:
+        state = None
+    if (state is None or state.version != 0 or schema_from_dict(state.schema) != schema
+            or dict(state.properties) != properties):
+        raise TableExistsError(
+            f"a table already exists at {storage.uri!r} (only a table holding nothing but an "
+            "empty version 0 of the same schema and properties is resumed)")
+    return state

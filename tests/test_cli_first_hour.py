@@ -330,3 +330,21 @@ def test_log_since_and_until(events: str) -> None:
     assert ok_json("log", events, "--until", "2000-01-01") == []
     assert ok_json("log", events, "--since", "2000-01-01T00:00:00Z", "-n", "1")[0]["version"] == 1
     fails("log", events, "--since", "yesterday", code=2)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("big.jsonl", '{"p": 0.12, "f": 1e300}\n'),
+    ("big.csv", "p,f\n0.12,1e300\n"),
+    ("digits.jsonl", '{"p": 0.129, "f": 1.5}\n'),
+    ("digits.csv", "p,f\n0.129,1.5\n"),
+])
+def test_text_input_is_never_cast_with_a_loss(tmp_path: Path, name: str, text: str) -> None:
+    import tablever as tv
+
+    t = tv.create(tmp_path / "t", schema=pa.schema([("p", pa.decimal128(10, 2)),
+                                                    ("f", pa.float32())]))
+    (tmp_path / name).write_text(text)
+    out = run(tmp_path, "append", "t", name, "-m", "day 2", code=1)
+    assert "error" in out.stderr and ("'f'" in out.stderr or "'p'" in out.stderr or
+                                      "decimal" in out.stderr.lower())
+    assert t.latest().version == 0

@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import zoneinfo
+from typing import Any
 
 import pyarrow as pa
 import typer
@@ -114,6 +115,14 @@ def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
     return False
 
 
+def _narrow(table: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        if types.get(f.name) == pa.float32():
+            table = table.set_column(i, f.name, _exact_cast(f.name, table.column(i),
+                                                            pa.float32()))
+    return table
+
+
 def _coerce(data: pa.Table, schema: pa.Schema) -> pa.Table:
     for i, field in enumerate(data.schema):
         idx = schema.get_field_index(field.name)
@@ -123,8 +132,28 @@ def _coerce(data: pa.Table, schema: pa.Schema) -> pa.Table:
         if _castable(field.type, target):
             # On failure the column stays as read: the library names it and both types.
             with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                data = data.set_column(i, field.name, data.column(i).cast(target))
+                data = data.set_column(i, field.name, _exact_cast(field.name,
+                                                                  data.column(i), target))
     return data
+
+
+def _exact_cast(name: str, col: Any, target: pa.DataType) -> Any:
+    """``col`` cast to ``target`` without a silent loss: a number too large for a float32
+    column is an error (not infinity), and a float into a decimal column goes by its
+    text, so that digits the column cannot keep are refused rather than rounded."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_decimal(target) and pa.types.is_floating(col.type):
+        return col.cast(pa.string()).cast(target)
+    out = col.cast(target)
+    if pa.types.is_floating(target) and target.bit_width < 64 and (
+            pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+        wide = col.cast(pa.float64())
+        lost = pc.and_(pc.is_finite(wide), pc.invert(pc.is_finite(out.cast(pa.float64()))))
+        if pc.any(lost).as_py():
+            raise CliError(f"column {name!r}: a value is out of the range of {target}; "
+                           "store it in a float64 column")
+    return out
 
 
 def read_input(file: str, schema: pa.Schema | None = None) -> pa.Table:
@@ -160,9 +189,13 @@ def _read_raw(file: str, schema: pa.Schema | None) -> pa.Table:
             fine = {n: pa.timestamp("ns", tz=t.tz) if pa.types.is_timestamp(t) else t
                     for n, t in types.items()}
             parse = pcsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",")
+            # float32 columns are parsed as float64 first, so that a value out of their
+            # range is refused (by _exact_cast) instead of read as infinity
+            fine = {n: pa.float64() if t == pa.float32() else t for n, t in fine.items()}
             try:
-                return pcsv.read_csv(file, parse_options=parse,
-                                     convert_options=pcsv.ConvertOptions(column_types=fine))
+                table = pcsv.read_csv(file, parse_options=parse,
+                                      convert_options=pcsv.ConvertOptions(column_types=fine))
+                return _narrow(table, types)
             except pa.ArrowInvalid:
                 if fine == types:
                     raise
