@@ -17,6 +17,7 @@ from typing import Any, overload
 
 from tablever.caches import clear_caches
 from tablever.catalog import Run
+from tablever.copying import CopyReport, copy
 from tablever.errors import (
     AmbiguousRefError,
     CommitConflictError,
@@ -51,6 +52,8 @@ from tablever.version import __version__
 from tablever.warehouse import Warehouse
 
 __all__ = [
+    "CopyReport",
+    "copy",
     "clear_caches",
     "AmbiguousRefError",
     "CommitConflictError",

@@ -172,3 +172,53 @@ def test_the_storage_page_runs(s3: dict[str, str], cache: None,
     for code in blocks:
         exec(compile(code, "docs/storage.md", "exec"), {})  # noqa: S102 - the page's own code
     assert tv.open("s3://tables/docs/events").as_of("v1.0").num_rows == 3
+
+
+def test_copy_local_to_s3_to_local_is_exact_and_incremental(
+    s3: dict[str, str], tmp_path: Path, cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tv.create(tmp_path / "a", schema=SCHEMA)
+    story(local)
+    remote = f"s3://tables/{uuid.uuid4().hex}/events"
+    first = tv.copy(local, remote, destination_options=s3)
+    assert first.versions == local.latest().version + 1 and first.skipped == 0
+    back = tv.copy(remote, tmp_path / "b", source_options=s3)
+    assert back.versions == first.versions
+    for t in (tv.open(remote, storage_options=s3), tv.open(tmp_path / "b")):
+        assert [s.id for s in t.history()] == [s.id for s in local.history()]
+        for s in local.history():
+            other = t.as_of(s.version)
+            assert (other.fingerprint, other.content_hash) == (s.fingerprint, s.content_hash)
+            assert other.to_arrow().equals(s.to_arrow())
+        assert set(t.tags()) == {"v1"} and [r.run_id for r in t.runs()] == ["run-1"]
+    local.append(rows(range(500, 510)), message="new")
+    again = tv.copy(local, remote, destination_options=s3)
+    assert again.versions == 1 and again.files == 2  # the new data file and its commit
+    assert tv.open(remote, storage_options=s3).latest().id == local.latest().id
+    # the command line, with settings from the environment
+    for key, value in s3.items():
+        monkeypatch.setenv(f"AWS_{key.upper()}", value)
+    from typer.testing import CliRunner
+
+    from tablever.cli import app
+
+    out = CliRunner().invoke(app, ["copy", remote, str(tmp_path / "c")])
+    assert out.exit_code == 0, out.output
+    assert tv.open(tmp_path / "c").latest().id == local.latest().id
+
+
+def test_copy_refuses_another_table_and_a_diverged_one(tmp_path: Path) -> None:
+    a = tv.create(tmp_path / "a", schema=SCHEMA)
+    a.append(rows(range(3)))
+    other = tv.create(tmp_path / "o", schema=SCHEMA)
+    with pytest.raises(tv.TableverError, match="another table"):
+        tv.copy(a, other.location)
+    tv.copy(a, tmp_path / "b")
+    b = tv.open(tmp_path / "b")
+    b.append(rows(range(10, 12)), message="only in b")
+    a.append(rows(range(20, 22)), message="only in a")
+    with pytest.raises(tv.TableverError, match="diverged"):
+        tv.copy(a, tmp_path / "b")
+    assert tv.open(tmp_path / "b").latest().message == "only in b"
+    with pytest.raises(tv.TableNotFoundError):
+        tv.copy(tmp_path / "none", tmp_path / "x")

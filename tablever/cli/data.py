@@ -19,6 +19,7 @@ from tablever.cli.common import (
     check_output,
     command,
     console,
+    emit_json,
     jsonable,
     open_table,
     plural,
@@ -149,3 +150,24 @@ def _encode(data: pa.Table, fmt: str) -> bytes:
     if fmt == "json":
         return (json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+# --- copying a table ------------------------------------------------------------------
+
+
+@command("copy")
+def copy_table(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="Table to copy (path or s3:// URI).")],
+    destination: Annotated[str, typer.Argument(metavar="DST", help="Where to (path or s3:// URI).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Copy a table to another location (push or pull): only what DST lacks is sent."""
+    report = tv.copy(source, destination)
+    if as_json:
+        emit_json({"source": report.source, "destination": report.destination,
+                   "files": report.files, "bytes": report.bytes, "skipped": report.skipped,
+                   "versions": report.versions})
+        return
+    say(f"copied {plural(report.versions, 'version')} of {report.source} to "
+        f"{report.destination}: {plural(report.files, 'file')} ({report.bytes} bytes) sent, "
+        f"{report.skipped} already there")
