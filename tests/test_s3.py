@@ -7,7 +7,6 @@ win.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,29 +125,35 @@ def test_sql_and_maintenance_on_s3(s3: dict[str, str], cache: None) -> None:
     assert canon(tv.open(f"{root}/events", storage_options=s3).latest().to_arrow()) == before
 
 
-def test_racing_writers_never_both_win_on_s3(s3: dict[str, str], cache: None) -> None:
+def _append_five(location: str, options: dict[str, str], cache_dir: str, k: int) -> None:
+    import os
+
+    os.environ["TABLEVER_CACHE_DIR"] = cache_dir
+    t = tv.open(location, storage_options=options)
+    for j in range(5):
+        t.append(rows(range(k * 100 + j, k * 100 + j + 1)))
+
+
+def test_four_processes_appending_to_one_s3_table_lose_no_commit(
+    s3: dict[str, str], tmp_path: Path,
+) -> None:
+    import multiprocessing
+
     location = f"s3://tables/{uuid.uuid4().hex}/t"
     tv.create(location, schema=SCHEMA, storage_options=s3)
-    errors: list[BaseException] = []
-
-    def writer(k: int) -> None:
-        try:
-            t = tv.open(location, storage_options=s3)
-            for j in range(5):
-                t.append(rows(range(k * 100 + j, k * 100 + j + 1)))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_five, args=(location, s3, str(tmp_path / "c"), k))
+             for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     t = tv.open(location, storage_options=s3)
-    assert t.latest().version == 15 and t.latest().num_rows == 15
+    assert t.latest().version == 20 and t.latest().num_rows == 20
     assert sorted(t.latest().to_arrow().column("id").to_pylist()) == sorted(
-        k * 100 + j for k in range(3) for j in range(5))
+        k * 100 + j for k in range(4) for j in range(5))
+    assert sorted(s.version for s in t.history()) == list(range(21))
 
 
 def test_bad_s3_settings_are_clear_errors(s3: dict[str, str]) -> None:
