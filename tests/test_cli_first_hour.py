@@ -348,3 +348,25 @@ def test_text_input_is_never_cast_with_a_loss(tmp_path: Path, name: str, text: s
     assert "error" in out.stderr and ("'f'" in out.stderr or "'p'" in out.stderr or
                                       "decimal" in out.stderr.lower())
     assert t.latest().version == 0
+
+
+def test_show_reads_only_the_files_of_the_rows_it_prints(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import tablever as tv
+    import tablever.readers as readers
+    from tablever.cli import app
+
+    t = tv.create(tmp_path / "t", schema=pa.schema([("id", pa.int64())]))
+    for k in range(6):
+        t.append(pa.table({"id": pa.array(range(k * 20, k * 20 + 20), pa.int64())}))
+    read: list[int] = []
+    real = readers.read_arrow.__wrapped__  # type: ignore[attr-defined]
+
+    def counting(snap: object, files: list[object], *args: object) -> object:
+        read.append(len(files))
+        return real(snap, files, *args)
+
+    monkeypatch.setattr(readers, "read_arrow", counting)
+    out = CliRunner().invoke(app, ["show", str(tmp_path / "t"), "-n", "10"])
+    assert out.exit_code == 0, out.output
+    assert read == [1]  # the first file holds the 10 rows shown, of 6

@@ -156,8 +156,7 @@ def show(
     s = table.as_of(ref)
     tags = [r for r in table.tag_records() if r.version == s.version]
     runs = [r for r in table.runs() if r.version == s.version]
-    # The snapshot's own order; Snapshot has no limit yet, so this reads it whole.
-    head = s.to_arrow().slice(0, rows) if rows else None
+    head = s.head(rows) if rows else None  # reads only the files those rows are in
     files, nbytes = len(s.files), s.summary.get("total_bytes")
     if as_json:
         emit_json({
