@@ -42,7 +42,7 @@ from tablever.schema import (
 )
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
-from tablever.transaction import Writer
+from tablever.transaction import Writer, json_properties
 from tablever.write import sorted_unique, write_positions
 
 if TYPE_CHECKING:
@@ -546,11 +546,12 @@ def set_properties(
 
     validate_properties({**writer.properties, **properties})
 
+    values = json_properties(properties, "table properties")
+
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
-        return Actions(), None
+        return Actions(set_properties=values), None
 
     return writer.commit(
-        "set-properties", build, message=message or "set properties", properties=properties,
-        allow_empty=True, provenance=provenance,
+        "set-properties", build, message=message or "set properties", provenance=provenance,
     )
 

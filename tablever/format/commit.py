@@ -189,22 +189,28 @@ class DeleteVector:
 
 @dataclass(frozen=True, slots=True)
 class Actions:
-    """What a commit changes: files added, files removed, deletion vectors set."""
+    """What a commit changes: files added, files removed, deletion vectors set, and table
+    properties set (merged over the table's; written only when present, so the ids of
+    commits without it are what they always were)."""
 
     add: tuple[DataFile, ...] = ()
     remove: tuple[FileKey, ...] = ()
     deletes: tuple[DeleteVector, ...] = ()
+    set_properties: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "add": [f.to_dict() for f in self.add],
             "remove": [{"path": p, "first_row_id": r} for p, r in self.remove],
             "deletes": [d.to_dict() for d in self.deletes],
         }
+        if self.set_properties is not None:
+            out["set_properties"] = dict(self.set_properties)
+        return out
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.remove or self.deletes)
+        return not (self.add or self.remove or self.deletes or self.set_properties)
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,6 +506,9 @@ def from_json(raw: bytes, *, where: str, expected_version: int | None = None) ->
     add = _req(actions_raw, "add", list, where)
     remove = _req(actions_raw, "remove", list, where)
     deletes = _req(actions_raw, "deletes", list, where)
+    set_properties = actions_raw.get("set_properties")
+    if set_properties is not None and not isinstance(set_properties, dict):
+        raise CorruptLogError(f"{where}: set_properties must be an object")
     schema = d.get("schema")
     if schema is not None and not isinstance(schema, dict):
         raise CorruptLogError(f"{where}: schema must be an object")
@@ -522,6 +531,7 @@ def from_json(raw: bytes, *, where: str, expected_version: int | None = None) ->
             add=tuple(data_file_from_dict(a, where) for a in add),
             remove=tuple(file_key_from_dict(r, where) for r in remove),
             deletes=tuple(delete_vector_from_dict(x, where) for x in deletes),
+            set_properties=set_properties,
         ),
         summary=summary,
         id=_sha(d, "id", where),

@@ -109,7 +109,9 @@ def apply(state: TableState, commit: Commit, *, check_chain: bool = True) -> Tab
     if isinstance(summary_next, int) and not isinstance(summary_next, bool):
         next_row_id = max(next_row_id, summary_next)
     properties = state.properties
-    if commit.operation == "set-properties":
+    if commit.actions.set_properties is not None:
+        properties = {**state.properties, **commit.actions.set_properties}
+    elif commit.operation == "set-properties":  # logs written before the action existed
         properties = {**state.properties, **commit.properties}
     return TableState(
         version=commit.version,

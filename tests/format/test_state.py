@@ -179,3 +179,11 @@ def test_touched_keys() -> None:
     c = Commit(3, base.id, 5, "t", "delete", "", "me", {}, {}, None,
                Actions(remove=(a.key,), deletes=(dv(b, "1", 1),)), {})
     assert touched_keys(c) == {a.key, b.key}
+
+
+def test_table_properties_change_by_their_own_action() -> None:
+    s = step(create(), Actions(set_properties={"retention.keep_last": 3}), op="append")
+    want = {"checkpoint_interval": 5, "retention.keep_last": 3}
+    assert s.properties == want  # merged by the action, whatever the operation
+    s = step(s, Actions(), op="append", properties={"retention.keep_last": 9})
+    assert s.properties == want  # an operation's own parameters are not table properties
