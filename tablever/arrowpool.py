@@ -1,9 +1,8 @@
 """The Arrow memory pool tablever's heavy reads and writes allocate from.
 
 pyarrow's default pool here is mimalloc, which returned large buffers to the system and
-faulted them back in on every big allocation: in one process, compacting 200 files
-took 1.5 s on it and 0.75 s on jemalloc, and the first read of two 1M-row files 0.58 s
-against 0.21 s. So :func:`fast_pool` makes jemalloc pyarrow's default pool while a
+faulted them back in on every big allocation (compaction and first large reads ran at
+about half speed; docs/benchmarks.md). So :func:`fast_pool` makes jemalloc pyarrow's default pool while a
 tablever read or write runs, and puts the previous default back when the last one
 ends. The default is process-wide: other threads allocating through pyarrow meanwhile
 use jemalloc too (harmless: arrays keep the pool they were allocated from). A pool the

@@ -125,8 +125,7 @@ def _checkpoint_digest(meta: dict[str, Any], cols: dict[str, list[Any]]) -> str:
 
 # Parsed checkpoints and commits, by version and the SHA-256 of their bytes: a reopen
 # still reads every file it needs, but parses and validates only bytes it has not seen
-# (reopening a table of 1,000 live files re-parsed ~1,000 checkpoint entries, ~15 ms; a
-# commit holding 200 deletion vectors took ~0.5 ms). Keyed by content, not by file
+# (parsing a large checkpoint was most of a reopen). Keyed by content, not by file
 # times, so a file rewritten or a table re-created at the same path is never mistaken
 # for what was there before. What the caches hand out is a copy of every container a
 # caller could change; the statistics of files are read-only (ReadOnlyDict).

@@ -172,7 +172,7 @@ def _read_many(
     out_schema: pa.Schema, with_row_id: bool,
 ) -> pa.Table:
     """Many files through one pyarrow.dataset scan (its C++ scanner overlaps files:
-    ~0.05 ms a small file instead of ~0.5 ms read one by one), then each file's
+    much cheaper per small file than reading them one by one), then each file's
     batches get their row ids and deletion vector. A path listed twice (identical
     bytes appended twice) is scanned once and used for both."""
     import pyarrow.dataset as ds

@@ -198,7 +198,7 @@ class Table:
     def _current(self, latest: int | None = None) -> TableState:
         """The latest state, refreshed from storage (cheap when nothing changed); or the
         state of ``latest`` when the caller has just found that to be the newest version
-        (listing a long log twice cost ~1 ms)."""
+        (not listing a long log twice)."""
         with self._lock:
             known = self._state
             given = latest is not None

@@ -269,8 +269,8 @@ def write_data_files(
 
 def sorted_unique(values: Sequence[int] | np.ndarray) -> np.ndarray:
     """Sorted distinct int64 positions. By sorting, not ``np.unique``: numpy 2's
-    hash-based unique took ~45 ms on 200,000 positions, a sort and a neighbour compare
-    ~3 ms."""
+    hash-based unique was an order of magnitude slower than a sort and a neighbour
+    compare on deletion-vector sizes."""
     out = np.sort(np.asarray(values, dtype=np.int64))
     if len(out) > 1:
         out = out[np.concatenate(([True], out[1:] != out[:-1]))]
@@ -285,8 +285,8 @@ def write_positions(
 
     Encoding is cheap and holds the GIL, so it runs first, on this thread; the durable
     writes (two fsyncs each) then overlap on 8 threads, each taking a contiguous share,
-    which spend their time waiting on the disk: 200 vectors took 0.24 s one by one,
-    0.075 s as one thread-pool task each and 0.06 s this way.
+    which spend their time waiting on the disk (fewer hand-offs than a task per
+    vector).
     """
     encoded = []
     for positions in vectors:
@@ -306,9 +306,9 @@ def read_parquet(
     """One Parquet file (a path, file object or buffer) as a Table.
 
     Through ``ParquetFile`` rather than ``pq.read_table``, which goes through
-    ``pyarrow.dataset`` (7.6 ms against 2.6 ms for a 10,000-row file, and its import).
+    ``pyarrow.dataset`` (several times slower on a small file, and its import).
     ``threads`` decodes columns on Arrow's thread pool: worth it for large files only (on
-    a deletion vector it made the read 10x slower: 0.6 ms instead of 0.06).
+    a deletion vector it made the read an order of magnitude slower).
     """
     with pq.ParquetFile(source) as pf:
         return pf.read(columns=columns, use_threads=threads)

@@ -114,9 +114,8 @@ def _file_list(files: Sequence[FileRead]) -> str:
     return "[" + ", ".join(_sql_str(f.path) for f in files) + "]"
 
 
-# Deleted positions per row read above which a keep bitmap beats an anti join (measured
-# on 2M rows: 5% deleted, bitmap 0.057 s against 0.087 s; one row deleted of a 1M-row
-# file, anti join 0.052 s against 0.061 s).
+# Deleted positions per row read above which a keep bitmap beats an anti join (the bitmap
+# costs per row read, the join per deleted row; docs/benchmarks.md).
 _MASK_MIN_DENSITY = 0.01
 _MAX_BITS = 2**31 - 1  # get_bit takes an INTEGER position
 
@@ -252,7 +251,7 @@ def plan_sql(
             continue
         group = [f for _, f in members]
         # union_by_name reconciles the files' schemas (files written before a column was
-        # added or widened); it binds every file (~5 ms over 100 files, each query), so
+        # added or widened); it binds every file on each query, so
         # it is left out when the files are known to share one schema.
         by_name = "" if same_file_schema([f.path for f in group]) else ", union_by_name=true"
         # The path must never set a column (a table under ".../label=x/" would read 'x').
@@ -407,7 +406,7 @@ def _open_database() -> duckdb.DuckDBPyConnection:
 
 class _Spare:
     """One new in-memory database opened ahead, on a background thread, for the next
-    sandbox: opening one costs ~11 ms (mostly outside the GIL), which the first query
+    sandbox: opening one costs more than a small query (mostly outside the GIL), which the first query
     over each new set of files otherwise waits for. Started by the first sandbox a
     process opens, so programs that never run SQL never pay for it."""
 
@@ -470,7 +469,7 @@ _SANDBOX_CACHE_SIZE = 4
 
 def cached_sandbox(paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
     """A sandbox connection for exactly ``paths``, reused per thread (opening a DuckDB
-    database costs ~10 ms, more than a small query). Callers must leave it as they
+    database costs more than a small query). Callers must leave it as they
     found it: drop their views and unregister their Arrow tables."""
     key = frozenset(paths)
     cache: OrderedDict[frozenset[str], duckdb.DuckDBPyConnection] | None = getattr(

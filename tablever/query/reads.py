@@ -23,10 +23,9 @@ def read_ordered(
     """The live rows through one ordered DuckDB scan that drops deleted rows as it
     reads (a bitmap test, no join), or None to read with pyarrow instead.
 
-    DuckDB's parallel Parquet scan beat pyarrow's here: 2M rows in two files took
-    0.16 s against 0.20-0.23 s; with 5% of them deleted 0.21-0.23 s against
-    0.31-0.35 s (pyarrow decodes every row, then copies the survivors of each
-    batch). Any DuckDB error falls back to the pyarrow path, which names damaged
+    DuckDB's parallel Parquet scan beats pyarrow's on large reads, more so with deleted
+    rows (pyarrow decodes every row, then copies the survivors of each batch;
+    docs/benchmarks.md). Any DuckDB error falls back to the pyarrow path, which names damaged
     files precisely.
     """
     from tablever.query.engine import default_connection, fetch_arrow, plan_sql
