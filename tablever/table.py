@@ -237,7 +237,7 @@ class Table:
         try:
             state, _ = self._log.load_state(version)
         except CorruptLogError as exc:
-            if "missing from the log" in str(exc) or not self._log.has_commit(version):
+            if isinstance(exc.__cause__, FileNotFoundError) or not self._log.has_commit(version):
                 raise RefNotFoundError(
                     version, f"version {version} is no longer retained (expired): {exc}"
                 ) from exc

@@ -7,7 +7,7 @@ a missing or unreadable input file) becomes one line on stderr, ``error: <messag
 and exit code 1; usage errors (a bad option, a malformed ``KEY=VALUE``) exit 2 as in
 Click.
 
-Input files and ``--schema`` specs are read by :mod:`tablever.cli.inputs`.
+Input files and ``--schema`` specs are read by :mod:`tablever.inputs` (the library).
 
 Adding a verb: write one function decorated with ``@command("verb")`` (or
 ``@command("verb", group=sub_app)`` for a sub-group made with :func:`group`) and use the

@@ -34,7 +34,8 @@ from tablever.cli.common import (
     watch,
     watch_new,
 )
-from tablever.cli.inputs import parse_schema, read_input
+from tablever.inputs import parse_schema as _parse_schema
+from tablever.inputs import read_input
 
 ROW_ID = "_row_id"
 
@@ -268,3 +269,12 @@ def set_property(
         return
     report_write(before, after, False, "no property changed")
     console().print(grid(sorted(table.properties.items()), title="table properties"))
+
+
+def parse_schema(spec: str) -> Any:
+    """``--schema`` as an Arrow schema; a malformed spec is a usage error (exit 2)."""
+    try:
+        return _parse_schema(spec)
+    except tv.InvalidValueError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("schema spec: "),
+                                 param_hint="--schema") from exc

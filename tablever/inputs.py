@@ -1,5 +1,12 @@
-"""Input of the command line: ``--schema`` specs and data files (Parquet, CSV/TSV,
-JSON Lines) read with one type per kind."""
+"""Reading data files (Parquet, CSV/TSV, JSON Lines, compressed or not) with one type per
+kind, and schema specs (``"id:int64,ts:timestamp[us,UTC]"``): the library's, so that the
+command line keeps no logic of its own.
+
+Example:
+    >>> from tablever.inputs import parse_schema
+    >>> parse_schema("id:int64,label:string").names
+    ['id', 'label']
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,13 @@ import zoneinfo
 from typing import Any
 
 import pyarrow as pa
-import typer
 
-from tablever.cli.common import CliError, _one_line
+from tablever.errors import InvalidValueError, SchemaMismatchError, TableverError
 from tablever.schema import canonical_types
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
 
 __all__ = ["parse_schema", "parse_type", "read_input"]
 
@@ -73,13 +83,11 @@ def parse_schema(spec: str) -> pa.Schema:
     for part in _split_top(spec):
         name, sep, type_text = part.partition(":")
         if not sep or not name.strip() or not type_text.strip():
-            raise typer.BadParameter(f"expected NAME:TYPE, got {part!r}", param_hint="--schema")
+            raise InvalidValueError(f"schema spec: expected NAME:TYPE, got {part!r}")
         try:
             fields.append(pa.field(name.strip(), parse_type(type_text)))
         except (ValueError, TypeError, pa.ArrowException) as exc:
-            raise typer.BadParameter(
-                f"column {name.strip()!r}: {exc}", param_hint="--schema"
-            ) from exc
+            raise InvalidValueError(f"schema spec: column {name.strip()!r}: {exc}") from exc
     return pa.schema(fields)
 
 
@@ -94,7 +102,7 @@ def _input_kind(file: str) -> str:
         name = name.removesuffix(ext)
     kind = _KINDS.get(os.path.splitext(name)[1])
     if kind is None:
-        raise CliError(
+        raise InvalidValueError(
             f"cannot tell the format of {file}: name it .parquet, .csv, .tsv or .jsonl"
         )
     return kind
@@ -151,8 +159,9 @@ def _exact_cast(name: str, col: Any, target: pa.DataType) -> Any:
         wide = col.cast(pa.float64())
         lost = pc.and_(pc.is_finite(wide), pc.invert(pc.is_finite(out.cast(pa.float64()))))
         if pc.any(lost).as_py():
-            raise CliError(f"column {name!r}: a value is out of the range of {target}; "
-                           "store it in a float64 column")
+            raise SchemaMismatchError(
+                f"column {name!r}: a value is out of the range of {target}; store it in a "
+                "float64 column", [name])
     return out
 
 
@@ -178,7 +187,7 @@ def _read_raw(file: str, schema: pa.Schema | None) -> pa.Table:
 
     kind = _input_kind(file)
     if not os.path.isfile(file):
-        raise CliError(f"no such file: {file}")
+        raise InvalidValueError(f"no such file: {file}")
     try:
         if kind == "parquet":
             return read_parquet(file, threads=True)
@@ -205,4 +214,4 @@ def _read_raw(file: str, schema: pa.Schema | None) -> pa.Table:
         data = pjson.read_json(file)
         return data if schema is None else _coerce(data, schema)
     except pa.ArrowException as exc:
-        raise CliError(f"cannot read {file}: {_one_line(exc)}") from exc
+        raise TableverError(f"cannot read {file}: {_one_line(exc)}") from exc
