@@ -370,3 +370,13 @@ def test_show_reads_only_the_files_of_the_rows_it_prints(tmp_path: Path,
     out = CliRunner().invoke(app, ["show", str(tmp_path / "t"), "-n", "10"])
     assert out.exit_code == 0, out.output
     assert read == [1]  # the first file holds the 10 rows shown, of 6
+
+
+def test_shell_completion_completes_verbs(tmp_path: Path) -> None:
+    shown = run(tmp_path, "--show-completion", "bash")
+    assert "_tablever_completion" in shown.stdout and "complete " in shown.stdout
+    env = {**os.environ, "_TABLEVER_COMPLETE": "complete_bash",
+           "COMP_WORDS": "tablever cr", "COMP_CWORD": "1"}
+    done = subprocess.run(_script(), cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.split() == ["create"]

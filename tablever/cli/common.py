@@ -46,7 +46,7 @@ app = typer.Typer(
     name="tablever",
     help="Row-level time travel for versioned datasets.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion [bash|zsh|fish]
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
