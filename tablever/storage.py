@@ -213,6 +213,12 @@ class Storage:
         listed = {i.path: i.size for top in sorted(tops) for i in self.walk(top)}
         return {rel: listed.get(rel) for rel in rels}
 
+    @property
+    def mtime_resolution(self) -> float:
+        """Seconds by which a file's modification time may lag the write (S3 keeps whole
+        seconds): a file written after time T may show any time from T minus this."""
+        return 0.0 if self.disk_path("") is not None else 1.0
+
     def mtime(self, rel: str) -> float:
         """The file's modification time in seconds (FileNotFoundError if absent)."""
         if self.is_local:

@@ -227,3 +227,19 @@ def test_copy_refuses_another_table_and_a_diverged_one(tmp_path: Path) -> None:
     assert tv.open(tmp_path / "b").latest().message == "only in b"
     with pytest.raises(tv.TableNotFoundError):
         tv.copy(tmp_path / "none", tmp_path / "x")
+
+
+def test_a_commit_racing_a_vacuum_on_s3_keeps_its_file(s3: dict[str, str], cache: None) -> None:
+    from tablever.maintenance.vacuuming import execute_vacuum, vacuum_plan
+
+    t = tv.create(f"s3://tables/{uuid.uuid4().hex}/t", schema=SCHEMA, storage_options=s3)
+    first = rows(range(10))
+    t.append(first)
+    t.overwrite(rows(range(100, 105)))
+    tv.expire(t, older_than="0s", keep_last=1)
+    plan = vacuum_plan(t, grace="0s")  # the first file is unreferenced now
+    assert any(f.path.startswith("data/") for f in plan.delete)
+    t.append(first)  # the same bytes again: the same object, put again
+    execute_vacuum(t, plan)
+    assert t.latest().num_rows == 15
+    assert tv.verify(t).ok

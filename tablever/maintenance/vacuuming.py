@@ -212,10 +212,13 @@ def execute_vacuum(
     if progress:
         progress("vacuum", 0, total)
     limit = plan.now - plan.grace.total_seconds()
+    # a writer that reused a file after the plan was made refreshed its time; where
+    # times are coarse (whole seconds), anything within that much of the limit is kept
+    recent = limit - storage.mtime_resolution
 
     def one(item: tuple[FileInfo, str]) -> str | None:
         f, why = item
-        if why == "expired" or (f.mtime <= limit and _mtime(storage, f.path) <= limit):
+        if why == "expired" or (f.mtime <= limit and _mtime(storage, f.path) <= recent):
             storage.delete(f.path)
             return f.path
         return None
