@@ -131,7 +131,7 @@ def _row_versions(
         live = np.setdiff1d(np.arange(f.rows, dtype=np.int64), _deleted(storage, b, f))
         if len(live):
             added.append(_file_rows(storage, f, schema, live))
-    full = schema.append(pa.field(ROW_ID, pa.int64()))
+    full = schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
 
     def cat(parts: list[pa.Table]) -> pa.Table:
         return pa.concat_tables(parts) if parts else full.empty_table()
@@ -286,7 +286,7 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
                     "_version", pa.array([after.version] * rows.num_rows, pa.int64())
                 )
                 parts.append(rows)
-    full = schema.append(pa.field(ROW_ID, pa.int64())).append(
+    full = schema.append(pa.field(ROW_ID, pa.int64(), nullable=False)).append(
         pa.field("_change", pa.string())
     ).append(pa.field("_version", pa.int64()))
     if not parts:

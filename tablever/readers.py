@@ -121,7 +121,7 @@ def file_rows(
         raise IntegrityError(f"data file {f.path} has neither first_row_id nor a _row_id column")
     columns = conform_columns(table, schema)
     return pa.Table.from_arrays(
-        [*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64()))
+        [*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
     )
 
 

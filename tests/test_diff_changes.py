@@ -172,3 +172,13 @@ def test_diff_of_a_table_with_columns_named_like_its_internal_ones(
     tv.compact(t)
     moved = t.diff(2, 3)
     assert moved.added.num_rows == 0 and moved.removed.num_rows == 0
+
+
+def test_row_ids_are_typed_alike_on_every_path(tmp_path: Path) -> None:
+    t = tv.create(tmp_path / "t", schema=pa.schema([("id", pa.int64())]))
+    t.append(pa.table({"id": pa.array([1, 2, 3], pa.int64())}))
+    t.delete("id = 2")
+    want = pa.field("_row_id", pa.int64(), nullable=False)
+    d = t.diff(1, 2)
+    for table in (t.latest().to_arrow(with_row_id=True), d.removed, d.added, t.changes(0, 2)):
+        assert table.schema.field("_row_id") == want
