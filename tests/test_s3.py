@@ -243,3 +243,17 @@ def test_a_commit_racing_a_vacuum_on_s3_keeps_its_file(s3: dict[str, str], cache
     execute_vacuum(t, plan)
     assert t.latest().num_rows == 15
     assert tv.verify(t).ok
+
+
+def test_the_differential_test_agrees_with_duckdb_on_s3(
+    s3: dict[str, str], cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.differential.model import Stats, run_seed
+
+    for key, value in s3.items():
+        monkeypatch.setenv(f"AWS_{key.upper()}", value)
+    stats = Stats()
+    failure = run_seed(2, 10, shrink_budget=5.0, stats=stats,
+                       location=f"s3://tables/{uuid.uuid4().hex}")
+    assert failure is None, failure.report()
+    assert stats.steps == 10 and stats.checks > 10

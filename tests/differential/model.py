@@ -356,13 +356,13 @@ class Stats:
 class Model:
     """A tablever table and its DuckDB reference, stepped together."""
 
-    root: Path
+    root: Path | str  # a folder, or a location such as s3://bucket/prefix
     schema: pa.Schema
     every_version: bool = True
     stats: Stats = field(default_factory=Stats)
 
     def __post_init__(self) -> None:
-        self.table = tv.create(self.root / "t", schema=self.schema)
+        self.table = tv.create(f"{str(self.root).rstrip('/')}/t", schema=self.schema)
         self.wh = tv.Warehouse(self.root)
         self.db = duckdb.connect()
         self.q("SET TimeZone = 'UTC'")
@@ -764,15 +764,17 @@ def shrink(schema: pa.Schema, ops: list[Op], error: Mismatch, budget: float) -> 
 
 
 def run_seed(seed: int, steps: int, every_version: bool = True, shrink_budget: float = 60.0,
-             stats: Stats | None = None) -> Failure | None:
-    """``steps`` random operations from ``seed``; a shrunk Failure on a disagreement."""
+             stats: Stats | None = None, location: str | None = None) -> Failure | None:
+    """``steps`` random operations from ``seed``; a shrunk Failure on a disagreement.
+    ``location`` puts the table there (an ``s3://`` prefix, say) instead of a temp
+    folder."""
     rng = random.Random(seed)
     schema = random_schema(rng)
     ops: list[Op] = []
     stats = stats or Stats()
     next_id = [0]
     with tempfile.TemporaryDirectory() as tmp:
-        m = Model(Path(tmp), schema, every_version, stats)
+        m = Model(location or Path(tmp), schema, every_version, stats)
         try:
             for _ in range(steps):
                 ops.append(next_op(rng, m, next_id))
