@@ -3,9 +3,11 @@ the diagnosis of a failed read (which file is missing or damaged)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Sequence
+from typing import IO
 
 from tablever.errors import IntegrityError
 from tablever.format.commit import DataFile
@@ -16,8 +18,9 @@ from tablever.write import record_file_schema
 __all__ = ["check_hash", "check_present", "diagnose", "ensure_verified", "hash_file"]
 
 
-def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
-    """Check data files against their SHA-256 before a read trusts them.
+def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
+    """Check data files against their SHA-256 before a read trusts them; returns the
+    local path readers scan for each (:meth:`Storage.local_path`).
 
     Each file is hashed the first time this process reads it (unless this process wrote
     it), and again whenever its size, modification or change time, or inode differ from
@@ -35,7 +38,8 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
         except IntegrityError as exc:
             raise IntegrityError(f"data file {exc}") from exc
 
-    for f, full in zip(files, storage.fetch_all(local, list(files)), strict=True):
+    paths = storage.fetch_all(local, list(files))
+    for f, full in zip(files, paths, strict=True):
         try:
             st = os.stat(full)
         except FileNotFoundError as exc:
@@ -48,26 +52,24 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
             )
         todo.append((f, full, st))
     if not todo:
-        return
+        return paths
 
     def check(item: tuple[DataFile, str, os.stat_result]) -> None:
         f, full, st = item
-        # the bytes readers will scan: the file itself, or the local copy of a remote one
-        try:
-            actual = _hash_path(full)
-        except FileNotFoundError as exc:
-            raise IntegrityError(f"data file {f.path} is missing") from exc
-        except OSError as exc:
-            raise IntegrityError(f"data file {f.path} is unreadable ({exc})") from exc
-        if actual != f.sha256:
-            if storage.cached_path(f.path) == full and full != storage.disk_path(f.path):
-                # a damaged local copy: drop it and fetch the object again (checked)
-                os.unlink(full)
+        if full == storage.disk_path(f.path):  # readers scan the file itself
+            problems = check_hash(storage, f.path, f.sha256)
+            if problems:
+                raise IntegrityError(f"data file {problems[0]}")
+        else:  # a local copy of a remote file: a damaged one is fetched again (checked)
+            try:
+                same = _hash_path(full) == f.sha256
+            except OSError:
+                same = False
+            if not same:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(full)
                 full = local(f)
                 st = os.stat(full)
-            else:
-                problems = check_hash(storage, f.path, f.sha256)
-                raise IntegrityError(f"data file {(problems or [f'{f.path} changed'])[0]}")
         mark_verified(full, f.sha256, st)
         record_file_schema(full)
 
@@ -78,22 +80,24 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> None:
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(check, todo))
+    return paths
+
+
+def _digest(stream: IO[bytes]) -> str:
+    h = hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def _hash_path(path: str) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return _digest(fh)
 
 
 def hash_file(storage: Storage, path: str) -> str:
-    h = hashlib.sha256()
     with storage.open_read(path) as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return _digest(f)
 
 
 def check_hash(storage: Storage, path: str, sha: str) -> list[str]:
@@ -114,21 +118,17 @@ def check_present(storage: Storage, state: TableState) -> None:
     checks the bytes). Locally one stat per file; on object storage one listing,
     not a request per file."""
     sizes = storage.sizes(
-        [f.path for f in list(state.files.values())] + [d.path for d in list(state.deletes.values())])
-
-    def size_of(rel: str) -> int | None:
-        return sizes.get(rel)
-
-    for f in list(state.files.values()):
-        size = size_of(f.path)
+        [f.path for f in state.files.values()] + [d.path for d in state.deletes.values()])
+    for f in state.files.values():
+        size = sizes.get(f.path)
         if size is None:
             raise IntegrityError(f"data file {f.path} is missing")
         if size != f.bytes:
             raise IntegrityError(
                 f"data file {f.path} has {size} bytes, the log recorded {f.bytes}"
             )
-    for dv in list(state.deletes.values()):
-        if size_of(dv.path) is None:
+    for dv in state.deletes.values():
+        if sizes.get(dv.path) is None:
             raise IntegrityError(f"deletion vector {dv.path} is missing")
 
 

@@ -81,9 +81,9 @@ def _file_rows(
     storage: Storage, f: DataFile, schema: pa.Schema, positions: np.ndarray
 ) -> pa.Table:
     """Rows at ``positions`` of one data file, in ``schema``, with ``_row_id``."""
-    ensure_verified(storage, [f])
+    (path,) = ensure_verified(storage, [f])
     try:
-        raw = read_parquet(storage.local_path(f.path, sha256=f.sha256), threads=True)
+        raw = read_parquet(path, threads=True)
     except FileNotFoundError as exc:
         raise IntegrityError(f"data file {f.path} is missing") from exc
     except (pa.ArrowException, OSError) as exc:

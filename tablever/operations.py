@@ -31,7 +31,6 @@ from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, File
 from tablever.format.state import TableState, touched_keys
 from tablever.integrity import diagnose
 from tablever.partitioning import write_partitioned
-from tablever.query.reads import duckdb_error
 from tablever.schema import (
     ROW_ID,
     SchemaMode,
@@ -135,7 +134,7 @@ def _matches(
     """``__tv_file`` (a DataFile of ``files``), ``__tv_pos`` and ``extra`` SQL columns of the
     live rows where ``condition`` IS TRUE. ``shown`` is the user's text, for errors (the
     caller has checked the expressions with ``check_expressions``)."""
-    from tablever.query.engine import REL, default_connection, fetch_arrow, plan_sql
+    from tablever.query.engine import REL, default_connection, duckdb_error, fetch_arrow, plan_sql
 
     snap = Snapshot(storage, state)
     plan = snap.read_plan(files)

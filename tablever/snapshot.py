@@ -221,7 +221,7 @@ class Snapshot:
         from tablever.readplan import FileRead, ReadPlan
 
         chosen = self.data_files if files is None else files
-        ensure_verified(self._storage, chosen)
+        paths = ensure_verified(self._storage, chosen)
         vectors = [(f, self._state.deletes.get(f.key)) for f in chosen]
         with_dv = [(f, dv) for f, dv in vectors if dv is not None]
         arrays = self._storage.fetch_all(
@@ -229,13 +229,13 @@ class Snapshot:
         loaded = {f.key: a for (f, _), a in zip(with_dv, arrays, strict=True)}
         reads = [
             FileRead(
-                path=self._storage.local_path(f.path, sha256=f.sha256),
+                path=path,
                 rows=f.rows,
                 first_row_id=f.first_row_id,
                 columns=tuple(f.stats),
                 deleted=None if dv is None else loaded[f.key],
             )
-            for f, dv in vectors
+            for (f, dv), path in zip(vectors, paths, strict=True)
         ]
         ident = hashlib.sha256()
         for f in chosen:

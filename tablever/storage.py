@@ -22,7 +22,7 @@ from typing import IO, Any, TypeVar
 import pyarrow.fs as pafs
 
 from tablever import caches
-from tablever.errors import TableverError
+from tablever.errors import IntegrityError, TableverError
 
 __all__ = ["FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
 
@@ -110,6 +110,7 @@ class Storage:
         loc = os.fspath(location)
         self.storage_options = dict(storage_options or {})
         self._puts: Any = None  # the conditional-put client of an object store
+        self._cache: str | None = None  # the folder of local copies (remote files only)
         if fs is None and loc.startswith("s3://"):
             from tablever.objectstore import s3_file_system
 
@@ -151,7 +152,7 @@ class Storage:
         themselves, see any file system.
 
         On a local disk it is the file itself. Elsewhere it is a copy in the local cache
-        (``TABLEVER_CACHE_DIR``, by default ``tablever-cache`` in the temp folder),
+        (``TABLEVER_CACHE_DIR``, by default ``tablever-cache-<uid>`` in the temp folder),
         fetched once: data files and deletion vectors are content-addressed and never
         change, so a copy never goes stale. With ``sha256`` the bytes fetched are
         checked against it (IntegrityError) and the copy is known to match it.
@@ -170,8 +171,6 @@ class Storage:
                     digest.update(chunk)
                     out.write(chunk)
             if sha256 is not None and digest.hexdigest() != sha256:
-                from tablever.errors import IntegrityError
-
                 raise IntegrityError(f"{rel} does not match its SHA-256")
             os.replace(tmp, dest)
         except OSError as exc:
@@ -194,9 +193,11 @@ class Storage:
         return dest if os.path.exists(dest) else None
 
     def _cache_path(self, rel: str) -> str:
-        base = os.environ.get("TABLEVER_CACHE_DIR") or _user_cache()
-        key = hashlib.sha256(f"{self.fs.type_name}:{self.root}".encode()).hexdigest()[:24]
-        return os.path.join(base, key, *rel.split("/"))
+        if self._cache is None:  # once per storage: it is asked for every file read
+            base = os.environ.get("TABLEVER_CACHE_DIR") or _user_cache()
+            key = hashlib.sha256(f"{self.fs.type_name}:{self.root}".encode()).hexdigest()[:24]
+            self._cache = os.path.join(base, key)
+        return os.path.join(self._cache, *rel.split("/"))
 
     def sizes(self, rels: Sequence[str]) -> dict[str, int | None]:
         """The size of each file of ``rels`` (None where it is missing): a stat each on a

@@ -202,9 +202,7 @@ def create_version_zero(
     log = Log(storage)
     if log.exists():
         raise TableExistsError(f"a table already exists at {storage.uri!r}")
-    meta = _meta("create", message, None, provenance)
-    meta = _Meta(meta.operation, meta.message, json_properties(properties, "table properties"),
-                 meta.provenance, meta.author, meta.txn)
+    meta = _meta("create", message, properties, provenance)
     storage.makedirs(LOG_DIR)
     commit = meta.commit(None, Actions(), schema_to_dict(schema))
     if not log.put_commit(commit):

@@ -23,7 +23,12 @@ import numpy as np
 import pyarrow as pa
 
 from tablever import caches
-from tablever.errors import InvalidPredicateError, TableverError
+from tablever.errors import (
+    IntegrityError,
+    InvalidPredicateError,
+    SchemaMismatchError,
+    TableverError,
+)
 from tablever.readplan import FileRead, ReadPlan
 from tablever.schema import ROW_ID, clashing_names
 from tablever.write import same_file_schema
@@ -34,6 +39,7 @@ __all__ = [
     "ReadPlan",
     "cast_values",
     "check_expressions",
+    "duckdb_error",
     "default_connection",
     "duckdb_type",
     "fetch_arrow",
@@ -344,8 +350,6 @@ def cast_values(values: pa.Table, schema: pa.Schema) -> pa.Table:
     DuckDB's rules, as its INSERT does (2.5 -> 3 in an integer column, ' 7 ' -> 7,
     '[1, 2]' -> a list, a time without offset -> UTC); the Arrow types are then exactly
     the schema's. SchemaMismatchError names each column whose values cannot be cast."""
-    from tablever.errors import SchemaMismatchError
-
     if all(values.schema.field(f.name).type == f.type for f in schema):
         return values.select(schema.names)  # nothing to cast (an update of numbers, say)
     conn = _type_connection().cursor()
@@ -389,10 +393,19 @@ def _bind(conn: duckdb.DuckDBPyConnection, sql: str, shown: str) -> str:
     try:
         return str(conn.sql(sql).types[0])
     except duckdb.Error as exc:
-        text = _first_line(exc)
-        for prefix in ("Binder Error: ", "Conversion Error: ", "Parser Error: "):
-            text = text.replace(prefix, "")
-        raise InvalidPredicateError(f"cannot evaluate {shown!r}: {text}", sql=shown) from exc
+        raise duckdb_error(exc, shown) from exc
+
+
+def duckdb_error(exc: BaseException, sql: str) -> TableverError:
+    """The TableverError for a DuckDB failure evaluating the user's ``sql``."""
+    if isinstance(exc, TableverError):
+        return exc
+    text = _first_line(exc)
+    if "IO Error" in text or "No files found" in text or "No such file" in text:
+        return IntegrityError(f"cannot read a data file: {text}")
+    for prefix in ("Binder Error: ", "Conversion Error: ", "Parser Error: "):
+        text = text.replace(prefix, "")
+    return InvalidPredicateError(f"cannot evaluate {sql!r}: {text}", sql=sql)
 
 
 def _open_database() -> duckdb.DuckDBPyConnection:

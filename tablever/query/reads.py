@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tablever.errors import IntegrityError, InvalidPredicateError, TableverError
 from tablever.integrity import diagnose
 from tablever.schema import ROW_ID
 
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
     from tablever.readplan import ReadPlan
     from tablever.snapshot import Snapshot
 
-__all__ = ["duckdb_error", "read_ordered", "read_where"]
+__all__ = ["read_ordered", "read_where"]
 
 
 def read_ordered(
@@ -48,6 +47,7 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
         REL,
         check_expressions,
         default_connection,
+        duckdb_error,
         fetch_arrow,
         plan_sql,
     )
@@ -80,15 +80,3 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
         return table.cast(target)
     except (pa.ArrowException, ValueError):
         return table
-
-
-def duckdb_error(exc: BaseException, sql: str) -> TableverError:
-    """The TableverError for a DuckDB failure evaluating the user's ``sql``."""
-    if isinstance(exc, TableverError):
-        return exc
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "IO Error" in text or "No files found" in text or "No such file" in text:
-        return IntegrityError(f"cannot read a data file: {text}")
-    for prefix in ("Binder Error: ", "Conversion Error: "):
-        text = text.replace(prefix, "")
-    return InvalidPredicateError(f"cannot evaluate {sql!r}: {text}", sql=sql)
