@@ -26,7 +26,7 @@ from tablever.format.layout import (
     commit_path,
 )
 from tablever.log import Log
-from tablever.storage import FileInfo, Storage
+from tablever.storage import TMP_PREFIX, FileInfo, Storage
 
 __all__ = ["CopyReport", "copy"]
 
@@ -90,12 +90,22 @@ def copy(
             )
     have = {i.path: i.size for top in (DATA_DIR, DELETES_DIR, META) for i in dst.walk(top)}
     files = [i for top in (DATA_DIR, DELETES_DIR, META) for i in src.walk(top)
-             if not os.path.basename(i.path).startswith(".tmp-")]
-    content = [i for i in files if i.path.startswith((f"{DATA_DIR}/", f"{DELETES_DIR}/"))]
-    commits = sorted((i for i in files if i.path.startswith(f"{LOG_DIR}/")
-                      and COMMIT_NAME.match(os.path.basename(i.path))), key=lambda i: i.path)
-    names = [i for i in files if i.path.startswith((f"{TAGS_DIR}/", f"{RUNS_DIR}/"))]
-    other = [i for i in files if i not in content and i not in commits and i not in names]
+             if not os.path.basename(i.path).startswith(TMP_PREFIX)]
+    # content first, then checkpoints and expired records, the log, then tags and runs
+    content: list[FileInfo] = []
+    other: list[FileInfo] = []
+    commits: list[FileInfo] = []
+    names: list[FileInfo] = []
+    for i in files:
+        if i.path.startswith((f"{DATA_DIR}/", f"{DELETES_DIR}/")):
+            content.append(i)
+        elif i.path.startswith(f"{LOG_DIR}/") and COMMIT_NAME.match(os.path.basename(i.path)):
+            commits.append(i)
+        elif i.path.startswith((f"{TAGS_DIR}/", f"{RUNS_DIR}/")):
+            names.append(i)
+        else:
+            other.append(i)
+    commits.sort(key=lambda i: i.path)
     sent = sent_bytes = skipped = versions = 0
     total = len(files)
 
