@@ -477,7 +477,7 @@ def overwrite(
 ) -> TableState:
     """Replace every row with ``data`` (same schema); earlier versions keep theirs."""
     rows = conform(to_arrow_table(data), writer.schema)
-    files = write_partitioned(writer.storage, rows, first_row_id=0, properties=writer.properties)
+    files = write_partitioned(writer.storage, rows, first_row_id=0, properties=writer.state.properties)
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
         added = renumber(files, state.next_row_id)
@@ -543,7 +543,7 @@ def set_properties(
         raise InvalidValueError("set_properties needs a non-empty mapping")
     from tablever.policy import validate_properties
 
-    validate_properties({**writer.properties, **properties})
+    validate_properties({**writer.state.properties, **properties})
 
     values = json_properties(properties, "table properties")
 

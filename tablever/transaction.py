@@ -123,10 +123,6 @@ class Writer:
     def schema(self) -> pa.Schema:
         return schema_from_dict(self.state.schema)
 
-    @property
-    def properties(self) -> dict[str, Any]:
-        return dict(copy_json(self.state.properties))
-
     def commit(
         self,
         operation: str,
