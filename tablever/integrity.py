@@ -96,8 +96,10 @@ def _hash_path(path: str) -> str:
 
 
 def hash_file(storage: Storage, path: str) -> str:
-    with storage.open_read(path) as f:
-        return _digest(f)
+    h = hashlib.sha256()
+    for chunk in storage.chunks(path):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def check_hash(storage: Storage, path: str, sha: str) -> list[str]:

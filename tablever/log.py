@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import posixpath
 import threading
 import time
 import uuid
@@ -356,13 +357,15 @@ class Log:
             while self.has_commit(v + 1):
                 v += 1
             return v
-        # Commit names are zero-padded, so the newest is the greatest name that is one:
-        # no need to parse every name of a long log.
-        for name in sorted(self.storage.list_names(LOG_DIR), reverse=True):
+        # Commit names are zero-padded, so the newest is the greatest name that is one,
+        # and only the names after the newest checkpoint's need listing (an object
+        # store lists from there): a long log is not listed from its start.
+        ckpts = self.list_checkpoints()
+        after = posixpath.basename(commit_path(ckpts[-1])) if ckpts else None
+        for name in sorted(self.storage.list_names(LOG_DIR, after=after), reverse=True):
             m = COMMIT_NAME.match(name)
             if m:
                 return int(m.group(1))
-        ckpts = self.list_checkpoints()
         if not ckpts:
             raise TableNotFoundError(self.storage.uri)
         return ckpts[-1]

@@ -1,10 +1,10 @@
 """Tables on S3 (and S3-compatible stores): the file system and the conditional put.
 
-Reads, listings and plain writes go through pyarrow's S3 file system, which tablever
-already depends on. A commit must be a put-if-absent of the next log file: pyarrow
-has no conditional put, so the commit goes through obstore (``pip install
-'tablever[s3]'``), whose ``put(..., mode="create")`` sends ``If-None-Match: *``
-(docs/storage.md says why this one).
+Every request goes through obstore (``pip install 'tablever[s3]'``), the Python
+binding of the object_store crate: one request per operation (a GET reads a whole
+object with no HEAD before it, a small file is one PUT, a listing can start after a
+key), and ``put(..., mode="create")`` sends ``If-None-Match: *``, the conditional put a
+commit is (pyarrow's S3 file system has none). docs/storage.md says why this one.
 
 Settings come from ``storage_options`` (the keys delta-rs and Lance users pass) or, for
 each one not given, the usual AWS environment variables:
@@ -21,16 +21,15 @@ each one not given, the usual AWS environment variables:
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 from urllib.parse import urlparse
-
-import pyarrow.fs as pafs
 
 from tablever.errors import TableverError
 
-__all__ = ["conditional_store", "put_if_absent", "s3_file_system", "s3_settings"]
+__all__ = ["ObjectFiles", "conditional_store", "put_if_absent", "s3_settings", "split_location"]
 
 _KEYS = {
     "endpoint_url": ("endpoint_url", "aws_endpoint_url", "endpoint", "AWS_ENDPOINT_URL"),
@@ -70,39 +69,13 @@ def s3_settings(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def s3_file_system(location: str, options: Mapping[str, Any]) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's S3 file system for ``s3://bucket/prefix`` and the path in it."""
-    parsed = urlparse(location)
-    if not parsed.netloc:
-        raise TableverError(f"{location!r} names no bucket: write s3://BUCKET/PATH")
-    path = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
-    cfg = s3_settings(options)
-    kwargs: dict[str, Any] = {}
-    endpoint = cfg.get("endpoint_url")
-    if endpoint:
-        url = urlparse(str(endpoint))
-        kwargs["endpoint_override"] = url.netloc or url.path
-        kwargs["scheme"] = url.scheme or "https"
-    if cfg.get("region"):
-        kwargs["region"] = cfg["region"]
-    if cfg.get("access_key_id"):
-        kwargs["access_key"] = cfg["access_key_id"]
-        kwargs["secret_key"] = cfg.get("secret_access_key")
-        if cfg.get("session_token"):
-            kwargs["session_token"] = cfg["session_token"]
-    try:
-        return pafs.S3FileSystem(**kwargs), path
-    except Exception as exc:  # pyarrow raises ArrowInvalid and friends
-        raise TableverError(f"cannot open S3 for {location!r}: {exc}") from exc
-
-
-def conditional_store(root: str, options: Mapping[str, Any]) -> Any:
-    """An obstore S3 store for the bucket of ``root`` (``bucket/prefix``)."""
+def conditional_store(bucket: str, options: Mapping[str, Any]) -> Any:
+    """An obstore S3 store for ``bucket``."""
     try:
         from obstore.store import S3Store
     except ImportError as exc:
         raise TableverError(
-            "committing to s3:// needs a conditional put: pip install 'tablever[s3]'"
+            "tables on s3:// need obstore: pip install 'tablever[s3]'"
         ) from exc
     cfg = s3_settings(options)
     kwargs: dict[str, Any] = {}
@@ -111,17 +84,16 @@ def conditional_store(root: str, options: Mapping[str, Any]) -> Any:
         if cfg.get(key):
             kwargs["endpoint" if key == "endpoint_url" else key] = cfg[key]
     client: Any = {"allow_http": True} if cfg["allow_http"] else {}
-    return S3Store(root.split("/", 1)[0], client_options=client, **kwargs)
+    return S3Store(bucket, client_options=client, **kwargs)
 
 
-def put_if_absent(store: Any, root: str, rel: str, data: bytes) -> bool:
-    """Create the object ``rel`` (below ``root``) with ``data`` only if there is none:
+def put_if_absent(store: Any, prefix: str, rel: str, data: bytes) -> bool:
+    """Create the object ``rel`` (below ``prefix``) with ``data`` only if there is none:
     True if this call created it, False if it existed. A store that refuses
     conditional writes is an error here, never a silent overwrite."""
     import obstore
     from obstore.exceptions import AlreadyExistsError, NotSupportedError, PreconditionError
 
-    prefix = root.split("/", 1)[1] if "/" in root else ""
     key = f"{prefix}/{rel}" if prefix else rel
     try:
         obstore.put(store, key, data, mode="create")
@@ -133,3 +105,162 @@ def put_if_absent(store: Any, root: str, rel: str, data: bytes) -> bool:
             "If-None-Match (S3, MinIO, R2 and moto have it); nothing was committed"
         ) from exc
     return True
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` as (bucket, prefix)."""
+    parsed = urlparse(location)
+    if not parsed.netloc:
+        raise TableverError(f"{location!r} names no bucket: write s3://BUCKET/PATH")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def _os_error(exc: Exception, rel: str) -> Exception:
+    """An object store's failure as the OSError a file's would be."""
+    from obstore.exceptions import BaseError, NotFoundError
+
+    if isinstance(exc, (NotFoundError, FileNotFoundError)):
+        return FileNotFoundError(2, "not found", rel)
+    if isinstance(exc, BaseError):
+        return OSError(f"{rel}: {exc}")
+    return exc
+
+
+class _Reader(io.RawIOBase):
+    """obstore's ReadableFile as a standard raw file (pyarrow asks for ``closed``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = memoryview(self._inner.read(len(buffer)))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._inner.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._inner.tell())
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+class ObjectFiles:
+    """The files below ``prefix`` in an S3 bucket, one request per operation.
+
+    Paths are relative to ``prefix`` with '/' separators. Missing objects raise
+    FileNotFoundError, as files do.
+    """
+
+    type_name = "s3"
+    # S3 keeps last-modified times in whole seconds
+    mtime_resolution = 1.0
+
+    def __init__(self, bucket: str, prefix: str, options: Mapping[str, Any],
+                 store: Any = None) -> None:
+        self.bucket, self.prefix, self.options = bucket, prefix.strip("/"), options
+        self.store = store if store is not None else conditional_store(bucket, options)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def child(self, rel: str) -> ObjectFiles:
+        return ObjectFiles(self.bucket, self.key(rel), self.options, self.store)
+
+    def key(self, rel: str) -> str:
+        return f"{self.prefix}/{rel}".strip("/") if self.prefix else rel.strip("/")
+
+    def _rel(self, key: str) -> str:
+        return key[len(self.prefix) + 1:] if self.prefix else key
+
+    def _call(self, fn: Any, rel: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self.store, self.key(rel), *args, **kwargs)
+        except Exception as exc:
+            raise _os_error(exc, rel) from exc
+
+    def read(self, rel: str) -> bytes:
+        import obstore
+
+        return bytes(self._call(obstore.get, rel).bytes())
+
+    def chunks(self, rel: str) -> Iterator[bytes]:
+        """The object's bytes in pieces, from one GET."""
+        import obstore
+
+        result = self._call(obstore.get, rel)
+        try:
+            for chunk in result.stream(min_chunk_size=1 << 20):
+                yield bytes(chunk)
+        except Exception as exc:
+            raise _os_error(exc, rel) from exc
+
+    def open(self, rel: str) -> IO[bytes]:
+        """A seekable reader (a HEAD for the size, then ranged GETs as read)."""
+        import obstore
+
+        return io.BufferedReader(_Reader(self._call(obstore.open_reader, rel)), 1 << 16)
+
+    def info(self, rel: str) -> tuple[int, float] | None:
+        """(size, last-modified seconds) of the object, or None if there is none."""
+        import obstore
+
+        try:
+            meta = self._call(obstore.head, rel)
+        except FileNotFoundError:
+            return None
+        return int(meta["size"]), meta["last_modified"].timestamp()
+
+    def is_dir(self, rel: str) -> bool:
+        import obstore
+
+        listed = obstore.list_with_delimiter(self.store, self.key(rel) + "/")
+        return bool(listed["objects"] or listed["common_prefixes"])
+
+    def names(self, rel: str) -> list[str]:
+        """Names directly below ``rel``: objects and sub-folders."""
+        import obstore
+
+        listed = obstore.list_with_delimiter(self.store, self.key(rel) + "/" if rel or
+                                             self.prefix else None)
+        out = [m["path"].rsplit("/", 1)[-1] for m in listed["objects"]]
+        out += [p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
+        return out
+
+    def files(self, rel: str, *, after: str | None = None) -> Iterator[tuple[str, int, float]]:
+        """(path, size, last-modified seconds) of every object below ``rel``, in key
+        order; with ``after`` (a path), only those whose path sorts after it, listed
+        from there (S3's start-after), not from the start."""
+        import obstore
+
+        base = self.key(rel)
+        offset = self.key(after) if after is not None else None
+        for batch in obstore.list(self.store, base + "/" if base else None, offset=offset,
+                                  chunk_size=1000):
+            for meta in batch:
+                yield (self._rel(meta["path"]), int(meta["size"]),
+                       meta["last_modified"].timestamp())
+
+    def write(self, rel: str, data: bytes) -> None:
+        import obstore
+
+        obstore.put(self.store, self.key(rel), data)
+
+    def put_if_absent(self, rel: str, data: bytes) -> bool:
+        return put_if_absent(self.store, self.prefix, rel, data)
+
+    def delete(self, rel: str) -> None:
+        import obstore
+
+        obstore.delete(self.store, self.key(rel))  # deleting what is not there succeeds

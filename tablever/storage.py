@@ -24,7 +24,7 @@ import pyarrow.fs as pafs
 from tablever import caches
 from tablever.errors import IntegrityError, TableverError
 
-__all__ = ["FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
+__all__ = ["ArrowFiles", "FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -102,47 +102,144 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-class Storage:
-    """A table root on a file system, addressed with relative '/' paths."""
+class ArrowFiles:
+    """The files below ``root`` on a ``pyarrow.fs`` file system (other than S3, which
+    :class:`tablever.objectstore.ObjectFiles` serves, and the local disk, which
+    :class:`Storage` reads itself). The same methods as ObjectFiles."""
 
-    def __init__(self, location: str | os.PathLike[str], fs: pafs.FileSystem | None = None,
-                 storage_options: Mapping[str, Any] | None = None):
-        loc = os.fspath(location)
-        self.storage_options = dict(storage_options or {})
-        self._puts: Any = None  # the conditional-put client of an object store
-        self._cache: str | None = None  # the folder of local copies (remote files only)
-        if fs is None and loc.startswith("s3://"):
-            from tablever.objectstore import s3_file_system
+    mtime_resolution = 1.0
 
-            fs, loc = s3_file_system(loc, self.storage_options)
-        elif fs is None and "://" in loc and not loc.startswith("file://"):
-            try:
-                fs, path = pafs.FileSystem.from_uri(loc)
-            except Exception as exc:  # pyarrow raises ArrowInvalid and friends
-                raise TableverError(f"cannot open file system for {loc!r}: {exc}") from exc
-            loc = path
-        elif loc.startswith("file://"):
-            loc = loc[len("file://") :]
-        self.is_local = fs is None or isinstance(fs, pafs.LocalFileSystem)
-        self.fs = fs or pafs.LocalFileSystem()
-        # pyarrow's file systems name paths without a leading '/' (a sub-tree's too)
-        self.root = os.path.abspath(loc) if self.is_local else loc.strip("/")
+    def __init__(self, fs: pafs.FileSystem, root: str) -> None:
+        self.fs, self.root = fs, root.strip("/")
+        self.type_name = fs.type_name
 
     @property
     def uri(self) -> str:
-        return self.root if self.is_local else f"{self.fs.type_name}://{self.root}"
+        return f"{self.type_name}://{self.root}"
+
+    def child(self, rel: str) -> ArrowFiles:
+        return ArrowFiles(self.fs, self.key(rel))
+
+    def key(self, rel: str) -> str:
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    def _not_found(self, exc: OSError, rel: str) -> OSError:
+        return FileNotFoundError(errno.ENOENT, "not found", rel) if _not_found(exc) else exc
+
+    def read(self, rel: str) -> bytes:
+        try:
+            with self.fs.open_input_stream(self.key(rel)) as f:
+                return bytes(f.read())
+        except OSError as exc:
+            raise self._not_found(exc, rel) from exc
+
+    def chunks(self, rel: str) -> Iterator[bytes]:
+        try:
+            with self.fs.open_input_stream(self.key(rel)) as src:
+                while chunk := src.read(1 << 20):
+                    yield bytes(chunk)
+        except OSError as exc:
+            raise self._not_found(exc, rel) from exc
+
+    def open(self, rel: str) -> IO[bytes]:
+        return self.fs.open_input_file(self.key(rel))  # type: ignore[no-any-return]
+
+    def info(self, rel: str) -> tuple[int, float] | None:
+        info = self.fs.get_file_info(self.key(rel))
+        if info.type == pafs.FileType.NotFound:
+            return None
+        return int(info.size or 0), info.mtime.timestamp() if info.mtime else 0.0
+
+    def is_dir(self, rel: str) -> bool:
+        return bool(self.fs.get_file_info(self.key(rel)).type == pafs.FileType.Directory)
+
+    def names(self, rel: str) -> list[str]:
+        sel = pafs.FileSelector(self.key(rel), allow_not_found=True)
+        return [posixpath.basename(i.path) for i in self.fs.get_file_info(sel)]
+
+    def files(self, rel: str, *, after: str | None = None) -> Iterator[tuple[str, int, float]]:
+        sel = pafs.FileSelector(self.key(rel), recursive=True, allow_not_found=True)
+        found = []
+        for info in self.fs.get_file_info(sel):
+            if info.type == pafs.FileType.File:
+                path = posixpath.relpath(info.path, self.root)
+                if after is None or path > after:
+                    found.append((path, int(info.size or 0),
+                                  info.mtime.timestamp() if info.mtime else 0.0))
+        yield from sorted(found)
+
+    def write(self, rel: str, data: bytes) -> None:
+        self.fs.create_dir(posixpath.dirname(self.key(rel)), recursive=True)
+        with self.fs.open_output_stream(self.key(rel)) as f:
+            f.write(data)
+
+    def put_if_absent(self, rel: str, data: bytes) -> bool:
+        raise TableverError(
+            f"put-if-absent is not available on {self.type_name}: committing to this "
+            "file system is not supported (tables on s3:// and on a local disk are)"
+        )
+
+    def delete(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_file(self.key(rel))
+
+
+class Storage:
+    """A table root on a file system, addressed with relative '/' paths.
+
+    Three kinds: the local disk (``os`` directly; temp file + ``os.link`` is the
+    put-if-absent, with fsyncs for durability), S3 (:class:`~tablever.objectstore.
+    ObjectFiles`, one request per operation) and any other ``pyarrow.fs`` file system
+    (:class:`ArrowFiles`, reads only: it has no put-if-absent).
+    """
+
+    def __init__(self, location: str | os.PathLike[str], fs: pafs.FileSystem | None = None,
+                 storage_options: Mapping[str, Any] | None = None, *,
+                 _remote: Any = None):
+        loc = os.fspath(location)
+        self.storage_options = dict(storage_options or {})
+        self._cache: str | None = None  # the folder of local copies (remote files only)
+        self.fs: pafs.FileSystem | None = None  # a pyarrow file system given by the caller
+        self._remote: Any = _remote  # ObjectFiles or ArrowFiles; None on the local disk
+        if _remote is not None:
+            pass
+        elif fs is None and loc.startswith("s3://"):
+            from tablever.objectstore import ObjectFiles, split_location
+
+            self._remote = ObjectFiles(*split_location(loc), self.storage_options)
+        elif fs is None and "://" in loc and not loc.startswith("file://"):
+            try:
+                fs, loc = pafs.FileSystem.from_uri(loc)
+            except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+                raise TableverError(f"cannot open file system for {loc!r}: {exc}") from exc
+        elif loc.startswith("file://"):
+            loc = loc[len("file://") :]
+        if fs is not None and not isinstance(fs, pafs.LocalFileSystem):
+            self.fs = fs
+            if self._remote is None:
+                self._remote = ArrowFiles(fs, loc)
+        self.is_local = self._remote is None
+        self.root = os.path.abspath(loc) if self.is_local else self._remote.key("")
+
+    @property
+    def uri(self) -> str:
+        return self.root if self.is_local else str(self._remote.uri)
+
+    def locator(self) -> tuple[str, pafs.FileSystem | None]:
+        """(location, fs) that open this storage again (the fs for a caller's own)."""
+        return (self.root, self.fs) if self.fs is not None else (self.uri, None)
 
     def full(self, rel: str) -> str:
-        """The path of ``rel`` on this storage's file system (``self.fs``). Only this
-        module uses it: engines get :meth:`local_path`, everything else a method here."""
-        if self.is_local:
-            return os.path.join(self.root, *rel.split("/")) if rel else self.root
-        return posixpath.join(self.root, rel) if rel else self.root
+        """The local path of ``rel``. Only this module uses it: engines get
+        :meth:`local_path`, everything else a method here."""
+        return os.path.join(self.root, *rel.split("/")) if rel else self.root
 
     def child(self, rel: str) -> Storage:
         """The storage rooted at ``rel`` below this one, on the same file system."""
-        return Storage(self.full(rel), None if self.is_local else self.fs,
-                       self.storage_options)
+        if self.is_local:
+            return Storage(self.full(rel), None, self.storage_options)
+        return Storage(self._remote.key(rel), self.fs, self.storage_options,
+                       _remote=self._remote.child(rel))
 
     # --- engines ------------------------------------------------------------------
 
@@ -166,17 +263,13 @@ class Storage:
         tmp = f"{dest}{TMP_PREFIX}{uuid.uuid4().hex}"
         digest = hashlib.sha256()
         try:
-            with self.fs.open_input_stream(self.full(rel)) as src, open(tmp, "wb") as out:
-                while chunk := src.read(1 << 20):
+            with open(tmp, "wb") as out:
+                for chunk in self._remote.chunks(rel):
                     digest.update(chunk)
                     out.write(chunk)
             if sha256 is not None and digest.hexdigest() != sha256:
                 raise IntegrityError(f"{rel} does not match its SHA-256")
             os.replace(tmp, dest)
-        except OSError as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(errno.ENOENT, "not found", rel) from exc
-            raise
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -195,7 +288,7 @@ class Storage:
     def _cache_path(self, rel: str) -> str:
         if self._cache is None:  # once per storage: it is asked for every file read
             base = os.environ.get("TABLEVER_CACHE_DIR") or _user_cache()
-            key = hashlib.sha256(f"{self.fs.type_name}:{self.root}".encode()).hexdigest()[:24]
+            key = hashlib.sha256(self.uri.encode()).hexdigest()[:24]
             self._cache = os.path.join(base, key)
         return os.path.join(self._cache, *rel.split("/"))
 
@@ -218,23 +311,23 @@ class Storage:
     def mtime_resolution(self) -> float:
         """Seconds by which a file's modification time may lag the write (S3 keeps whole
         seconds): a file written after time T may show any time from T minus this."""
-        return 0.0 if self.disk_path("") is not None else 1.0
+        return 0.0 if self.disk_path("") is not None else float(self._remote.mtime_resolution)
 
     def mtime(self, rel: str) -> float:
         """The file's modification time in seconds (FileNotFoundError if absent)."""
         if self.is_local:
             return os.stat(self.full(rel)).st_mtime
-        info = self.fs.get_file_info(self.full(rel))
-        if info.type == pafs.FileType.NotFound:
+        info = self._remote.info(rel)
+        if info is None:
             raise FileNotFoundError(errno.ENOENT, "not found", rel)
-        return info.mtime.timestamp() if info.mtime else 0.0
+        return float(info[1])
 
     def fetch_all(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``[fn(x) for x in items]``, overlapped on a few threads where each read waits
         on a remote file system; in order, one by one, on a local disk."""
         if self.is_local or len(items) <= 4:
             return [fn(x) for x in items]
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(fn, items))
 
     # --- reading ------------------------------------------------------------------
@@ -243,49 +336,57 @@ class Storage:
         if self.is_local:
             with open(self.full(rel), "rb") as f:
                 return f.read()
-        try:
-            with self.fs.open_input_stream(self.full(rel)) as f:
-                return bytes(f.read())
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(errno.ENOENT, str(exc), rel) from exc
-            raise
+        return bytes(self._remote.read(rel))
+
+    def chunks(self, rel: str) -> Iterator[bytes]:
+        """The bytes of ``rel`` in pieces of about a megabyte (one GET on S3)."""
+        if self.is_local:
+            with open(self.full(rel), "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            return
+        yield from self._remote.chunks(rel)
 
     def open_read(self, rel: str) -> IO[bytes]:
+        """A seekable reader of ``rel`` (for Parquet footers: ranged reads remotely)."""
         if self.is_local:
             return open(self.full(rel), "rb")
-        return self.fs.open_input_file(self.full(rel))  # type: ignore[return-value]
+        return self._remote.open(rel)  # type: ignore[no-any-return]
 
     def exists(self, rel: str) -> bool:
         if self.is_local:
             return os.path.exists(self.full(rel))
-        return bool(self.fs.get_file_info(self.full(rel)).type != pafs.FileType.NotFound)
+        return self._remote.info(rel) is not None
 
     def is_dir(self, rel: str) -> bool:
         if self.is_local:
             return os.path.isdir(self.full(rel))
-        return bool(self.fs.get_file_info(self.full(rel)).type == pafs.FileType.Directory)
+        return bool(self._remote.is_dir(rel))
 
     def size(self, rel: str) -> int:
         """Bytes of the file ``rel``; FileNotFoundError if there is none."""
         if self.is_local:
             return os.stat(self.full(rel)).st_size
-        info = self.fs.get_file_info(self.full(rel))
-        if info.type == pafs.FileType.NotFound:
-            raise FileNotFoundError(self.full(rel))
-        return int(info.size or 0)
+        info = self._remote.info(rel)
+        if info is None:
+            raise FileNotFoundError(errno.ENOENT, "not found", rel)
+        return int(info[0])
 
-    def list_names(self, rel: str) -> list[str]:
-        """Names directly inside directory ``rel`` (empty if it does not exist)."""
+    def list_names(self, rel: str, *, after: str | None = None) -> list[str]:
+        """Names directly inside directory ``rel`` (empty if it does not exist). With
+        ``after``, only names sorting after it, listed from there on S3 (the folder
+        must hold files only): a long log is not listed from its start."""
         if self.is_local:
             try:
-                return os.listdir(self.full(rel))
+                names = os.listdir(self.full(rel))
             except (FileNotFoundError, NotADirectoryError):
                 return []
-        sel = pafs.FileSelector(self.full(rel), allow_not_found=True)
-        return [posixpath.basename(i.path) for i in self.fs.get_file_info(sel)]
+        elif after is not None:
+            start = f"{rel}/{after}" if rel else after
+            return [p.rsplit("/", 1)[-1] for p, _s, _m in self._remote.files(rel, after=start)]
+        else:
+            names = list(self._remote.names(rel))
+        return names if after is None else [n for n in names if n > after]
 
     def walk(self, rel: str) -> Iterator[FileInfo]:
         """Every file below ``rel``, recursively."""
@@ -305,12 +406,8 @@ class Storage:
                     yield FileInfo(f"{rel_dir}/{name}" if rel_dir else name, st.st_size,
                                    st.st_mtime)
             return
-        sel = pafs.FileSelector(self.full(rel), recursive=True, allow_not_found=True)
-        for info in self.fs.get_file_info(sel):
-            if info.type == pafs.FileType.File:
-                relpath = posixpath.relpath(info.path, self.root)
-                mtime = info.mtime.timestamp() if info.mtime else 0.0
-                yield FileInfo(relpath, int(info.size or 0), mtime)
+        for path, size, mtime in self._remote.files(rel):
+            yield FileInfo(path, size, mtime)
 
     # --- writing ------------------------------------------------------------------
 
@@ -337,7 +434,7 @@ class Storage:
             return self.full(rel)
         if isinstance(self.fs, pafs.SubTreeFileSystem) and isinstance(
                 self.fs.base_fs, pafs.LocalFileSystem):
-            return os.path.join(self.fs.base_path, self.full(rel).lstrip("/"))
+            return os.path.join(self.fs.base_path, self._remote.key(rel).lstrip("/"))
         return None
 
     def write_file(self, rel: str, data: bytes, *, durable: bool = True) -> None:
@@ -348,27 +445,14 @@ class Storage:
             if durable:
                 _fsync_dir(os.path.dirname(self.full(rel)))
             return
-        self.fs.create_dir(posixpath.dirname(self.full(rel)), recursive=True)
-        with self.fs.open_output_stream(self.full(rel)) as f:
-            f.write(data)
+        self._remote.write(rel, data)
 
     def put_if_absent(self, rel: str, data: bytes, *, fault: str = "commit") -> bool:
         """Create ``rel`` with ``data`` only if absent; False if it already existed."""
         full = self.disk_path(rel)
         if full is None:
-            if self.fs.type_name == "s3":
-                from tablever.objectstore import put_if_absent
-
-                if self._puts is None:
-                    from tablever.objectstore import conditional_store
-
-                    self._puts = conditional_store(self.root, self.storage_options)
-                fault_point(f"{fault}.before_temp")
-                return put_if_absent(self._puts, self.root, rel, data)
-            raise TableverError(
-                f"put-if-absent is not available on {self.fs.type_name}: committing to this "
-                "file system is not supported (tables on s3:// and on a local disk are)"
-            )
+            fault_point(f"{fault}.before_temp")
+            return bool(self._remote.put_if_absent(rel, data))
         fault_point(f"{fault}.before_temp")
         tmp = self._write_local_tmp(full, data, durable=True)
         fault_point(f"{fault}.after_fsync")
@@ -399,10 +483,10 @@ class Storage:
         return True
 
     def makedirs(self, rel: str) -> None:
-        if self.is_local:
-            os.makedirs(self.full(rel), exist_ok=True)
-        else:
-            self.fs.create_dir(self.full(rel), recursive=True)
+        """Make the folder ``rel`` on a disk (object stores have no folders to make)."""
+        disk = self.disk_path(rel)
+        if disk is not None:
+            os.makedirs(disk, exist_ok=True)
 
     def each(self, fn: Callable[[T], R], items: Sequence[T], threads: int = 4) -> list[R]:
         """``[fn(x) for x in items]``, run in ``threads`` contiguous chunks: for calls that
@@ -417,8 +501,8 @@ class Storage:
         return [r for part in parts for r in part]
 
     def delete(self, rel: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            if self.is_local:
+        if self.is_local:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.full(rel))
-            else:
-                self.fs.delete_file(self.full(rel))
+        else:
+            self._remote.delete(rel)

@@ -60,7 +60,8 @@ class Warehouse:
         """Open table ``name``; TableNotFoundError lists the tables there are."""
         try:
             where = self._table_storage(name)
-            return open_table(where.root, fs=where.fs, storage_options=where.storage_options)
+            location, fs = where.locator()
+            return open_table(location, fs=fs, storage_options=where.storage_options)
         except TableNotFoundError:
             raise TableNotFoundError(name, available=self.tables()) from None
 
@@ -76,8 +77,9 @@ class Warehouse:
         """Create table ``name`` in the warehouse (see :func:`tablever.create`)."""
         self._storage.makedirs("")
         where = self._table_storage(name)
-        return create(where.root, schema, properties=properties, message=message, data=data,
-                      fs=where.fs, storage_options=where.storage_options)
+        location, fs = where.locator()
+        return create(location, schema, properties=properties, message=message, data=data,
+                      fs=fs, storage_options=where.storage_options)
 
     def sql(self, query: str, *, dialect: str | None = None, message: str | None = None) -> pa.Table:
         """Run SQL over the warehouse's tables; any reference may carry a version clause

@@ -1,9 +1,16 @@
-"""Small shared fixtures for the behaviour tests (one file per user verb)."""
+"""Small shared fixtures for the behaviour tests (one file per user verb).
+
+A module marked ``pytestmark = pytest.mark.storages`` runs each test that uses the
+``path`` fixture (or ``table``/``filled``) twice: on the local disk and on S3 (a real
+server, tests/s3server.py). A test that looks at files on the local disk itself is
+marked ``disk`` and runs on the local disk only.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +54,13 @@ def sorted_rows(table: pa.Table, key: str = "_row_id") -> list[dict[str, Any]]:
 def table_files(root: str | os.PathLike[str], *subdirs: str) -> dict[str, int]:
     """Relative path -> size of every file below ``subdirs`` of a table root."""
     out: dict[str, int] = {}
+    if str(root).startswith("s3://"):
+        from tablever.storage import Storage
+
+        storage = Storage(str(root))
+        for sub in subdirs or ("data", "deletes", "_tablever"):
+            out.update({i.path: i.size for i in storage.walk(sub)})
+        return out
     base = Path(root)
     for sub in subdirs or ("data", "deletes", "_tablever"):
         for p in (base / sub).rglob("*"):
@@ -79,9 +93,38 @@ def files() -> Callable[..., dict[str, int]]:
     return table_files
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "storages: run the module's tables on disk and on S3")
+    config.addinivalue_line("markers", "disk: looks at files on the local disk (disk only)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    node = metafunc.definition
+    if ("path" in metafunc.fixturenames and node.get_closest_marker("storages")
+            and not node.get_closest_marker("disk")):
+        metafunc.parametrize("path", ["disk", "s3"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """A real S3 server on 127.0.0.1 (moto), one per test process."""
+    from tests.s3server import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def path(tmp_path: Path) -> str:
-    """Where a fresh table may be created."""
+def path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where a fresh table may be created: a local folder, or an S3 location (with the
+    server's settings in the AWS environment variables) when parametrised so."""
+    if getattr(request, "param", "disk") == "s3":
+        server = request.getfixturevalue("s3_server")
+        for key, value in server.environment.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("TABLEVER_CACHE_DIR", str(tmp_path / "cache"))
+        return f"s3://tables/{uuid.uuid4().hex}/events"
     return str(tmp_path / "events")
 
 

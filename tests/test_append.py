@@ -17,6 +17,8 @@ import pytest
 
 import tablever as tv
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 Batch = Callable[..., pa.Table]
 
 EXPECTED = [
@@ -64,6 +66,7 @@ def test_snapshot_metadata_and_summary(table: tv.Table, batch: Batch) -> None:
     assert s2.summary["total_bytes"] == sum(f.bytes for f in s2.data_files)
 
 
+@pytest.mark.disk
 def test_data_files_are_content_addressed_with_stats(
     table: tv.Table, batch: Batch, path: str
 ) -> None:

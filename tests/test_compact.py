@@ -16,6 +16,8 @@ from tablever.format.state import TableState
 from tablever.maintenance import compaction, plan_compact
 from tests.conftest import SCHEMA, make_batch
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 
 def content(snap: tv.Snapshot) -> pa.Table:
     return snap.to_arrow(with_row_id=True).sort_by("_row_id")
@@ -66,7 +68,7 @@ def test_compaction_drops_deleted_rows(table: tv.Table) -> None:
     assert ids.isdisjoint(deleted)
     assert snap.properties["dropped_deleted_rows"] == vectors
     for f in snap.data_files:
-        physical = pq.read_table(table.storage.full(f.path))
+        physical = pq.read_table(table.storage.local_path(f.path))
         assert "_row_id" in physical.column_names and f.first_row_id is None
 
 
@@ -125,7 +127,7 @@ def test_sort_by_clusters_rows_and_keeps_ids(table: tv.Table) -> None:
     before = content(table.latest())
     snap = tv.compact(table, sort_by=["confidence"])
     assert snap is not None and len(snap.files) == 1
-    physical = pq.read_table(table.storage.full(snap.files[0]))
+    physical = pq.read_table(table.storage.local_path(snap.files[0]))
     conf = physical.column("confidence").to_pylist()
     assert conf == sorted(conf)
     assert content(snap).equals(before)
@@ -142,6 +144,7 @@ def test_compaction_reads_files_written_under_an_older_schema(table: tv.Table) -
     assert content(snap).column("source").null_count == 10
 
 
+@pytest.mark.disk
 def test_a_corrupt_input_file_is_refused_not_laundered(table: tv.Table) -> None:
     many_small(table, n=3)
     victim = Path(table.storage.full(table.latest().files[1]))

@@ -15,7 +15,10 @@ import pytest
 import tablever as tv
 from tablever.format.commit import canonical_json
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
 
+
+@pytest.mark.disk
 def test_create_writes_version_zero(path: str, schema: pa.Schema) -> None:
     t = tv.create(path, schema=schema, properties={"owner": "ml"}, message="new events")
     s = t.latest()
@@ -29,6 +32,7 @@ def test_create_writes_version_zero(path: str, schema: pa.Schema) -> None:
     assert t.location == os.path.abspath(path)
 
 
+@pytest.mark.disk
 def test_commit_file_is_canonical_json_with_content_id(path: str, schema: pa.Schema) -> None:
     tv.create(path, schema=schema)
     raw = (Path(path) / "_tablever" / "log" / ("0" * 20 + ".json")).read_bytes()

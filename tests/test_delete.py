@@ -16,6 +16,8 @@ import pytest
 import tablever as tv
 import tablever.query.engine as engine
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 Batch = Callable[..., pa.Table]
 
 
@@ -52,6 +54,7 @@ def test_one_row_delete_on_two_million_rows_is_tiny(path: str, files: Any) -> No
     assert t.as_of(before.version).num_rows == n
 
 
+@pytest.mark.disk
 def test_a_later_delete_on_the_same_file_replaces_its_vector_with_the_union(
     filled: tv.Table, path: str
 ) -> None:
@@ -101,6 +104,7 @@ def test_empty_operations_commit_nothing_unless_allowed(filled: tv.Table) -> Non
     assert s.version == v + 1 and s.summary["deleted_rows"] == 0 and s.num_rows == 20
 
 
+@pytest.mark.disk
 def test_stats_prune_files_that_cannot_match(
     filled: tv.Table, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

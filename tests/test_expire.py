@@ -15,6 +15,8 @@ from tablever.format.refs import VersionInfo
 from tablever.maintenance import expire_plan, expiry, parse_duration, plan_expire
 from tests.conftest import make_batch, table_files
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 
 def content(snap: tv.Snapshot) -> pa.Table:
     return snap.to_arrow(with_row_id=True).sort_by("_row_id")
@@ -163,6 +165,7 @@ def test_handles_opened_before_expiry_keep_working(table: tv.Table) -> None:
     assert table.latest().num_rows == before[latest].num_rows + 2
 
 
+@pytest.mark.disk
 def test_a_damaged_anchor_checkpoint_is_an_error_not_expiry(table: tv.Table) -> None:
     build(table)
     table.tag("t", 4)

@@ -15,7 +15,7 @@ import pytest
 import tablever as tv
 
 # A deprecated polars or DuckDB call in a read path fails here, before it breaks for users.
-pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
+pytestmark = [pytest.mark.storages, pytest.mark.filterwarnings("error::DeprecationWarning")]
 
 Batch = Callable[..., pa.Table]
 
@@ -175,6 +175,7 @@ def test_unknown_columns_and_bad_where(mixed: tv.Table) -> None:
         s.to_arrow(where="id >")
 
 
+@pytest.mark.disk
 def test_a_missing_data_file_is_an_integrity_error(mixed: tv.Table, path: str) -> None:
     import os
 
@@ -201,7 +202,7 @@ def test_nan_rows_are_found_by_predicates_as_duckdb_orders_them(tmp_path: Path) 
         want = con.sql(f"SELECT count(*) FROM rows WHERE {where}").fetchall()[0][0]
         assert s.to_arrow(where=where).num_rows == want, where
         assert s.sql(f"SELECT count(*) AS n FROM t WHERE {where}")["n"][0].as_py() == want
-    meta = pq.read_metadata(t.storage.full(s.data_files[0].path))
+    meta = pq.read_metadata(t.storage.local_path(s.data_files[0].path))
     assert not meta.row_group(0).column(0).is_stats_set  # f holds NaN: no bounds
     assert meta.row_group(0).column(1).is_stats_set  # g does not
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,11 @@ import pytest
 
 import tablever as tv
 
-moto_server = pytest.importorskip("moto.server")  # a [dev] dependency: always present
 
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {"endpoint_url": f"http://{host}:{port}", "region": "us-east-1",
-               "access_key_id": "testing", "secret_access_key": "testing"}
-    import pyarrow.fs as pafs
-
-    fs = pafs.S3FileSystem(endpoint_override=f"{host}:{port}", scheme="http",
-                           access_key="testing", secret_key="testing", region="us-east-1",
-                           allow_bucket_creation=True)
-    fs.create_dir("tables")
-    yield options
-    server.stop()
+@pytest.fixture()
+def s3(s3_server: Any) -> dict[str, str]:
+    """Storage options for the test S3 server."""
+    return dict(s3_server.options)
 
 
 @pytest.fixture()

@@ -15,6 +15,8 @@ import pytest
 
 import tablever as tv
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 Batch = Callable[..., pa.Table]
 
 
@@ -133,6 +135,7 @@ def test_a_new_process_reads_the_same_snapshots(three: tv.Table, path: str) -> N
         assert s["tag"] == three.as_of("v1.0").id
 
 
+@pytest.mark.disk
 def test_verify_detects_a_changed_data_file(three: tv.Table, path: str) -> None:
     three.as_of(2, verify=True)
     victim = three.as_of(1).data_files[0].path
@@ -144,6 +147,7 @@ def test_verify_detects_a_changed_data_file(three: tv.Table, path: str) -> None:
         three.as_of(3).verify()
 
 
+@pytest.mark.disk
 def test_a_tampered_commit_is_a_corrupt_log_error_naming_it(three: tv.Table, path: str) -> None:
     p = Path(path, "_tablever", "log", f"{2:020d}.json")
     p.write_bytes(p.read_bytes().replace(b'"message":"b"', b'"message":"B"'))
@@ -151,6 +155,7 @@ def test_a_tampered_commit_is_a_corrupt_log_error_naming_it(three: tv.Table, pat
         tv.open(path).as_of(2)
 
 
+@pytest.mark.disk
 def test_a_torn_newest_commit_is_a_corrupt_log_error(three: tv.Table, path: str) -> None:
     Path(path, "_tablever", "log", f"{4:020d}.json").write_bytes(b"")
     with pytest.raises(tv.CorruptLogError, match=f"{4:020d}.json"):

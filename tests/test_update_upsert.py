@@ -10,6 +10,8 @@ import pytest
 
 import tablever as tv
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 Batch = Callable[..., pa.Table]
 
 

@@ -18,6 +18,8 @@ from tablever.storage import FileInfo
 from tablever.write import write_data_files
 from tests.conftest import make_batch, table_files
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 
 def content(snap: tv.Snapshot) -> pa.Table:
     return snap.to_arrow(with_row_id=True).sort_by("_row_id")
@@ -36,7 +38,7 @@ def churn(t: tv.Table) -> None:
     t.delete("id < 3")
     t.delete("id < 5")  # replaces the first deletion vector
     t.overwrite(make_batch(list(range(100, 105))))
-    time.sleep(0.01)
+    time.sleep(t.storage.mtime_resolution + 0.01)  # older than a grace of 0s
 
 
 def test_vacuum_after_expire_frees_bytes_and_keeps_verify_green(table: tv.Table) -> None:
@@ -62,6 +64,7 @@ def test_vacuum_after_expire_frees_bytes_and_keeps_verify_green(table: tv.Table)
     assert tv.vacuum(table, grace="0s") == []
 
 
+@pytest.mark.disk
 def test_files_younger_than_grace_survive(table: tv.Table) -> None:
     churn(table)
     # An in-flight writer's file: written, not committed yet.
@@ -78,6 +81,7 @@ def test_files_younger_than_grace_survive(table: tv.Table) -> None:
     assert tv.verify(table).ok
 
 
+@pytest.mark.disk
 def test_stale_temp_files_go_and_unknown_files_stay(table: tv.Table) -> None:
     churn(table)
     root = Path(table.location)
@@ -147,6 +151,7 @@ def test_a_hostile_commit_stops_vacuum_before_it_deletes_anything(tmp_path: Path
     assert sentinel.exists()
 
 
+@pytest.mark.disk
 def test_files_a_retained_version_needs_are_never_deleted(table: tv.Table) -> None:
     churn(table)
     table.restore(1)  # brings version 1's file back as the latest
@@ -182,6 +187,7 @@ def test_the_planner_is_pure() -> None:
     assert [f.path for f in plan.young] == [f"deletes/ef/{'ef' * 32}.parquet"]
 
 
+@pytest.mark.disk
 def test_a_file_reused_after_planning_survives(table: tv.Table) -> None:
     churn(table)
     orphan = write_data_files(table.storage, make_batch([777]), first_row_id=0)[0].path
@@ -220,7 +226,7 @@ def test_maintain_runs_compact_expire_vacuum_with_the_policy(path: str) -> None:
     t.delete("id % 7 = 0")
     rows = content(t.latest())
     vectors = len(t.latest().deletion_vectors)
-    time.sleep(0.01)
+    time.sleep(t.storage.mtime_resolution + 0.01)  # older than a grace of 0s
     files = table_files(t.location)
     dry = maintain(t, dry_run=True)
     assert table_files(t.location) == files

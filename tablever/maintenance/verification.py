@@ -122,10 +122,9 @@ def _hash(storage: Storage, path: str) -> tuple[str | None, int, str | None]:
     h = hashlib.sha256()
     size = 0
     try:
-        with storage.open_read(path) as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                size += len(chunk)
+        for chunk in storage.chunks(path):
+            h.update(chunk)
+            size += len(chunk)
     except FileNotFoundError:
         return None, 0, "missing"
     except OSError as exc:
