@@ -5,12 +5,18 @@ sends what the destination lacks, and a rerun after new commits sends only what 
 Everything a version needs goes before the log file that names it, and commits are put
 in version order with the same put-if-absent as any commit: the destination is a valid
 table at every instant, and a reader there never sees a version whose files are missing.
+
+A partial copy (``refs=``) takes only the chosen versions: their files, a checkpoint of
+each, and their commits, with the versions left out recorded as such (an expired-version
+record naming the source), so the copy reads those versions exactly and says of any
+other that it is not in this partial copy, and where to get it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +30,10 @@ from tablever.format.layout import (
     RUNS_DIR,
     TAGS_DIR,
     commit_path,
+    run_path,
+    tag_path,
 )
-from tablever.log import Log
+from tablever.log import ExpiredVersion, Log
 from tablever.storage import TMP_PREFIX, FileInfo, Storage
 
 __all__ = ["CopyReport", "copy"]
@@ -59,6 +67,7 @@ def copy(
     *,
     source_options: Mapping[str, Any] | None = None,
     destination_options: Mapping[str, Any] | None = None,
+    refs: Iterable[Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> CopyReport:
     """Copy the table at ``source`` (a location or a ``Table``) to ``destination``:
@@ -66,6 +75,12 @@ def copy(
     sent. A destination that holds another table (another version 0), or a version
     whose commit differs from the source's (the two diverged), is a TableverError and
     nothing of the log is overwritten.
+
+    With ``refs`` (tags, versions, ids, times), only those versions are copied, with
+    the tags and runs that name them: a partial copy, which reads them exactly and says
+    of any other version that it is not there. A partial copy grows forward: a later
+    ``refs=`` copy may add newer versions (or a full copy of a partial source), not
+    older ones.
 
     Example:
         >>> import pyarrow as pa, tablever as tv, tempfile, os
@@ -88,6 +103,14 @@ def copy(
                 f"{dst.uri} holds another table (its version 0 differs from {src.uri}'s): "
                 "copy to a new location"
             )
+    partial_here = any(e.copied_from for e in dst_log.read_expired().values())
+    if refs is not None:
+        return _copy_versions(src, dst, refs, progress)
+    if partial_here:
+        raise TableverError(
+            f"{dst.uri} is a partial copy: add versions to it with refs=, or copy the "
+            "whole table to a new location"
+        )
     have = {i.path: i.size for top in (DATA_DIR, DELETES_DIR, META) for i in dst.walk(top)}
     files = [i for top in (DATA_DIR, DELETES_DIR, META) for i in src.walk(top)
              if not os.path.basename(i.path).startswith(TMP_PREFIX)]
@@ -145,3 +168,76 @@ def copy(
     for info in names:  # tags and runs name versions: after the versions they name
         plain(info)
     return CopyReport(src.uri, dst.uri, sent, sent_bytes, skipped, versions)
+
+
+def _copy_versions(src: Storage, dst: Storage, refs: Iterable[Any],
+                   progress: Callable[[str, int, int], None] | None) -> CopyReport:
+    """A partial copy: the versions ``refs`` name, newer than any the destination has."""
+    from tablever.table import Table
+
+    source, dst_log = Table(src), Log(dst)
+    wanted = sorted({source.as_of(ref).version for ref in refs})
+    if not wanted:
+        raise TableverError("refs= names no version: give at least one tag or version")
+    history = source.versions()
+    by_version = {v.version: v for v in history}
+    here: set[int] = set()
+    newest = -1
+    if dst_log.exists():
+        mine = Table(dst).versions()
+        if any(by_version.get(v.version, v).id != v.id for v in mine):
+            raise TableverError(f"{dst.uri} holds another table: copy to a new location")
+        here = {v.version for v in mine}
+        newest = max(here)
+        older = [v for v in wanted if v <= newest and v not in here]
+        if older:
+            raise TableverError(
+                f"version {older[0]} is older than {dst.uri}'s newest ({newest}): a partial "
+                "copy grows forward; copy it to a new location"
+            )
+    todo = [v for v in wanted if v not in here]
+    states = {v: Log(src).load_state(v)[0] for v in todo}
+    files: dict[str, int | None] = {}  # path -> size (None: a vector, size not logged)
+    for state in states.values():
+        for f in state.files.values():
+            files[f.path] = f.bytes
+        for d in state.deletes.values():
+            files[d.path] = None
+    have = dst.sizes(sorted(files))
+    sent = sent_bytes = skipped = 0
+    total = len(files) + 2 * len(todo)
+    for path, size in sorted(files.items()):
+        if have.get(path) is not None and size in (None, have[path]):  # named by content
+            skipped += 1
+        else:
+            data = src.read_bytes(path)
+            dst.write_file(path, data)
+            sent += 1
+            sent_bytes += len(data)
+        if progress is not None:
+            progress("copy", sent + skipped, total)
+    previous = newest
+    for v in todo:
+        left_out = [by_version.get(u) for u in range(previous + 1, v)]
+        gone = [ExpiredVersion(i.version, i.id, i.timestamp_ms, 0) for i in left_out if i]
+        gone += [e for e in Log(src).read_expired().values() if previous < e.version < v]
+        if gone:
+            dst_log.write_expired(sorted(gone, key=lambda e: e.version), int(time.time() * 1000),
+                                  copied_from=src.uri)
+        dst_log.write_checkpoint(states[v], [h for h in history if h.version <= v])
+        data = src.read_bytes(commit_path(v))
+        if not dst.put_if_absent(commit_path(v), data) and dst.read_bytes(commit_path(v)) != data:
+            raise TableverError(f"{dst.uri} has a different {commit_path(v)}: the tables diverged")
+        sent += 2
+        sent_bytes += len(data)
+        previous = v
+        if progress is not None:
+            progress("copy", sent + skipped, total)
+    copied = here | set(todo)
+    for name, rec in ((n, source.catalog.read_tag(n)) for n in source.catalog.tag_names()):
+        if rec.version in copied:
+            dst.write_file(tag_path(name), src.read_bytes(tag_path(name)))
+    for run in source.runs():
+        if run.version in copied:
+            dst.write_file(run_path(run.run_id), src.read_bytes(run_path(run.run_id)))
+    return CopyReport(src.uri, dst.uri, sent, sent_bytes, skipped, len(todo))

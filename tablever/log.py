@@ -69,6 +69,7 @@ class ExpiredVersion:
     id: str
     timestamp_ms: int
     expired_ms: int
+    copied_from: str | None = None  # left out of a partial copy of this table
 
 
 def _parse_expired(raw: bytes, path: str) -> list[ExpiredVersion]:
@@ -76,12 +77,15 @@ def _parse_expired(raw: bytes, path: str) -> list[ExpiredVersion]:
         d = json.loads(raw)
         expired_ms = d["expired_ms"]
         rows = d["versions"]
+        source = d.get("copied_from")
+        if source is not None and not isinstance(source, str):
+            raise ValueError("copied_from is not a string")
         out = []
         for v, i, t in rows:
             if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                        for x in (v, t, expired_ms)) or not isinstance(i, str):
                 raise ValueError("bad entry")
-            out.append(ExpiredVersion(v, i, t, expired_ms))
+            out.append(ExpiredVersion(v, i, t, expired_ms, source))
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise CorruptLogError(f"{path}: unreadable record of expired versions: {exc}") from exc
     return out
@@ -444,13 +448,17 @@ class Log:
                 out.setdefault(rec.version, rec)
         return out
 
-    def write_expired(self, records: Sequence[ExpiredVersion], expired_ms: int) -> str:
-        """Record ``records`` as expired (one immutable file per expire run)."""
+    def write_expired(self, records: Sequence[ExpiredVersion], expired_ms: int, *,
+                      copied_from: str | None = None) -> str:
+        """Record ``records`` as expired (one immutable file per expire run), or, with
+        ``copied_from``, as left out of a partial copy of that table."""
         path = expired_path(expired_ms, uuid.uuid4().hex[:16])
-        body = {
+        body: dict[str, Any] = {
             "expired_ms": expired_ms,
             "versions": [[r.version, r.id, r.timestamp_ms] for r in records],
         }
+        if copied_from is not None:
+            body["copied_from"] = copied_from
         self.storage.makedirs(EXPIRED_DIR)
         self.storage.write_file(path, canonical_json(body))
         return path

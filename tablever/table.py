@@ -233,7 +233,8 @@ class Table:
             return known
         gone = self._log.read_expired().get(version)
         if gone is not None:  # even while a checkpoint of it still exists
-            raise RefNotFoundError(version, expired_message(version, gone.expired_ms))
+            raise RefNotFoundError(version, expired_message(
+                version, gone.expired_ms, copied_from=gone.copied_from))
         try:
             state, _ = self._log.load_state(version)
         except CorruptLogError as exc:
@@ -267,7 +268,8 @@ class Table:
             return seen[name].version
 
         def expired() -> dict[int, tuple[VersionInfo, int]]:
-            return {v: (VersionInfo(e.version, e.id, e.timestamp_ms), e.expired_ms)
+            return {v: (VersionInfo(e.version, e.id, e.timestamp_ms),
+                        expired_message(v, e.expired_ms, copied_from=e.copied_from))
                     for v, e in self._log.read_expired().items()}
 
         return History(latest=self._latest_version, tag=tag, versions=self.versions,

@@ -245,3 +245,46 @@ def test_the_differential_test_agrees_with_duckdb_on_s3(
                        location=f"s3://tables/{uuid.uuid4().hex}")
     assert failure is None, failure.report()
     assert stats.steps == 10 and stats.checks > 10
+
+
+def test_a_partial_copy_reads_its_versions_exactly_and_names_the_others(
+    s3: dict[str, str], tmp_path: Path, cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tv.create(tmp_path / "a", schema=SCHEMA)
+    story(local)  # v1 is version 2; the restore and the deletes follow
+    remote = f"s3://tables/{uuid.uuid4().hex}/events"
+    report = tv.copy(local, remote, destination_options=s3, refs=["v1", 5])
+    part = tv.open(remote, storage_options=s3)
+    assert report.versions == 2 and [v.version for v in part.versions()] == [2, 5]
+    for ref in ("v1", 5):
+        a, b = local.as_of(ref), part.as_of(ref)
+        assert (b.id, b.fingerprint, b.content_hash) == (a.id, a.fingerprint, a.content_hash)
+        assert b.to_arrow(with_row_id=True).equals(a.to_arrow(with_row_id=True))
+    assert list(part.tags()) == ["v1"] and [r.run_id for r in part.runs()] == ["run-1"]
+    needed = {f.path for ref in ("v1", 5) for f in (*local.as_of(ref).data_files,
+                                                     *local.as_of(ref).deletion_vectors)}
+    sent = {i.path for i in part.storage.walk("data")} | {i.path for i in part.storage.walk("deletes")}
+    assert sent == needed  # only what those versions need
+    with pytest.raises(tv.RefNotFoundError, match="not in this partial copy"):
+        part.as_of(3)
+    assert tv.verify(part).ok
+    # it grows forward, and sends only what it lacks
+    more = tv.copy(local, remote, destination_options=s3, refs=[-1])
+    assert more.versions == 1 and more.skipped > 0
+    assert tv.open(remote, storage_options=s3).latest().id == local.latest().id
+    with pytest.raises(tv.TableverError, match="grows forward"):
+        tv.copy(local, remote, destination_options=s3, refs=[1])
+    with pytest.raises(tv.TableverError, match="is a partial copy"):
+        tv.copy(local, remote, destination_options=s3)
+    # the command line, back to a local folder
+    from typer.testing import CliRunner
+
+    from tablever.cli import app
+
+    for key, value in s3.items():
+        monkeypatch.setenv(f"AWS_{key.upper()}", value)
+    out = CliRunner().invoke(app, ["copy", remote, str(tmp_path / "c"), "--ref", "v1"])
+    assert out.exit_code == 0, out.output
+    back = tv.open(tmp_path / "c")
+    assert [v.version for v in back.versions()] == [2]
+    assert back.latest().to_arrow().equals(local.as_of("v1").to_arrow())

@@ -159,10 +159,13 @@ def _encode(data: pa.Table, fmt: str) -> bytes:
 def copy_table(
     source: Annotated[str, typer.Argument(metavar="SRC", help="Table to copy (path or s3:// URI).")],
     destination: Annotated[str, typer.Argument(metavar="DST", help="Where to (path or s3:// URI).")],
+    ref: Annotated[list[str] | None, typer.Option(
+        "--ref", metavar="REF",
+        help="Copy only this version (tag, number, id, time); repeat for more.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Copy a table to another location (push or pull): only what DST lacks is sent."""
-    report = tv.copy(source, destination)
+    report = tv.copy(source, destination, refs=ref)
     if as_json:
         emit_json({"source": report.source, "destination": report.destination,
                    "files": report.files, "bytes": report.bytes, "skipped": report.skipped,

@@ -49,8 +49,13 @@ def parse_time(value: str | datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
-def expired_message(version: int, expired_ms: int) -> str:
-    """What a reader of an expired version is told."""
+def expired_message(version: int, expired_ms: int, *, copied_from: str | None = None) -> str:
+    """What a reader of an expired version is told (or of a version a partial copy left
+    out, which the copy records as expired with its source)."""
+    if copied_from is not None:
+        return (f"version {version} is not in this partial copy of {copied_from}: read it "
+                f"there, or copy it to a new location with tv.copy(SOURCE, NEW, "
+                f"refs=[{version}]) (`tablever copy SOURCE NEW --ref {version}`)")
     when = datetime.fromtimestamp(expired_ms / 1000, tz=timezone.utc)
     return f"version {version} was expired on {when.isoformat()} and can no longer be read"
 
@@ -64,13 +69,13 @@ def resolve(
     versions: Sequence[VersionInfo],
     tags: Mapping[str, int],
     *,
-    expired: Mapping[int, int] | None = None,
+    expired: Mapping[int, str] | None = None,
     expired_versions: Sequence[VersionInfo] = (),
 ) -> int:
     """The version ``ref`` names among ``versions`` (ascending by version).
 
-    ``expired`` maps versions that once existed but were expired to the time (ms) they
-    were expired, so the error can say so; ``expired_versions`` (their ids and commit
+    ``expired`` maps versions that once existed but were expired to what a reader of
+    them is told (:func:`expired_message`), so the error can say so; ``expired_versions`` (their ids and commit
     times) lets an id prefix or a time that names an expired version say so too.
     """
     if not versions:
@@ -83,7 +88,7 @@ def resolve(
         if version in by_version:
             return version
         if version in expired:
-            raise RefNotFoundError(ref, expired_message(version, expired[version]))
+            raise RefNotFoundError(ref, expired[version])
         raise RefNotFoundError(
             ref, f"no version {shown}: versions run from {versions[0].version} to {latest}"
         )
@@ -131,7 +136,7 @@ def resolve(
 
 
 def _with_expired(
-    versions: Sequence[VersionInfo], expired: Mapping[int, int], gone: Sequence[VersionInfo]
+    versions: Sequence[VersionInfo], expired: Mapping[int, str], gone: Sequence[VersionInfo]
 ) -> Sequence[VersionInfo]:
     """Retained and expired versions together, so a time inside an expired stretch names
     the expired version (and fails) instead of silently an older retained one."""
@@ -165,7 +170,7 @@ class History:
     tag: Callable[[str], int | None]  # the version a tag names, None if no such tag
     versions: Callable[[], Sequence[VersionInfo]]  # every retained version, ascending
     tags: Callable[[], Mapping[str, int]]  # every tag
-    expired: Callable[[], Mapping[int, tuple[VersionInfo, int]]]  # -> (info, expired ms)
+    expired: Callable[[], Mapping[int, tuple[VersionInfo, str]]]  # -> (info, message)
 
 
 def resolve_ref(ref: Ref, history: History) -> tuple[int, str | None]:
@@ -187,7 +192,7 @@ def resolve_ref(ref: Ref, history: History) -> tuple[int, str | None]:
     gone = history.expired()
     version = resolve(
         ref, history.versions(), history.tags(),
-        expired={v: ms for v, (_, ms) in gone.items()},
+        expired={v: message for v, (_, message) in gone.items()},
         expired_versions=[info for info, _ in gone.values()],
     )
     return version, None

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tablever.errors import AmbiguousRefError, RefNotFoundError
-from tablever.format.refs import VersionInfo, parse_time, resolve
+from tablever.format.refs import VersionInfo, expired_message, parse_time, resolve
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 IDS = ["0a" * 32, "1b" * 32, "2c" * 32, "3d" * 32]
@@ -100,7 +100,7 @@ def test_invalid_iso_time_is_ref_not_found() -> None:
 def test_expired_versions_say_so() -> None:
     history = HISTORY[2:]
     with pytest.raises(RefNotFoundError, match="expired"):
-        resolve(1, history, {}, expired={1: T0 + 5000})
+        resolve(1, history, {}, expired={1: expired_message(1, T0 + 5000)})
     with pytest.raises(RefNotFoundError, match="no version 0"):
         resolve(0, history, {})
 
