@@ -267,7 +267,7 @@ class Table:
                 return None
             return seen[name].version
 
-        def expired() -> dict[int, tuple[VersionInfo, int]]:
+        def expired() -> dict[int, tuple[VersionInfo, str]]:
             return {v: (VersionInfo(e.version, e.id, e.timestamp_ms),
                         expired_message(v, e.expired_ms, copied_from=e.copied_from))
                     for v, e in self._log.read_expired().items()}
