@@ -54,11 +54,14 @@ from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
 from tablever.write import read_parquet
 
-__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "checkpoint_path", "commit_path"]
+__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "REMOTE_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "checkpoint_path", "commit_path"]
 
 log = logging.getLogger("tablever")
 
 DEFAULT_CHECKPOINT_INTERVAL = 100
+# On an object store every commit after the newest checkpoint is one more GET when a
+# table is opened: checkpoint more often there (docs/storage.md has the figures).
+REMOTE_CHECKPOINT_INTERVAL = 10
 DEFAULT_MAX_RETRIES = 50
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,20 @@ class Log:
             commit = from_json(raw, where=path, expected_version=version)
             _COMMITS.put((version, digest), commit, len(raw))
         return _fresh_commit(commit)
+
+    def _prefetch(self, versions: Sequence[int]) -> dict[int, Commit | Exception]:
+        """The commits of ``versions`` (or the error reading each), read on a few
+        threads where the storage is remote (a GET each, which would otherwise wait one
+        after another; on a local disk they are read in order)."""
+        def fetch(v: int) -> Commit | Exception:
+            try:
+                return self.read_commit(v)
+            except (OSError, CorruptLogError) as exc:
+                return exc
+
+        if len(versions) < 2:
+            return {}
+        return dict(zip(versions, self.storage.fetch_all(fetch, list(versions)), strict=True))
 
     def has_commit(self, version: int) -> bool:
         return self.storage.exists(commit_path(version))
@@ -412,9 +429,13 @@ class Log:
         return self._replay(state, version), history
 
     def _replay(self, state: TableState, version: int) -> TableState:
+        ahead = self._prefetch(range(state.version + 1, version + 1))
         while state.version < version:
             try:
-                commit = self.read_commit(state.version + 1)
+                got = ahead.pop(state.version + 1, None) or self.read_commit(state.version + 1)
+                if isinstance(got, Exception):
+                    raise got
+                commit = got
             except FileNotFoundError as exc:
                 raise CorruptLogError(
                     f"{commit_path(state.version + 1)}: missing from the log"

@@ -8,7 +8,8 @@ Policy properties (set at ``create`` or with ``Table.set_properties``):
 - ``compact.delete_ratio``     a file with at least this share of deleted rows is
   rewritten even when large (default ``0.1``)
 - ``vacuum.grace``             files younger than this are never vacuumed (default ``"1h"``)
-- ``checkpoint_interval``      a checkpoint every N commits (default ``100``)
+- ``checkpoint_interval``      a checkpoint every N commits (default ``100``; ``10`` on
+  an object store, where each commit after the newest checkpoint is a request on open)
 - ``compression``              the data files' Parquet codec: ``snappy`` (default),
   ``zstd`` (~35% smaller files, slower scans), ``lz4`` or ``none``
 - ``partition_by``             column name(s), e.g. ``"label"`` or ``"label,day"``: each

@@ -308,6 +308,11 @@ class Storage:
         return {rel: listed.get(rel) for rel in rels}
 
     @property
+    def round_trips(self) -> bool:
+        """Whether each read is a request over a network (not a local disk's)."""
+        return self.disk_path("") is None
+
+    @property
     def mtime_resolution(self) -> float:
         """Seconds by which a file's modification time may lag the write (S3 keeps whole
         seconds): a file written after time T may show any time from T minus this."""

@@ -30,7 +30,13 @@ from tablever.errors import (
 from tablever.format.commit import Actions, Commit, copy_json
 from tablever.format.layout import LOG_DIR
 from tablever.format.state import TableState, apply, summarize
-from tablever.log import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RETRIES, Log, now_ms
+from tablever.log import (
+    DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_MAX_RETRIES,
+    REMOTE_CHECKPOINT_INTERVAL,
+    Log,
+    now_ms,
+)
 from tablever.schema import ROW_ID, schema_from_dict, schema_to_dict
 from tablever.storage import Storage
 
@@ -169,13 +175,15 @@ class Writer:
             time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
 
     def _checkpoint(self, state: TableState) -> None:
-        raw = state.properties.get("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)
+        default = (REMOTE_CHECKPOINT_INTERVAL if self.log.storage.round_trips
+                   else DEFAULT_CHECKPOINT_INTERVAL)
+        raw = state.properties.get("checkpoint_interval", default)
         try:
             interval = int(raw)
         except (TypeError, ValueError):
-            interval = DEFAULT_CHECKPOINT_INTERVAL
+            interval = default
         if interval <= 0:
-            interval = DEFAULT_CHECKPOINT_INTERVAL
+            interval = default
         self.log.note_committed(state)
         if state.version % interval != 0:
             return
