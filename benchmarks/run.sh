@@ -33,4 +33,4 @@ if [ ! -f .venv-ducklake/.installed ]; then
 fi
 
 echo "environments ready in $(( $(date +%s) - start ))s"
-exec .venv-bench/bin/python -m benchmarks.run "$@"
+exec .venv-bench/bin/python -m "${BENCH_MODULE:-benchmarks.run}" "$@"
