@@ -12,6 +12,8 @@ import pytest
 import tablever as tv
 import tablever.lineage as lineage
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 Batch = Callable[..., pa.Table]
 
 

@@ -14,6 +14,8 @@ import pytest
 import tablever as tv
 from tests.conftest import make_batch
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 
 def _lock(s: tv.Snapshot, tmp_path: Path, name: str = "data.lock") -> Path:
     path = tmp_path / name
@@ -54,6 +56,7 @@ def test_a_lock_round_trips(filled: tv.Table, tmp_path: Path) -> None:
     assert again.to_arrow().equals(s.to_arrow())
 
 
+@pytest.mark.disk
 def test_a_moved_table_opens_with_location(filled: tv.Table, tmp_path: Path) -> None:
     path = _lock(filled.latest(), tmp_path)
     moved = tmp_path / "moved"
@@ -67,6 +70,7 @@ def test_a_moved_table_opens_with_location(filled: tv.Table, tmp_path: Path) -> 
 # --- verified reads -------------------------------------------------------------------------
 
 
+@pytest.mark.disk
 def test_as_of_verify_names_a_data_file_with_a_flipped_byte(filled: tv.Table) -> None:
     s = filled.latest()
     assert filled.as_of(2, verify=True).id == s.id  # clean: passes
@@ -79,6 +83,7 @@ def test_as_of_verify_names_a_data_file_with_a_flipped_byte(filled: tv.Table) ->
     assert filled.as_of(2).id == s.id  # without verify the log alone is read
 
 
+@pytest.mark.disk
 def test_as_of_verify_checks_deletion_vectors_too(filled: tv.Table) -> None:
     s = filled.delete("id = 3")
     (dv,) = s.deletion_vectors
@@ -87,6 +92,7 @@ def test_as_of_verify_checks_deletion_vectors_too(filled: tv.Table) -> None:
         filled.as_of(s.version, verify=True)
 
 
+@pytest.mark.disk
 def test_as_of_verify_names_a_missing_file(filled: tv.Table) -> None:
     gone = filled.latest().files[1]
     os.remove(Path(filled.location) / gone)
@@ -97,6 +103,7 @@ def test_as_of_verify_names_a_missing_file(filled: tv.Table) -> None:
 # --- locks that must fail loudly ------------------------------------------------------------
 
 
+@pytest.mark.disk
 def test_a_lock_on_a_tampered_data_file_fails(filled: tv.Table, tmp_path: Path) -> None:
     s = filled.latest()
     path = _lock(s, tmp_path)
@@ -106,6 +113,7 @@ def test_a_lock_on_a_tampered_data_file_fails(filled: tv.Table, tmp_path: Path) 
         tv.from_lock(path)
 
 
+@pytest.mark.disk
 def test_a_lock_on_a_rewritten_data_file_fails(filled: tv.Table, tmp_path: Path) -> None:
     """Same path, other bytes: the file's name no longer matches its content."""
     s = filled.latest()

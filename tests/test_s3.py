@@ -288,3 +288,14 @@ def test_a_partial_copy_reads_its_versions_exactly_and_names_the_others(
     back = tv.open(tmp_path / "c")
     assert [v.version for v in back.versions()] == [2]
     assert back.latest().to_arrow().equals(local.as_of("v1").to_arrow())
+
+
+def test_verify_rehashes_the_objects_not_the_local_copies(s3: dict[str, str], cache: None) -> None:
+    t = tv.create(f"s3://tables/{uuid.uuid4().hex}/t", schema=SCHEMA, storage_options=s3)
+    t.append(rows(range(10)))
+    t.append(rows(range(10, 20)))
+    assert t.latest().to_arrow().num_rows == 20  # both files are in the local cache now
+    victim = t.latest().data_files[0].path
+    t.storage.write_file(victim, b"PAR1 not the bytes that were committed PAR1")
+    report = tv.verify(t)
+    assert not report.ok and any(victim in p for p in report.problems), report.problems

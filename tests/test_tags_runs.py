@@ -11,6 +11,8 @@ import pytest
 
 import tablever as tv
 
+pytestmark = pytest.mark.storages  # each test on the local disk and on S3
+
 BAD_NAMES = ["../x", "", "x" * 129, "a/b", "a\\b", "a\x00b", "..", ".x", "-x", "a..b", "a b",
              "v1\n", "v1\r\n", "\nv1"]
 
@@ -59,6 +61,7 @@ def test_delete_tag_keeps_the_version(filled: tv.Table) -> None:
         filled.as_of("tmp")
 
 
+@pytest.mark.disk
 def test_a_tag_pointing_at_a_different_snapshot_is_detected(filled: tv.Table, path: str) -> None:
     filled.tag("v1.0", 1)
     p = Path(path, "_tablever", "tags", "v1.0.json")
@@ -108,6 +111,7 @@ def test_run_metrics_must_be_json(filled: tv.Table) -> None:
     assert filled.runs() == []
 
 
+@pytest.mark.disk
 def test_names_stored_by_earlier_versions_with_a_trailing_newline_still_count(
     filled: tv.Table, path: str
 ) -> None:
