@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any, overload
 
+from tablever import lineage
 from tablever.caches import clear_caches
 from tablever.catalog import Run
 from tablever.copying import CopyReport, copy
@@ -47,6 +48,8 @@ from tablever.maintenance import (
 )
 from tablever.reproduce import from_lock
 from tablever.snapshot import Snapshot
+from tablever.stages import Stage, StageRun, Stale, repro, stage, status
+from tablever.stages import graph as lineage_graph
 from tablever.table import Table, create, open_table
 from tablever.version import __version__
 from tablever.warehouse import Warehouse
@@ -55,6 +58,7 @@ __all__ = [
     "CopyReport",
     "copy",
     "clear_caches",
+    "lineage",
     "AmbiguousRefError",
     "CommitConflictError",
     "CorruptLogError",
@@ -71,6 +75,9 @@ __all__ = [
     "Run",
     "SchemaMismatchError",
     "Snapshot",
+    "Stage",
+    "StageRun",
+    "Stale",
     "Table",
     "TableExistsError",
     "TableNotFoundError",
@@ -83,6 +90,10 @@ __all__ = [
     "from_lock",
     "maintain",
     "open",
+    "lineage_graph",
+    "repro",
+    "stage",
+    "status",
     "vacuum",
     "verify",
 ]

@@ -1,5 +1,8 @@
 """Row lineage: diff and change feed between versions, from row ids and deletion vectors.
 
+(Lineage between tables, the inputs a commit records, is :mod:`tablever.upstream`;
+its :func:`capture` is here too, as ``tv.lineage.capture()``.)
+
 A row version is (data file, position). Between two snapshots, files present in only one
 of them contribute all their live rows; files in both contribute the positions whose
 deletion state differs. Only those rows are read, never the full tables. Pairs with the
@@ -24,12 +27,13 @@ from tablever.readers import file_rows
 from tablever.schema import RESERVED_PREFIX, ROW_ID
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
+from tablever.upstream import Input, capture
 from tablever.write import read_parquet
 
 if TYPE_CHECKING:
     from tablever.table import Table
 
-__all__ = ["Diff", "changes", "diff"]
+__all__ = ["Diff", "Input", "capture", "changes", "diff"]
 
 
 def _unused(name: str, taken: Sequence[str]) -> str:

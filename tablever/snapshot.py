@@ -22,6 +22,7 @@ from tablever.format.state import TableState
 from tablever.integrity import check_hash, ensure_verified
 from tablever.schema import schema_from_dict
 from tablever.storage import Storage
+from tablever.upstream import INPUTS_KEY, Input, note_read
 
 if TYPE_CHECKING:
     import duckdb
@@ -125,6 +126,12 @@ class Snapshot:
     @property
     def provenance(self) -> dict[str, Any]:
         return copy_json(self._state.commit.provenance)
+
+    @property
+    def inputs(self) -> list[Input]:
+        """The table versions this one was derived from, as its commit recorded them
+        (``inputs=`` on a write, or :func:`tablever.lineage.capture`)."""
+        return [Input.from_dict(d) for d in self._state.commit.provenance.get(INPUTS_KEY, ())]
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -255,6 +262,7 @@ class Snapshot:
         ``columns`` projects; ``where`` is a SQL predicate (DuckDB dialect) keeping rows
         where it IS TRUE, with per-file min/max pruning; ``with_row_id`` adds ``_row_id``.
         """
+        note_read(self)
         cols = self._check_columns(columns)
         if where is not None:
             return self._read_where(cols, where, with_row_id)
@@ -279,6 +287,7 @@ class Snapshot:
 
     def head(self, n: int = 10, columns: Sequence[str] | None = None) -> pa.Table:
         """The first ``n`` rows in snapshot order, reading only the files needed."""
+        note_read(self)
         cols = self._check_columns(columns)
         if n < 0:
             raise InvalidPredicateError(f"head needs n >= 0, got {n}")
@@ -298,6 +307,7 @@ class Snapshot:
         *,
         with_row_id: bool = False,
     ) -> polars.DataFrame:
+        note_read(self)
         import polars as pl
 
         out = pl.from_arrow(self.to_arrow(columns, where, with_row_id=with_row_id))
@@ -311,10 +321,12 @@ class Snapshot:
         *,
         with_row_id: bool = False,
     ) -> pandas.DataFrame:
+        note_read(self)
         return self.to_arrow(columns, where, with_row_id=with_row_id).to_pandas()
 
     def lazy(self, *, with_row_id: bool = False) -> polars.LazyFrame:
         """A polars LazyFrame over the snapshot's files, deletion vectors applied."""
+        note_read(self)
         from tablever.lazyframe import lazy_frame
 
         return lazy_frame(self, with_row_id=with_row_id)
@@ -327,6 +339,7 @@ class Snapshot:
         with_row_id: bool = False,
     ) -> duckdb.DuckDBPyRelation:
         """A DuckDB relation over the snapshot (deletion vectors applied)."""
+        note_read(self)
         from tablever.query.engine import default_connection, plan_sql
 
         cols = self._check_columns(columns)
@@ -342,6 +355,7 @@ class Snapshot:
             >>> t.append(pa.table({"x": [1, 2, 2]})).sql("SELECT count(*) AS n FROM t").to_pylist()
             [{'n': 3}]
         """
+        note_read(self)
         from tablever.query.sandbox import query_snapshots
 
         return query_snapshots(query, {"t": self})

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from tablever import operations as ops
 from tablever import provenance as prov
+from tablever import upstream
 from tablever.catalog import Catalog, Run, TagRecord, now_ms
 from tablever.errors import (
     CorruptLogError,
@@ -427,19 +428,22 @@ class Table:
         schema_mode: SchemaMode = "strict",
         allow_empty: bool = False,
         provenance: bool = True,
+        inputs: Iterable[Any] | None = None,
     ) -> Snapshot:
         """Append rows (pyarrow Table/RecordBatch, polars or pandas DataFrame, ...).
 
         ``schema_mode="merge"`` adds new nullable columns and widens int32->int64 and
         float32->float64; otherwise the data must match the table's schema.
         """
-        return self._write(ops.append, data, message=message, properties=properties,
-                           schema_mode=schema_mode, allow_empty=allow_empty,
-                           provenance=provenance)
+        with upstream.given(inputs):
+            return self._write(ops.append, data, message=message, properties=properties,
+                               schema_mode=schema_mode, allow_empty=allow_empty,
+                               provenance=provenance)
 
     def delete(
         self, where: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
         allow_empty: bool = False, provenance: bool = True,
+        inputs: Iterable[Any] | None = None,
     ) -> Snapshot:
         """Delete the rows where the SQL predicate ``where`` IS TRUE (NULL rows stay).
 
@@ -451,42 +455,51 @@ class Table:
             >>> s.summary["deleted_rows"], s.num_rows
             (1, 2)
         """
-        return self._write(ops.delete, where, message=message, properties=properties,
-                          allow_empty=allow_empty, provenance=provenance)
+        with upstream.given(inputs):
+            return self._write(ops.delete, where, message=message, properties=properties,
+                              allow_empty=allow_empty, provenance=provenance)
 
     def filter(
         self, keep: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
         allow_empty: bool = False, provenance: bool = True,
+        inputs: Iterable[Any] | None = None,
     ) -> Snapshot:
         """Keep only the rows where the SQL predicate ``keep`` IS TRUE (NULL rows go)."""
-        return self._write(ops.filter, keep, message=message, properties=properties,
-                          allow_empty=allow_empty, provenance=provenance)
+        with upstream.given(inputs):
+            return self._write(ops.filter, keep, message=message, properties=properties,
+                              allow_empty=allow_empty, provenance=provenance)
 
     def update(
         self, set: Mapping[str, str], where: str | None = None, *, message: str = "",  # noqa: A002
         properties: Mapping[str, Any] | None = None, allow_empty: bool = False,
         provenance: bool = True,
+        inputs: Iterable[Any] | None = None,
     ) -> Snapshot:
         """Set columns to SQL expressions where ``where`` IS TRUE; rows keep ``_row_id``."""
-        return self._write(ops.update, set, where, message=message, properties=properties,
-                          allow_empty=allow_empty, provenance=provenance)
+        with upstream.given(inputs):
+            return self._write(ops.update, set, where, message=message, properties=properties,
+                              allow_empty=allow_empty, provenance=provenance)
 
     def upsert(
         self, data: Any, on: Sequence[str], *, message: str = "",
         properties: Mapping[str, Any] | None = None, allow_empty: bool = False,
         provenance: bool = True,
+        inputs: Iterable[Any] | None = None,
     ) -> Snapshot:
         """Replace rows whose key ``on`` matches ``data`` (keeping ``_row_id``), add others."""
-        return self._write(ops.upsert, data, on, message=message, properties=properties,
-                          allow_empty=allow_empty, provenance=provenance)
+        with upstream.given(inputs):
+            return self._write(ops.upsert, data, on, message=message, properties=properties,
+                              allow_empty=allow_empty, provenance=provenance)
 
     def overwrite(
         self, data: Any, *, message: str = "", properties: Mapping[str, Any] | None = None,
         allow_empty: bool = False, provenance: bool = True,
+        inputs: Iterable[Any] | None = None,
     ) -> Snapshot:
         """Replace all rows with ``data``."""
-        return self._write(ops.overwrite, data, message=message, properties=properties,
-                             allow_empty=allow_empty, provenance=provenance)
+        with upstream.given(inputs):
+            return self._write(ops.overwrite, data, message=message, properties=properties,
+                                 allow_empty=allow_empty, provenance=provenance)
 
     def restore(
         self, ref: Ref, *, message: str = "", properties: Mapping[str, Any] | None = None,

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from tablever import provenance as prov
+from tablever import upstream
 from tablever.errors import (
     CommitConflictError,
     InvalidValueError,
@@ -108,11 +109,15 @@ class _Meta:
 
 
 def _meta(operation: str, message: object, properties: Mapping[str, Any] | None,
-          provenance: bool) -> _Meta:
+          provenance: bool, location: str) -> _Meta:
     if not isinstance(message, str):
         raise InvalidValueError(f"message must be a string, got {type(message).__name__}")
+    recorded = prov.capture() if provenance else {}
+    inputs = upstream.pending(location)
+    if inputs:  # lineage is recorded even when the automatic provenance is off
+        recorded = {**recorded, upstream.INPUTS_KEY: inputs}
     return _Meta(operation, message, json_properties(properties, "properties"),
-                 prov.capture() if provenance else {}, prov.author(), uuid.uuid4().hex)
+                 recorded, prov.author(), uuid.uuid4().hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +147,7 @@ class Writer:
         """Commit what ``build`` returns for the newest state as the next version; on a
         lost race, build again on top of the winners, at most ``max_retries`` times.
         Returns the new state (``self.state`` when there was nothing to commit)."""
-        meta = _meta(operation, message, properties, provenance)
+        meta = _meta(operation, message, properties, provenance, self.storage.uri)
         state = self.state
         winners: list[Commit] = []
         attempt = 0
@@ -206,7 +211,7 @@ def create_version_zero(
     log = Log(storage)
     if log.exists():
         raise TableExistsError(f"a table already exists at {storage.uri!r}")
-    meta = _meta("create", message, properties, provenance)
+    meta = _meta("create", message, properties, provenance, storage.uri)
     storage.makedirs(LOG_DIR)
     commit = meta.commit(None, Actions(), schema_to_dict(schema))
     if not log.put_commit(commit):
