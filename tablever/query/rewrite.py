@@ -550,13 +550,28 @@ _STATEMENT_NAMES = {
     "Copy": "COPY", "Create": "CREATE", "TruncateTable": "TRUNCATE", "Into": "SELECT ... INTO",
     "Transaction": "BEGIN", "LoadData": "LOAD DATA", "Pivot": "PIVOT",
 }
-# Function names refused anywhere: file readers, catalog/settings introspection,
-# SQL-from-string executors and foreign scanners.
+# Table functions a query may call: pure generators that read nothing but their
+# arguments. Every other table function (file readers, catalog and settings
+# introspection, SQL-from-string executors, foreign scanners, profiling and logging
+# switches, whatever a new DuckDB adds) is refused: an allow-list, so a new one is
+# refused until someone decides it is safe.
+ALLOWED_TABLE_FUNCTIONS = frozenset({
+    "range", "generate_series", "unnest", "repeat_row", "json_each", "json_tree",
+})
+# tablever's own table functions over a table's history (see tablever.query.history);
+# each is replaced by a relation the sandbox registers.
+HISTORY_FUNCTIONS = frozenset({"snapshots", "table_changes", "tags", "runs"})
+# Scalar function names refused anywhere: file readers, settings, session variables,
+# logging, and internals.
 _DENIED_PREFIXES = (
     "read_", "parquet_", "glob", "sniff_", "iceberg_", "delta_", "sqlite_", "postgres_",
-    "mysql_", "duckdb_", "pragma_", "st_read", "arrow_scan", "json_execute",
+    "mysql_", "duckdb_", "pragma_", "st_read", "arrow_scan", "json_execute", "__internal",
+    "enable_", "disable_",
 )
-_DENIED_NAMES = {"query", "query_table", "getenv", "current_setting", "which_secret"}
+_DENIED_NAMES = {
+    "query", "query_table", "getenv", "current_setting", "which_secret", "getvariable",
+    "write_log", "checkpoint", "force_checkpoint", "summary",
+}
 _FILE_SUFFIX = re.compile(
     r"\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|bz2|xz|xlsx|db|duckdb|sqlite|"
     r"sqlite3|arrow|feather|ipc|avro|orc)$",
@@ -569,9 +584,10 @@ def check_read_only(tree: exp.Expr) -> None:
 
     The root must be a SELECT, a set operation (UNION, INTERSECT, EXCEPT), a WITH ...
     SELECT or VALUES. Anywhere in the tree, statements (COPY, ATTACH, SET, PRAGMA, ...),
-    table functions (``read_csv(...)``, ``range(...)``: any function in FROM position;
-    UNNEST is allowed), file-reading or introspection functions, and table names that
-    look like files (``'data.csv'``, ``"/tmp/x.db".main.t``) are refused.
+    table functions other than the pure generators of :data:`ALLOWED_TABLE_FUNCTIONS`
+    (``range``, ``generate_series``, ``unnest``, ...) and tablever's
+    :data:`HISTORY_FUNCTIONS`, file-reading or introspection functions, and table names
+    that look like files (``'data.csv'``, ``"/tmp/x.db".main.t``) are refused.
 
     Raises:
         InvalidPredicateError: naming what was refused.
@@ -582,7 +598,7 @@ def check_read_only(tree: exp.Expr) -> None:
         ...     check_read_only(parse("SELECT * FROM read_csv('/etc/passwd')"))
         ... except InvalidPredicateError as exc:
         ...     print(exc)
-        table function read_csv() is not allowed: queries read only warehouse tables
+        table function read_csv() is not allowed: queries read only warehouse tables (the table functions allowed are generate_series, json_each, json_tree, range, repeat_row, unnest, and tablever's runs, snapshots, table_changes, tags)
     """
     root = tree.unnest() if isinstance(tree, exp.Subquery) else tree
     if not isinstance(root, _QUERY_ROOTS):
@@ -593,10 +609,7 @@ def check_read_only(tree: exp.Expr) -> None:
         if isinstance(node, exp.Table):
             _check_table(node)
         elif _is_table_function(node):
-            raise InvalidPredicateError(
-                f"table function {_function_name(node)}() is not allowed: "
-                "queries read only warehouse tables"
-            )
+            _check_table_function(node)
         if isinstance(node, exp.Func):
             _check_function(node)
 
@@ -608,6 +621,18 @@ def _is_table_function(node: exp.Expr) -> bool:
         return False
     return isinstance(node, (exp.UDTF, exp.Func)) and isinstance(
         node.parent, (exp.From, exp.Join, exp.Lateral)
+    )
+
+
+def _check_table_function(func: exp.Expr, *, qualified: bool = False) -> None:
+    """Refuse a table function unless it is a pure generator or one of tablever's own."""
+    name = _function_name(func)
+    if not qualified and (name in ALLOWED_TABLE_FUNCTIONS or name in HISTORY_FUNCTIONS):
+        return
+    raise InvalidPredicateError(
+        f"table function {name}() is not allowed: queries read only warehouse tables "
+        f"(the table functions allowed are {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}, "
+        f"and tablever's {', '.join(sorted(HISTORY_FUNCTIONS))})"
     )
 
 
@@ -652,12 +677,13 @@ def _check_table(table: exp.Table) -> None:
         if table.this is None:
             return
         func = table.this
-        if isinstance(func, exp.Anonymous) and func.name.upper() == "TABLE" and func.expressions:
+        wrapped = isinstance(func, exp.Anonymous) and func.name.upper() == "TABLE"
+        if wrapped and func.expressions:
             func = func.expressions[0]  # TABLE(read_csv(...)): name the function inside
-        raise InvalidPredicateError(
-            f"table function {_function_name(func)}() is not allowed: "
-            "queries read only warehouse tables"
-        )
+        # A schema prefix (main.range(3)) or TABLE(...) is refused: the names allowed are
+        # DuckDB's own functions, called plainly.
+        _check_table_function(func, qualified=wrapped or bool(table.args.get("db")))
+        return
     for part in table.parts:
         name = part.name
         if (
