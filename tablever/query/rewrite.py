@@ -42,13 +42,17 @@ from sqlglot.tokens import Token, TokenType
 from tablever.errors import InvalidPredicateError
 
 __all__ = [
+    "ALLOWED_TABLE_FUNCTIONS",
     "Dml",
+    "HISTORY_FUNCTIONS",
     "TableRef",
     "as_dml",
     "check_read_only",
     "parse",
     "rewrite_query",
     "table_refs",
+    "typed_values",
+    "values_column",
 ]
 
 
@@ -72,7 +76,9 @@ class Dml:
 
     ``where`` and the values of ``assignments`` are DuckDB SQL over the target's columns
     (qualifiers naming the target are removed). ``source`` is the INSERT's query (a
-    SELECT, set operation or VALUES), to be run through :func:`rewrite_query`.
+    SELECT, set operation or VALUES), to be run through :func:`rewrite_query`; it is
+    ``None`` for ``INSERT ... DEFAULT VALUES`` (one row of NULLs: tables have no column
+    defaults). ``by_name`` matches the query's columns to the table's by name.
     """
 
     kind: Literal["insert", "delete", "update"]
@@ -81,6 +87,7 @@ class Dml:
     assignments: dict[str, str]
     source: exp.Expression | None
     columns: list[str] | None
+    by_name: bool = False
 
 
 # --------------------------------------------------------------------------- parse
@@ -699,17 +706,17 @@ def _check_table(table: exp.Table) -> None:
 
 # ---------------------------------------------------------------------------- DML
 
+_NO_KEY = ("warehouse tables have no PRIMARY KEY or UNIQUE constraint (DuckDB refuses it on "
+           "such a table too); use Table.upsert(rows, on=[key columns])")
 _UNSUPPORTED_ARGS: dict[type[exp.Expr], dict[str, str]] = {
     exp.Insert: {
-        "conflict": "INSERT ... ON CONFLICT (use Table.upsert)",
+        "conflict": "INSERT ... ON CONFLICT: " + _NO_KEY,
         "returning": "INSERT ... RETURNING",
         "overwrite": "INSERT OVERWRITE",
-        "alternative": "INSERT OR REPLACE / OR IGNORE (use Table.upsert)",
+        "alternative": "INSERT OR REPLACE / OR IGNORE: " + _NO_KEY,
         "ignore": "INSERT IGNORE",
-        "by_name": "INSERT ... BY NAME (list the columns instead)",
         "where": "INSERT ... WHERE",
         "partition": "INSERT ... PARTITION",
-        "default": "INSERT ... DEFAULT VALUES",
         "using": "INSERT ... USING",
         "exists": "INSERT ... IF NOT EXISTS",
     },
@@ -776,7 +783,17 @@ def as_dml(tree: exp.Expr) -> Dml | None:
         names.add(target.alias.lower())
 
     if isinstance(tree, exp.Insert):
-        return Dml("insert", target.name, None, {}, _insert_source(tree), columns)
+        if tree.args.get("default"):
+            if tree.expression is not None or columns is not None:
+                raise InvalidPredicateError("INSERT ... DEFAULT VALUES takes no column list "
+                                            "and no values")
+            return Dml("insert", target.name, None, {}, None, None)
+        by_name = bool(tree.args.get("by_name"))
+        if by_name and columns is not None:
+            raise InvalidPredicateError(
+                "INSERT ... BY NAME takes no column list: the query's column names say "
+                "where each value goes")
+        return Dml("insert", target.name, None, {}, _insert_source(tree), columns, by_name)
     where = tree.args.get("where")
     where_sql = _scalar_sql(where.this, names, verb) if isinstance(where, exp.Where) else None
     if isinstance(tree, exp.Delete):
@@ -832,13 +849,37 @@ def typed_values(source: Any, types: Sequence[str | None]) -> Any:
     out = source.copy()
     for row in out.expressions:
         items = row.expressions if isinstance(row, exp.Tuple) else None
-        if items is None or len(items) != len(types):
+        if items is None:
             continue
-        for item, sql_type in zip(list(items), types, strict=True):
+        for item in list(items):
+            # A column's DEFAULT is NULL: warehouse tables have no default values.
+            if isinstance(item, exp.Var) and item.name.upper() == "DEFAULT":
+                item.replace(exp.Null())
+        if len(items) != len(types):
+            continue
+        for item, sql_type in zip(list(row.expressions), types, strict=True):
             if sql_type is not None:
                 item.replace(exp.Cast(this=item.copy(),
                                       to=exp.DataType.build(sql_type, dialect="duckdb", udt=True)))
     return out
+
+
+def values_column(source: Any, index: int) -> Any:
+    """The ``index``-th item of each row of a VALUES list, as a one-column VALUES list
+    (to find which column of an INSERT a value does not fit), or None.
+
+    Example:
+        >>> values_column(parse("VALUES (1, 'a'), (2, 'b')"), 1).sql("duckdb")
+        "VALUES ('a'), ('b')"
+    """
+    if not isinstance(source, exp.Values):
+        return None
+    rows = []
+    for row in source.expressions:
+        if not isinstance(row, exp.Tuple) or len(row.expressions) <= index:
+            return None
+        rows.append(exp.Tuple(expressions=[row.expressions[index].copy()]))
+    return exp.Values(expressions=rows)
 
 
 def _scalar_sql(node: exp.Expr, names: set[str], verb: str) -> str:

@@ -660,8 +660,7 @@ def test_version_on_dml_target_is_refused(sql: str) -> None:
         ("INSERT INTO events SELECT 1 ON CONFLICT DO NOTHING", "ON CONFLICT"),
         ("INSERT INTO events VALUES (1) RETURNING *", "RETURNING"),
         ("DELETE FROM events WHERE id = 1 RETURNING *", "RETURNING"),
-        ("INSERT INTO events BY NAME SELECT 1 AS id", "BY NAME"),
-        ("INSERT INTO events DEFAULT VALUES", "DEFAULT VALUES"),
+        ("INSERT INTO events (id) DEFAULT VALUES", "DEFAULT VALUES"),
         ("DELETE FROM events WHERE id IN (SELECT id FROM bad)", "subqueries"),
         ("UPDATE events SET n = (SELECT max(n) FROM other)", "subqueries"),
         ("DELETE FROM events WHERE getenv('X') = label", "getenv()"),
@@ -676,6 +675,13 @@ def test_unsupported_dml_is_refused(sql: str, needle: str) -> None:
     with pytest.raises(InvalidPredicateError) as info:
         as_dml(parse(sql))
     assert needle in str(info.value)
+
+
+def test_insert_by_name_and_default_values() -> None:
+    dml = as_dml(parse("INSERT INTO events BY NAME SELECT 1 AS id"))
+    assert dml is not None and dml.by_name and dml.columns is None
+    assert as_dml(parse("INSERT INTO events DEFAULT VALUES")) == Dml(
+        "insert", "events", None, {}, None, None)
 
 
 def test_dml_is_refused_by_check_read_only() -> None:
