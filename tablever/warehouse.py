@@ -72,12 +72,14 @@ class Warehouse:
         properties: Mapping[str, Any] | None = None,
         message: str = "create table",
         data: Any = None,
+        data_message: str = "initial data",
     ) -> Table:
         """Create table ``name`` in the warehouse (see :func:`tablever.create`)."""
         self._storage.makedirs("")
         where = self._table_storage(name)
         return create(where.root, schema, properties=properties, message=message, data=data,
-                      fs=where.fs, storage_options=where.storage_options)
+                      data_message=data_message, fs=where.fs,
+                      storage_options=where.storage_options)
 
     def sql(self, query: str, *, dialect: str | None = None, message: str | None = None) -> pa.Table:
         """Run SQL over the warehouse's tables; any reference may carry a version clause
@@ -85,7 +87,10 @@ class Warehouse:
 
         ``INSERT``, ``DELETE`` and ``UPDATE`` on a table commit one version each (with
         ``message`` or the statement as the commit message) and return a one-row table
-        with the integer column ``count`` (rows affected).
+        with the integer column ``count`` (rows affected). ``CREATE TABLE`` (with columns,
+        ``AS SELECT``, ``IF NOT EXISTS`` or ``OR REPLACE``) creates or overwrites a table
+        and returns its row ``count``; ``DESCRIBE t`` and ``SHOW TABLES`` describe them.
+        docs/sql.md lists every statement and what it does.
         """
         from tablever.query.statements import run_statement
 

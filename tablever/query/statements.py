@@ -11,9 +11,22 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+from sqlglot import exp
 
-from tablever.errors import InvalidPredicateError, SchemaMismatchError, TableNotFoundError
-from tablever.query.engine import cast_values, duckdb_type, is_conversion_error
+from tablever.errors import (
+    InvalidPredicateError,
+    SchemaMismatchError,
+    TableExistsError,
+    TableNotFoundError,
+)
+from tablever.query.ddl import CreateTable, Describe, as_create, as_describe
+from tablever.query.engine import (
+    cached_sandbox,
+    cast_values,
+    duckdb_type,
+    is_conversion_error,
+    run_sql,
+)
 from tablever.query.rewrite import Dml, TableRef, as_dml, parse, typed_values, values_column
 from tablever.query.sandbox import resolve_ref, run_query
 
@@ -51,14 +64,22 @@ class _Tables:
 def run_statement(wh: Warehouse, query: str, *, dialect: str | None = None,
                   message: str | None = None) -> pa.Table:
     """Run one statement of :meth:`Warehouse.sql` (see there)."""
-    tree = parse(query, dialect=dialect)
     tables = _Tables(wh)
+    text = query.strip() if isinstance(query, str) else query
+    msg = message if message is not None else text
+    other = as_describe(query, dialect=dialect)
+    if isinstance(other, Describe):
+        return _describe(tables.resolve(other.ref).schema)
+    if other is not None:
+        return pa.table({"name": pa.array(wh.tables(), pa.string())})
+    tree = parse(query, dialect=dialect)
+    create = as_create(tree)
+    if create is not None:
+        return _create(wh, tables, create, text=text, message=msg)
     dml = as_dml(tree)
     if dml is None:
         return run_query(tree, tables.resolve)
     target = tables.get(dml.table)
-    text = query.strip()
-    msg = message if message is not None else text
     if dml.kind == "insert":
         rows = _insert_rows(dml, target.schema, tables.resolve)
         target.append(rows, message=msg, properties={"sql": text})
@@ -72,6 +93,83 @@ def run_statement(wh: Warehouse, query: str, *, dialect: str | None = None,
         snap = target.update(dml.assignments, dml.where, message=msg, properties={"sql": text})
         count = snap.summary["added_rows"] if snap.version != before else 0
     return _count(count)
+
+
+def _create(wh: Warehouse, tables: _Tables, create: CreateTable, *, text: str,
+            message: str) -> pa.Table:
+    """CREATE TABLE: a new table (version 0, and version 1 with the query's rows), or
+    with OR REPLACE on a table that exists, one overwrite commit."""
+    existing = tables.find(create.name)
+    if existing is not None and create.if_not_exists:
+        return _count(0)
+    if existing is not None and not create.replace:
+        raise TableExistsError(
+            f"table {existing!r} already exists: CREATE OR REPLACE TABLE overwrites its rows"
+            " (a new version), CREATE TABLE IF NOT EXISTS leaves it as it is")
+    if create.columns is not None:
+        rows = _declared(create).empty_table()
+    else:
+        assert create.source is not None
+        rows = run_query(create.source, tables.resolve)
+    if existing is not None:
+        table = tables.get(existing)
+        old = [(f.name, f.type, f.nullable) for f in table.schema]
+        new = [(f.name, f.type, f.nullable) for f in rows.schema]
+        if old != new:
+            raise SchemaMismatchError(
+                f"CREATE OR REPLACE TABLE {existing}: the new columns "
+                f"({_shown(rows.schema)}) differ from the table's ({_shown(table.schema)}); "
+                "replacing a table with other columns is not supported yet",
+                sorted({n for n, *_ in old} ^ {n for n, *_ in new}
+                       | {a[0] for a, b in zip(old, new, strict=False) if a != b}))
+        table.overwrite(rows, message=message, properties={"sql": text}, allow_empty=True)
+        return _count(rows.num_rows)
+    try:
+        wh.create(create.name, rows.schema, message=message,
+                  data=rows if rows.num_rows else None, data_message=message)
+    except TableExistsError:
+        if not create.if_not_exists:  # created since it was looked for
+            raise
+        return _count(0)
+    return _count(rows.num_rows)
+
+
+def _shown(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name} {duckdb_type(f.type) or f.type}" for f in schema)
+
+
+def _declared(create: CreateTable) -> pa.Schema:
+    """The Arrow schema of CREATE TABLE's columns, as DuckDB maps its type names (the
+    types of an empty relation with one typed NULL per column)."""
+    assert create.columns is not None
+    select = exp.select(*(
+        exp.alias_(exp.Cast(this=exp.Null(), to=col.type.copy()), col.name, quoted=True)
+        for col in create.columns)).limit(0)
+    try:
+        schema = run_sql(cached_sandbox([]), select.sql(dialect="duckdb")).schema
+        schema.empty_table()
+    except (pa.ArrowException, NotImplementedError) as exc:
+        raise SchemaMismatchError(
+            f"CREATE TABLE {create.name}: a column type has no Arrow form to store ({exc})"
+        ) from exc
+    if len(set(n.lower() for n in schema.names)) != len(schema.names):
+        raise InvalidPredicateError(f"CREATE TABLE {create.name}: a column name repeats")
+    return pa.schema([f.with_nullable(not col.not_null)
+                      for f, col in zip(schema, create.columns, strict=True)])
+
+
+def _describe(schema: pa.Schema) -> pa.Table:
+    """DESCRIBE's columns for a snapshot's schema, as DuckDB describes a table."""
+    n = len(schema)
+    return pa.table({
+        "column_name": pa.array(schema.names, pa.string()),
+        "column_type": pa.array([duckdb_type(f.type) or str(f.type) for f in schema],
+                                pa.string()),
+        "null": pa.array(["YES" if f.nullable else "NO" for f in schema], pa.string()),
+        "key": pa.nulls(n, pa.string()),
+        "default": pa.nulls(n, pa.string()),
+        "extra": pa.nulls(n, pa.string()),
+    })
 
 
 def _count(n: int) -> pa.Table:
