@@ -40,14 +40,17 @@ from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import Token, TokenType
 
 from tablever.errors import InvalidPredicateError
+from tablever.schema import ROW_ID
 
 __all__ = [
     "ALLOWED_TABLE_FUNCTIONS",
     "Dml",
     "HISTORY_FUNCTIONS",
+    "HistoryCall",
     "TableRef",
     "as_dml",
     "check_read_only",
+    "history_calls",
     "parse",
     "rewrite_query",
     "table_refs",
@@ -88,6 +91,20 @@ class Dml:
     source: exp.Expression | None
     columns: list[str] | None
     by_name: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCall:
+    """A call of one of tablever's table functions over a table's history:
+    ``snapshots('t')``, ``tags('t')``, ``runs('t')`` or ``table_changes('t', from[, to])``.
+
+    ``bounds`` holds ``table_changes``' two versions as :class:`TableRef` (the second is
+    ``latest`` when omitted), and is empty for the others.
+    """
+
+    function: Literal["snapshots", "tags", "runs", "table_changes"]
+    table: str
+    bounds: tuple[TableRef, ...] = ()
 
 
 # --------------------------------------------------------------------------- parse
@@ -496,16 +513,87 @@ def _timestamp_value(table: exp.Table, value: exp.Expr | None) -> str:
     return value.sql(dialect="duckdb")
 
 
+# ------------------------------------------------------------------ history calls
+
+
+def history_calls(tree: exp.Expr) -> list[HistoryCall]:
+    """Every call of a history function (:data:`HISTORY_FUNCTIONS`) in ``FROM`` or
+    ``JOIN`` position, deduplicated, in order of appearance.
+
+    Raises:
+        InvalidPredicateError: a table name that is not a string, a bound that is not a
+            version, tag or timestamp, or the wrong number of arguments.
+
+    Example:
+        >>> history_calls(parse(
+        ...     "SELECT * FROM table_changes('events', 1, 'v2.0') JOIN tags('events') USING (version)"))
+        [HistoryCall(function='table_changes', table='events', bounds=(TableRef(name='events', kind='version', value=1), TableRef(name='events', kind='version', value='v2.0'))), HistoryCall(function='tags', table='events', bounds=())]
+    """
+    out: list[HistoryCall] = []
+    for node in _history_tables(tree):
+        call = _history_call(node)
+        if call not in out:
+            out.append(call)
+    return out
+
+
+def _history_tables(tree: exp.Expr) -> list[exp.Table]:
+    return [t for t in tree.find_all(exp.Table)
+            if isinstance(t.this, exp.Anonymous) and t.this.name.lower() in HISTORY_FUNCTIONS
+            and not t.args.get("db")]
+
+
+def _history_call(table: exp.Table) -> HistoryCall:
+    func = table.this
+    name = func.name.lower()
+    args = list(func.expressions)
+    usage = ("table_changes('table', from, to)" if name == "table_changes"
+             else f"{name}('table')")
+    counts = (2, 3) if name == "table_changes" else (1,)
+    if len(args) not in counts or any(isinstance(a, exp.Kwarg) for a in args):
+        raise InvalidPredicateError(f"{name}() takes {usage}, got {func.sql('duckdb')}")
+    first = args[0]
+    if not (isinstance(first, exp.Literal) and first.is_string and first.this):
+        raise InvalidPredicateError(
+            f"{name}(): the table is named by a string, as in {usage}; got {first.sql('duckdb')}")
+    target = str(first.this)
+    if name != "table_changes":
+        return HistoryCall(name, target)  # type: ignore[arg-type]
+    bounds = []
+    for arg in args[1:]:
+        holder = exp.Table(this=exp.to_identifier(target))
+        value = arg
+        while isinstance(value, exp.Paren):
+            value = value.this
+        if isinstance(value, exp.Literal) and (value.is_int or value.is_string):
+            bounds.append(TableRef(target, "version", _version_value(holder, value)))
+        else:
+            bounds.append(TableRef(target, "timestamp", _timestamp_value(holder, value)))
+    if len(bounds) == 1:
+        bounds.append(TableRef(target, "latest", None))
+    return HistoryCall("table_changes", target, tuple(bounds))
+
+
 # ------------------------------------------------------------------------ rewrite
 
 
-def rewrite_query(tree: exp.Expr, bind: Callable[[TableRef], str]) -> str:
+def rewrite_query(
+    tree: exp.Expr,
+    bind: Callable[[TableRef], str],
+    *,
+    bind_call: Callable[[HistoryCall], str] | None = None,
+    row_ids: bool = False,
+) -> str:
     """DuckDB SQL in which every base-table reference reads the relation ``bind`` names.
 
     ``bind`` is called once per distinct :class:`TableRef`, in order of appearance, and
     returns the name of a relation the caller created (a view over that snapshot). The
     version clause goes away; the user's alias stays, and an unaliased reference is
     aliased to its table name so ``events.id`` still resolves. ``tree`` is not changed.
+    ``bind_call`` does the same for each :class:`HistoryCall` (``snapshots('t')``, ...),
+    aliased to the function's name. With ``row_ids``, each snapshot's relation has a
+    ``_row_id`` column that ``*`` leaves out (``t.* EXCLUDE (_row_id)``), so it is
+    hidden unless named.
 
     Example:
         >>> views = {}
@@ -514,15 +602,59 @@ def rewrite_query(tree: exp.Expr, bind: Callable[[TableRef], str]) -> str:
         >>> rewrite_query(parse(
         ...     "SELECT id FROM events VERSION AS OF 1 EXCEPT SELECT id FROM events"), bind)
         'SELECT id FROM "v0" AS events EXCEPT SELECT id FROM "v1" AS events'
+        >>> rewrite_query(parse("SELECT _row_id, * FROM events e"), bind, row_ids=True)
+        'SELECT _row_id, * EXCLUDE (e._row_id) FROM "v1" AS e'
     """
     new = tree.copy()
     names: dict[TableRef, str] = {}
+    bound: set[int] = set()
     for node in _base_tables(new):
         ref = _table_ref(node)
         if ref not in names:
             names[ref] = bind(ref)
-        node.replace(_bound(node, names[ref]))
+        replacement = _bound(node, names[ref])
+        bound.add(id(replacement))
+        node.replace(replacement)
+    calls: dict[HistoryCall, str] = {}
+    for node in _history_tables(new):
+        call = _history_call(node)
+        if bind_call is None:
+            raise InvalidPredicateError(f"{call.function}() is not available here")
+        if call not in calls:
+            calls[call] = bind_call(call)
+        alias = node.args.get("alias")
+        replacement = exp.Table(
+            this=exp.to_identifier(calls[call], quoted=True),
+            alias=alias.copy() if alias else exp.TableAlias(
+                this=exp.to_identifier(call.function)))
+        node.replace(replacement)
+    if row_ids:
+        _hide_row_ids(new, bound)
     return new.sql(dialect="duckdb")
+
+
+def _hide_row_ids(tree: exp.Expr, bound: set[int]) -> None:
+    """Leave each snapshot's ``_row_id`` out of the stars that would expand it."""
+    for select in list(tree.find_all(exp.Select)):
+        sources = []
+        from_ = select.args.get("from_")
+        for item in [from_, *(select.args.get("joins") or [])]:
+            node = item.this if isinstance(item, (exp.From, exp.Join)) else None
+            if isinstance(node, exp.Table) and id(node) in bound:
+                sources.append(node.alias_or_name)
+        if not sources:
+            continue
+        for item in select.expressions:
+            if isinstance(item, exp.Star):
+                star, qualifiers = item, sources
+            elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+                match = [a for a in sources if a.lower() == item.table.lower()]
+                star, qualifiers = item.this, [""] * bool(match)
+            else:
+                continue
+            for qualifier in qualifiers:
+                hidden = exp.column(ROW_ID, qualifier or None, quoted=False)
+                star.set("except_", [*(star.args.get("except_") or []), hidden])
 
 
 def _bound(table: exp.Table, relation: str) -> exp.Table:
@@ -631,10 +763,13 @@ def _is_table_function(node: exp.Expr) -> bool:
     )
 
 
-def _check_table_function(func: exp.Expr, *, qualified: bool = False) -> None:
-    """Refuse a table function unless it is a pure generator or one of tablever's own."""
+def _check_table_function(func: exp.Expr, *, qualified: bool = False,
+                          history: bool = False) -> None:
+    """Refuse a table function unless it is a pure generator or one of tablever's own
+    (those only where a table can stand: ``history``)."""
     name = _function_name(func)
-    if not qualified and (name in ALLOWED_TABLE_FUNCTIONS or name in HISTORY_FUNCTIONS):
+    if not qualified and (name in ALLOWED_TABLE_FUNCTIONS
+                          or (history and name in HISTORY_FUNCTIONS)):
         return
     raise InvalidPredicateError(
         f"table function {name}() is not allowed: queries read only warehouse tables "
@@ -689,7 +824,8 @@ def _check_table(table: exp.Table) -> None:
             func = func.expressions[0]  # TABLE(read_csv(...)): name the function inside
         # A schema prefix (main.range(3)) or TABLE(...) is refused: the names allowed are
         # DuckDB's own functions, called plainly.
-        _check_table_function(func, qualified=wrapped or bool(table.args.get("db")))
+        _check_table_function(func, qualified=wrapped or bool(table.args.get("db")),
+                              history=True)
         return
     for part in table.parts:
         name = part.name

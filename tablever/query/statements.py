@@ -7,8 +7,7 @@ a table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlglot import exp
@@ -27,7 +26,16 @@ from tablever.query.engine import (
     is_conversion_error,
     run_sql,
 )
-from tablever.query.rewrite import Dml, TableRef, as_dml, parse, typed_values, values_column
+from tablever.query.history import history_relation
+from tablever.query.rewrite import (
+    Dml,
+    HistoryCall,
+    TableRef,
+    as_dml,
+    parse,
+    typed_values,
+    values_column,
+)
 from tablever.query.sandbox import resolve_ref, run_query
 
 if TYPE_CHECKING:
@@ -60,6 +68,9 @@ class _Tables:
     def resolve(self, ref: TableRef) -> Snapshot:
         return resolve_ref(self.get(ref.name), ref)
 
+    def call(self, call: HistoryCall) -> pa.Table:
+        return history_relation(call, self.get(call.table), self.resolve)
+
 
 def run_statement(wh: Warehouse, query: str, *, dialect: str | None = None,
                   message: str | None = None) -> pa.Table:
@@ -78,10 +89,10 @@ def run_statement(wh: Warehouse, query: str, *, dialect: str | None = None,
         return _create(wh, tables, create, text=text, message=msg)
     dml = as_dml(tree)
     if dml is None:
-        return run_query(tree, tables.resolve)
+        return run_query(tree, tables.resolve, tables.call)
     target = tables.get(dml.table)
     if dml.kind == "insert":
-        rows = _insert_rows(dml, target.schema, tables.resolve)
+        rows = _insert_rows(dml, target.schema, tables)
         target.append(rows, message=msg, properties={"sql": text})
         count = rows.num_rows
     elif dml.kind == "delete":
@@ -110,7 +121,7 @@ def _create(wh: Warehouse, tables: _Tables, create: CreateTable, *, text: str,
         rows = _declared(create).empty_table()
     else:
         assert create.source is not None
-        rows = run_query(create.source, tables.resolve)
+        rows = run_query(create.source, tables.resolve, tables.call)
     if existing is not None:
         table = tables.get(existing)
         old = [(f.name, f.type, f.nullable) for f in table.schema]
@@ -176,7 +187,7 @@ def _count(n: int) -> pa.Table:
     return pa.table({"count": pa.array([n], pa.int64())})
 
 
-def _insert_rows(dml: Dml, schema: pa.Schema, resolve: Callable[[TableRef], Any]) -> pa.Table:
+def _insert_rows(dml: Dml, schema: pa.Schema, tables: _Tables) -> pa.Table:
     """The rows an INSERT adds, typed as DuckDB's INSERT types them."""
     lower = {n.lower(): n for n in schema.names}
     if dml.source is None:  # DEFAULT VALUES: every column's default, which is NULL
@@ -188,7 +199,7 @@ def _insert_rows(dml: Dml, schema: pa.Schema, resolve: Callable[[TableRef], Any]
                 f"INSERT: table {dml.table!r} has no column {given!r} "
                 f"(its columns: {', '.join(schema.names)})")
     if dml.by_name:
-        rows = run_query(dml.source, resolve)
+        rows = run_query(dml.source, tables.resolve, tables.call)
         names = rows.schema.names
         unknown = [n for n in names if n.lower() not in lower]
         if unknown:
@@ -202,16 +213,16 @@ def _insert_rows(dml: Dml, schema: pa.Schema, resolve: Callable[[TableRef], Any]
         types = [duckdb_type(schema.field(lower[n.lower()]).type) for n in targets]
         typed = typed_values(dml.source, types)
         try:
-            rows = run_query(typed, resolve)
+            rows = run_query(typed, tables.resolve, tables.call)
         except Exception as exc:
             if typed is dml.source or not is_conversion_error(exc):
                 raise
-            raise _misfit(dml, targets, types, resolve, exc) from exc
+            raise _misfit(dml, targets, types, tables, exc) from exc
     return _mapped(rows, schema, names)
 
 
 def _misfit(dml: Dml, targets: list[str], types: list[str | None],
-            resolve: Callable[[TableRef], Any], exc: BaseException) -> Exception:
+            tables: _Tables, exc: BaseException) -> Exception:
     """SchemaMismatchError naming the columns a VALUES list's values do not fit."""
     bad = []
     for i, (name, sql_type) in enumerate(zip(targets, types, strict=True)):
@@ -219,7 +230,7 @@ def _misfit(dml: Dml, targets: list[str], types: list[str | None],
         if column is None:
             continue
         try:
-            run_query(typed_values(column, [sql_type]), resolve)
+            run_query(typed_values(column, [sql_type]), tables.resolve, tables.call)
         except Exception as one:  # noqa: BLE001 - any failure names the column
             if is_conversion_error(one):
                 bad.append(name)
