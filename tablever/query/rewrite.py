@@ -261,11 +261,8 @@ def _parse_error(
     tokens = _tokens(sql, dialect) or []
     first = tokens[0].text.upper() if tokens else ""
     if first in _NEVER_PARSED:
-        return InvalidPredicateError(
-            f"{_NEVER_PARSED[first]} is not allowed: tablever SQL runs queries "
-            "(SELECT, UNION/INTERSECT/EXCEPT, WITH, VALUES) and INSERT, DELETE, UPDATE",
-            sql=sql, line=1, col=1,
-        )
+        refused = _refused(_NEVER_PARSED[first])
+        return InvalidPredicateError(str(refused), sql=sql, line=1, col=1)
     if isinstance(exc, ParseError) and exc.errors:
         err = exc.errors[0]
         line, end_col = int(err.get("line") or 1), int(err.get("col") or 1)
@@ -745,6 +742,11 @@ def check_read_only(tree: exp.Expr) -> None:
     for node in tree.walk():
         if isinstance(node, _STATEMENTS):
             raise _refused(_statement_name(node))
+        if isinstance(node, (exp.Placeholder, exp.Parameter)) and not isinstance(
+                node.parent, exp.Table):
+            raise InvalidPredicateError(
+                f"parameter {node.sql('duckdb')} is not supported: Warehouse.sql takes no "
+                "parameter values; put the values in the statement")
         if isinstance(node, exp.Table):
             _check_table(node)
         elif _is_table_function(node):
@@ -778,10 +780,50 @@ def _check_table_function(func: exp.Expr, *, qualified: bool = False,
     )
 
 
+_FILES = ("the SQL reads and writes warehouse tables only: write the Arrow table "
+          "Warehouse.sql returns (or use `tablever sql ... --format parquet -o FILE`), and "
+          "add a file's rows with Table.append")
+_HINTS = {
+    "COPY": _FILES, "EXPORT DATABASE": _FILES, "IMPORT DATABASE": _FILES,
+    "ATTACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
+    "DETACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
+    "USE": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
+    "INSTALL": "the SQL runs without extensions", "LOAD": "the SQL runs without extensions",
+    "FORCE": "the SQL runs without extensions or checkpoints",
+    "SET": "the session's settings are fixed (times are UTC)",
+    "RESET": "the session's settings are fixed (times are UTC)",
+    "PRAGMA": "the session's settings are fixed; DESCRIBE t and SHOW TABLES describe tables",
+    "CALL": "the session's settings are fixed; DESCRIBE t and SHOW TABLES describe tables",
+    "BEGIN": "each statement is its own commit; there are no multi-statement transactions",
+    "COMMIT": "each statement is its own commit; there are no multi-statement transactions",
+    "ROLLBACK": "each statement is its own commit; restore an old version with Table.restore",
+    "CHECKPOINT": "tables are maintained with tv.compact, tv.expire and tv.vacuum",
+    "VACUUM": "tables are maintained with tv.compact, tv.expire and tv.vacuum",
+    "ANALYZE": "tables keep their own statistics",
+    "TRUNCATE": "write DELETE FROM t (one commit; the rows stay in the old versions)",
+    "EXPLAIN": "not available",
+    "SUMMARIZE": "write the aggregate query (count, min, max, ...) instead",
+    "DESCRIBE": "DESCRIBE takes a table (DESCRIBE events VERSION AS OF 3)",
+    "SHOW": "SHOW TABLES lists the tables and DESCRIBE t a table's columns",
+    "CREATE": "CREATE TABLE is the one CREATE statement",
+    "DROP": "DROP is not supported yet",
+    "ALTER": "ALTER is not supported yet",
+    "SELECT ... INTO": "write CREATE TABLE name AS SELECT ...",
+    "PIVOT": "write it as a subquery: SELECT * FROM (PIVOT ...)",
+    "UNPIVOT": "write it as a subquery: SELECT * FROM (UNPIVOT ...)",
+    "PREPARE": "parameters are not supported: put the values in the statement",
+    "EXECUTE": "parameters are not supported: put the values in the statement",
+    "DEALLOCATE": "parameters are not supported: put the values in the statement",
+    "COMMENT": "keep notes in table properties (Table.set_properties) or commit messages",
+}
+
+
 def _refused(what: str) -> InvalidPredicateError:
+    hint = _HINTS.get(what, "")
     return InvalidPredicateError(
         f"{what} is not allowed: tablever SQL runs queries (SELECT, UNION/INTERSECT/EXCEPT, "
-        "WITH, VALUES) over warehouse tables, and INSERT, DELETE, UPDATE on them"
+        "WITH, VALUES) over warehouse tables, INSERT, DELETE and UPDATE on them, CREATE "
+        "TABLE, DESCRIBE and SHOW TABLES" + (f"; {hint}" if hint else "")
     )
 
 
@@ -892,7 +934,7 @@ def as_dml(tree: exp.Expr) -> Dml | None:
         ('delete', 'events', 'confidence < 0.7')
     """
     if isinstance(tree, exp.Merge):
-        raise InvalidPredicateError("MERGE is not supported: use Table.upsert")
+        raise InvalidPredicateError("MERGE is not supported yet: use Table.upsert")
     if not isinstance(tree, (exp.Insert, exp.Delete, exp.Update)):
         return None
     verb = _STATEMENT_NAMES[type(tree).__name__]
