@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -579,7 +579,7 @@ def rewrite_query(
     bind: Callable[[TableRef], str],
     *,
     bind_call: Callable[[HistoryCall], str] | None = None,
-    row_ids: bool = False,
+    row_ids: Collection[TableRef] = (),
 ) -> str:
     """DuckDB SQL in which every base-table reference reads the relation ``bind`` names.
 
@@ -588,8 +588,8 @@ def rewrite_query(
     version clause goes away; the user's alias stays, and an unaliased reference is
     aliased to its table name so ``events.id`` still resolves. ``tree`` is not changed.
     ``bind_call`` does the same for each :class:`HistoryCall` (``snapshots('t')``, ...),
-    aliased to the function's name. With ``row_ids``, each snapshot's relation has a
-    ``_row_id`` column that ``*`` leaves out (``t.* EXCLUDE (_row_id)``), so it is
+    aliased to the function's name. The relations of the references in ``row_ids`` have
+    a ``_row_id`` column that ``*`` leaves out (``* EXCLUDE (t._row_id)``), so it is
     hidden unless named.
 
     Example:
@@ -599,7 +599,8 @@ def rewrite_query(
         >>> rewrite_query(parse(
         ...     "SELECT id FROM events VERSION AS OF 1 EXCEPT SELECT id FROM events"), bind)
         'SELECT id FROM "v0" AS events EXCEPT SELECT id FROM "v1" AS events'
-        >>> rewrite_query(parse("SELECT _row_id, * FROM events e"), bind, row_ids=True)
+        >>> rewrite_query(parse("SELECT _row_id, * FROM events e"), bind,
+        ...               row_ids=[TableRef("events", "latest", None)])
         'SELECT _row_id, * EXCLUDE (e._row_id) FROM "v1" AS e'
     """
     new = tree.copy()
@@ -610,7 +611,8 @@ def rewrite_query(
         if ref not in names:
             names[ref] = bind(ref)
         replacement = _bound(node, names[ref])
-        bound.add(id(replacement))
+        if ref in row_ids:
+            bound.add(id(replacement))
         node.replace(replacement)
     calls: dict[HistoryCall, str] = {}
     for node in _history_tables(new):
@@ -625,7 +627,7 @@ def rewrite_query(
             alias=alias.copy() if alias else exp.TableAlias(
                 this=exp.to_identifier(call.function)))
         node.replace(replacement)
-    if row_ids:
+    if bound:
         _hide_row_ids(new, bound)
     return new.sql(dialect="duckdb")
 

@@ -121,7 +121,11 @@ def run_query(
             f"{calls[0].function}() is not available here: use Warehouse.sql or Table.sql")
     snaps = {ref: resolve(ref) for ref in refs}
     relations = {c: call(c) for c in calls} if call is not None else {}
-    row_ids = any(c.name.lower() == ROW_ID for c in tree.find_all(exp.Column))
+    # A query naming _row_id reads it for each table that has no column of that name
+    # (in any case: tables made before the name was reserved keep theirs).
+    named = any(c.name.lower() == ROW_ID for c in tree.find_all(exp.Column))
+    row_ids = {ref for ref, snap in snaps.items()
+               if named and ROW_ID not in {n.lower() for n in snap.schema.names}}
     name = _count_name(tree) if len(snaps) == 1 and not calls else None
     if name is not None:
         # A snapshot's row count is in its log (file rows minus deleted rows): DuckDB
@@ -150,7 +154,7 @@ def run_query(
         # when created and again by the query.
         ctes = ", ".join(
             f'"{names[ref]}" AS NOT MATERIALIZED '
-            f'({plan_sql(plans[ref], conn, with_row_id=row_ids, created=created)})'
+            f'({plan_sql(plans[ref], conn, with_row_id=ref in row_ids, created=created)})'
             for ref in refs)
         shown = rewrite_query(tree, lambda ref: names[ref], bind_call=lambda c: fn_names[c],
                               row_ids=row_ids)
