@@ -121,7 +121,7 @@ def _create(wh: Warehouse, tables: _Tables, create: CreateTable, *, text: str,
         rows = _declared(create).empty_table()
     else:
         assert create.source is not None
-        rows = run_query(create.source, tables.resolve, tables.call)
+        rows = _unique_names(run_query(create.source, tables.resolve, tables.call))
     if existing is not None:
         table = tables.get(existing)
         old = [(f.name, f.type, f.nullable) for f in table.schema]
@@ -143,6 +143,21 @@ def _create(wh: Warehouse, tables: _Tables, create: CreateTable, *, text: str,
             raise
         return _count(0)
     return _count(rows.num_rows)
+
+
+def _unique_names(rows: pa.Table) -> pa.Table:
+    """A query's columns named as DuckDB's CREATE TABLE AS names them: a name seen
+    before (in any case) gets ``_1``, ``_2``, ... (``a, a`` is ``a, a_1``)."""
+    seen: set[str] = set()
+    names = []
+    for name in rows.schema.names:
+        new, n = name, 0
+        while new.lower() in seen:
+            n += 1
+            new = f"{name}_{n}"
+        seen.add(new.lower())
+        names.append(new)
+    return rows if names == rows.schema.names else rows.rename_columns(names)
 
 
 def _shown(schema: pa.Schema) -> str:

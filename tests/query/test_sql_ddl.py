@@ -102,6 +102,20 @@ def test_create_as_select_matches_duckdb(wh: tv.Warehouse) -> None:
 
 
 @pytest.mark.parametrize(
+    "query",
+    ["SELECT 1 AS a, 2 AS a", 'SELECT 1 AS "A", 2 AS a, 3 AS a_1', "SELECT 1, 2, 1",
+     "SELECT 1 AS a, 2 AS a, 3 AS a", "SELECT NULL AS n", "SELECT id, id FROM events"],
+)
+def test_create_as_select_names_columns_as_duckdb(wh: tv.Warehouse, query: str) -> None:
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE events (id BIGINT, label VARCHAR)")
+    conn.execute(f"CREATE TABLE c AS {query}")
+    want = conn.sql("SELECT * FROM c").to_arrow_table().schema
+    wh.sql(f"CREATE TABLE c AS {query}")
+    assert wh.table("c").schema == want
+
+
+@pytest.mark.parametrize(
     "clause", ["VERSION AS OF 1", "VERSION AS OF 'v1.0'", "AT (VERSION => 1)",
                "FOR VERSION AS OF 1"])
 def test_create_as_select_from_an_old_version(wh: tv.Warehouse, clause: str) -> None:
