@@ -223,7 +223,7 @@ def test_a_table_with_a_reserved_column_name_is_refused(wh: tv.Warehouse) -> Non
 
 
 def test_describe_matches_duckdb(wh: tv.Warehouse) -> None:
-    columns = ("a INTEGER, b VARCHAR, c DECIMAL(5,2), d TIMESTAMPTZ, e INTEGER[], "
+    columns = ("a INTEGER NOT NULL, b VARCHAR, c DECIMAL(5,2), d TIMESTAMPTZ, e INTEGER[], "
                "f STRUCT(x INTEGER, y VARCHAR), g DOUBLE, h DATE")
     conn = duckdb.connect()
     conn.execute(f"CREATE TABLE t ({columns})")
