@@ -43,6 +43,7 @@ __all__ = [
     "default_connection",
     "duckdb_type",
     "fetch_arrow",
+    "is_conversion_error",
     "plan_sql",
     "run_sql",
     "cached_sandbox",
@@ -545,6 +546,12 @@ def run_sql(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pa
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     return table
+
+
+def is_conversion_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is DuckDB failing to cast a value."""
+    cause = exc.__cause__ if isinstance(exc, TableverError) else exc
+    return isinstance(cause, (duckdb.ConversionException, duckdb.OutOfRangeException))
 
 
 def is_user_sql_error(exc: BaseException) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,15 +40,22 @@ from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import Token, TokenType
 
 from tablever.errors import InvalidPredicateError
+from tablever.schema import ROW_ID
 
 __all__ = [
+    "ALLOWED_TABLE_FUNCTIONS",
     "Dml",
+    "HISTORY_FUNCTIONS",
+    "HistoryCall",
     "TableRef",
     "as_dml",
     "check_read_only",
+    "history_calls",
     "parse",
     "rewrite_query",
     "table_refs",
+    "typed_values",
+    "values_column",
 ]
 
 
@@ -72,7 +79,9 @@ class Dml:
 
     ``where`` and the values of ``assignments`` are DuckDB SQL over the target's columns
     (qualifiers naming the target are removed). ``source`` is the INSERT's query (a
-    SELECT, set operation or VALUES), to be run through :func:`rewrite_query`.
+    SELECT, set operation or VALUES), to be run through :func:`rewrite_query`; it is
+    ``None`` for ``INSERT ... DEFAULT VALUES`` (one row of NULLs: tables have no column
+    defaults). ``by_name`` matches the query's columns to the table's by name.
     """
 
     kind: Literal["insert", "delete", "update"]
@@ -81,6 +90,21 @@ class Dml:
     assignments: dict[str, str]
     source: exp.Expression | None
     columns: list[str] | None
+    by_name: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCall:
+    """A call of one of tablever's table functions over a table's history:
+    ``snapshots('t')``, ``tags('t')``, ``runs('t')`` or ``table_changes('t', from[, to])``.
+
+    ``bounds`` holds ``table_changes``' two versions as :class:`TableRef` (the second is
+    ``latest`` when omitted), and is empty for the others.
+    """
+
+    function: Literal["snapshots", "tags", "runs", "table_changes"]
+    table: str
+    bounds: tuple[TableRef, ...] = ()
 
 
 # --------------------------------------------------------------------------- parse
@@ -237,11 +261,8 @@ def _parse_error(
     tokens = _tokens(sql, dialect) or []
     first = tokens[0].text.upper() if tokens else ""
     if first in _NEVER_PARSED:
-        return InvalidPredicateError(
-            f"{_NEVER_PARSED[first]} is not allowed: tablever SQL runs queries "
-            "(SELECT, UNION/INTERSECT/EXCEPT, WITH, VALUES) and INSERT, DELETE, UPDATE",
-            sql=sql, line=1, col=1,
-        )
+        refused = _refused(_NEVER_PARSED[first])
+        return InvalidPredicateError(str(refused), sql=sql, line=1, col=1)
     if isinstance(exc, ParseError) and exc.errors:
         err = exc.errors[0]
         line, end_col = int(err.get("line") or 1), int(err.get("col") or 1)
@@ -489,16 +510,87 @@ def _timestamp_value(table: exp.Table, value: exp.Expr | None) -> str:
     return value.sql(dialect="duckdb")
 
 
+# ------------------------------------------------------------------ history calls
+
+
+def history_calls(tree: exp.Expr) -> list[HistoryCall]:
+    """Every call of a history function (:data:`HISTORY_FUNCTIONS`) in ``FROM`` or
+    ``JOIN`` position, deduplicated, in order of appearance.
+
+    Raises:
+        InvalidPredicateError: a table name that is not a string, a bound that is not a
+            version, tag or timestamp, or the wrong number of arguments.
+
+    Example:
+        >>> history_calls(parse(
+        ...     "SELECT * FROM table_changes('events', 1, 'v2.0') JOIN tags('events') USING (version)"))
+        [HistoryCall(function='table_changes', table='events', bounds=(TableRef(name='events', kind='version', value=1), TableRef(name='events', kind='version', value='v2.0'))), HistoryCall(function='tags', table='events', bounds=())]
+    """
+    out: list[HistoryCall] = []
+    for node in _history_tables(tree):
+        call = _history_call(node)
+        if call not in out:
+            out.append(call)
+    return out
+
+
+def _history_tables(tree: exp.Expr) -> list[exp.Table]:
+    return [t for t in tree.find_all(exp.Table)
+            if isinstance(t.this, exp.Anonymous) and t.this.name.lower() in HISTORY_FUNCTIONS
+            and not t.args.get("db")]
+
+
+def _history_call(table: exp.Table) -> HistoryCall:
+    func = table.this
+    name = func.name.lower()
+    args = list(func.expressions)
+    usage = ("table_changes('table', from, to)" if name == "table_changes"
+             else f"{name}('table')")
+    counts = (2, 3) if name == "table_changes" else (1,)
+    if len(args) not in counts or any(isinstance(a, exp.Kwarg) for a in args):
+        raise InvalidPredicateError(f"{name}() takes {usage}, got {func.sql('duckdb')}")
+    first = args[0]
+    if not (isinstance(first, exp.Literal) and first.is_string and first.this):
+        raise InvalidPredicateError(
+            f"{name}(): the table is named by a string, as in {usage}; got {first.sql('duckdb')}")
+    target = str(first.this)
+    if name != "table_changes":
+        return HistoryCall(name, target)  # type: ignore[arg-type]
+    bounds = []
+    for arg in args[1:]:
+        holder = exp.Table(this=exp.to_identifier(target))
+        value = arg
+        while isinstance(value, exp.Paren):
+            value = value.this
+        if isinstance(value, exp.Literal) and (value.is_int or value.is_string):
+            bounds.append(TableRef(target, "version", _version_value(holder, value)))
+        else:
+            bounds.append(TableRef(target, "timestamp", _timestamp_value(holder, value)))
+    if len(bounds) == 1:
+        bounds.append(TableRef(target, "latest", None))
+    return HistoryCall("table_changes", target, tuple(bounds))
+
+
 # ------------------------------------------------------------------------ rewrite
 
 
-def rewrite_query(tree: exp.Expr, bind: Callable[[TableRef], str]) -> str:
+def rewrite_query(
+    tree: exp.Expr,
+    bind: Callable[[TableRef], str],
+    *,
+    bind_call: Callable[[HistoryCall], str] | None = None,
+    row_ids: Collection[TableRef] = (),
+) -> str:
     """DuckDB SQL in which every base-table reference reads the relation ``bind`` names.
 
     ``bind`` is called once per distinct :class:`TableRef`, in order of appearance, and
     returns the name of a relation the caller created (a view over that snapshot). The
     version clause goes away; the user's alias stays, and an unaliased reference is
     aliased to its table name so ``events.id`` still resolves. ``tree`` is not changed.
+    ``bind_call`` does the same for each :class:`HistoryCall` (``snapshots('t')``, ...),
+    aliased to the function's name. The relations of the references in ``row_ids`` have
+    a ``_row_id`` column that ``*`` leaves out (``* EXCLUDE (t._row_id)``), so it is
+    hidden unless named.
 
     Example:
         >>> views = {}
@@ -507,15 +599,61 @@ def rewrite_query(tree: exp.Expr, bind: Callable[[TableRef], str]) -> str:
         >>> rewrite_query(parse(
         ...     "SELECT id FROM events VERSION AS OF 1 EXCEPT SELECT id FROM events"), bind)
         'SELECT id FROM "v0" AS events EXCEPT SELECT id FROM "v1" AS events'
+        >>> rewrite_query(parse("SELECT _row_id, * FROM events e"), bind,
+        ...               row_ids=[TableRef("events", "latest", None)])
+        'SELECT _row_id, * EXCLUDE (e._row_id) FROM "v1" AS e'
     """
     new = tree.copy()
     names: dict[TableRef, str] = {}
+    bound: set[int] = set()
     for node in _base_tables(new):
         ref = _table_ref(node)
         if ref not in names:
             names[ref] = bind(ref)
-        node.replace(_bound(node, names[ref]))
+        replacement = _bound(node, names[ref])
+        if ref in row_ids:
+            bound.add(id(replacement))
+        node.replace(replacement)
+    calls: dict[HistoryCall, str] = {}
+    for node in _history_tables(new):
+        call = _history_call(node)
+        if bind_call is None:
+            raise InvalidPredicateError(f"{call.function}() is not available here")
+        if call not in calls:
+            calls[call] = bind_call(call)
+        alias = node.args.get("alias")
+        replacement = exp.Table(
+            this=exp.to_identifier(calls[call], quoted=True),
+            alias=alias.copy() if alias else exp.TableAlias(
+                this=exp.to_identifier(call.function)))
+        node.replace(replacement)
+    if bound:
+        _hide_row_ids(new, bound)
     return new.sql(dialect="duckdb")
+
+
+def _hide_row_ids(tree: exp.Expr, bound: set[int]) -> None:
+    """Leave each snapshot's ``_row_id`` out of the stars that would expand it."""
+    for select in list(tree.find_all(exp.Select)):
+        sources = []
+        from_ = select.args.get("from_")
+        for item in [from_, *(select.args.get("joins") or [])]:
+            node = item.this if isinstance(item, (exp.From, exp.Join)) else None
+            if isinstance(node, exp.Table) and id(node) in bound:
+                sources.append(node.alias_or_name)
+        if not sources:
+            continue
+        for item in select.expressions:
+            if isinstance(item, exp.Star):
+                star, qualifiers = item, sources
+            elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+                match = [a for a in sources if a.lower() == item.table.lower()]
+                star, qualifiers = item.this, [""] * bool(match)
+            else:
+                continue
+            for qualifier in qualifiers:
+                hidden = exp.column(ROW_ID, qualifier or None, quoted=False)
+                star.set("except_", [*(star.args.get("except_") or []), hidden])
 
 
 def _bound(table: exp.Table, relation: str) -> exp.Table:
@@ -550,13 +688,28 @@ _STATEMENT_NAMES = {
     "Copy": "COPY", "Create": "CREATE", "TruncateTable": "TRUNCATE", "Into": "SELECT ... INTO",
     "Transaction": "BEGIN", "LoadData": "LOAD DATA", "Pivot": "PIVOT",
 }
-# Function names refused anywhere: file readers, catalog/settings introspection,
-# SQL-from-string executors and foreign scanners.
+# Table functions a query may call: pure generators that read nothing but their
+# arguments. Every other table function (file readers, catalog and settings
+# introspection, SQL-from-string executors, foreign scanners, profiling and logging
+# switches, whatever a new DuckDB adds) is refused: an allow-list, so a new one is
+# refused until someone decides it is safe.
+ALLOWED_TABLE_FUNCTIONS = frozenset({
+    "range", "generate_series", "unnest", "repeat_row", "json_each", "json_tree",
+})
+# tablever's own table functions over a table's history (see tablever.query.history);
+# each is replaced by a relation the sandbox registers.
+HISTORY_FUNCTIONS = frozenset({"snapshots", "table_changes", "tags", "runs"})
+# Scalar function names refused anywhere: file readers, settings, session variables,
+# logging, and internals.
 _DENIED_PREFIXES = (
     "read_", "parquet_", "glob", "sniff_", "iceberg_", "delta_", "sqlite_", "postgres_",
-    "mysql_", "duckdb_", "pragma_", "st_read", "arrow_scan", "json_execute",
+    "mysql_", "duckdb_", "pragma_", "st_read", "arrow_scan", "json_execute", "__internal",
+    "enable_", "disable_",
 )
-_DENIED_NAMES = {"query", "query_table", "getenv", "current_setting", "which_secret"}
+_DENIED_NAMES = {
+    "query", "query_table", "getenv", "current_setting", "which_secret", "getvariable",
+    "write_log", "checkpoint", "force_checkpoint", "summary",
+}
 _FILE_SUFFIX = re.compile(
     r"\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|bz2|xz|xlsx|db|duckdb|sqlite|"
     r"sqlite3|arrow|feather|ipc|avro|orc)$",
@@ -569,9 +722,10 @@ def check_read_only(tree: exp.Expr) -> None:
 
     The root must be a SELECT, a set operation (UNION, INTERSECT, EXCEPT), a WITH ...
     SELECT or VALUES. Anywhere in the tree, statements (COPY, ATTACH, SET, PRAGMA, ...),
-    table functions (``read_csv(...)``, ``range(...)``: any function in FROM position;
-    UNNEST is allowed), file-reading or introspection functions, and table names that
-    look like files (``'data.csv'``, ``"/tmp/x.db".main.t``) are refused.
+    table functions other than the pure generators of :data:`ALLOWED_TABLE_FUNCTIONS`
+    (``range``, ``generate_series``, ``unnest``, ...) and tablever's
+    :data:`HISTORY_FUNCTIONS`, file-reading or introspection functions, and table names
+    that look like files (``'data.csv'``, ``"/tmp/x.db".main.t``) are refused.
 
     Raises:
         InvalidPredicateError: naming what was refused.
@@ -582,7 +736,7 @@ def check_read_only(tree: exp.Expr) -> None:
         ...     check_read_only(parse("SELECT * FROM read_csv('/etc/passwd')"))
         ... except InvalidPredicateError as exc:
         ...     print(exc)
-        table function read_csv() is not allowed: queries read only warehouse tables
+        table function read_csv() is not allowed: queries read only warehouse tables (the table functions allowed are generate_series, json_each, json_tree, range, repeat_row, unnest, and tablever's runs, snapshots, table_changes, tags)
     """
     root = tree.unnest() if isinstance(tree, exp.Subquery) else tree
     if not isinstance(root, _QUERY_ROOTS):
@@ -590,13 +744,15 @@ def check_read_only(tree: exp.Expr) -> None:
     for node in tree.walk():
         if isinstance(node, _STATEMENTS):
             raise _refused(_statement_name(node))
+        if isinstance(node, (exp.Placeholder, exp.Parameter)) and not isinstance(
+                node.parent, exp.Table):
+            raise InvalidPredicateError(
+                f"parameter {node.sql('duckdb')} is not supported: Warehouse.sql takes no "
+                "parameter values; put the values in the statement")
         if isinstance(node, exp.Table):
             _check_table(node)
         elif _is_table_function(node):
-            raise InvalidPredicateError(
-                f"table function {_function_name(node)}() is not allowed: "
-                "queries read only warehouse tables"
-            )
+            _check_table_function(node)
         if isinstance(node, exp.Func):
             _check_function(node)
 
@@ -611,10 +767,65 @@ def _is_table_function(node: exp.Expr) -> bool:
     )
 
 
+def _check_table_function(func: exp.Expr, *, qualified: bool = False,
+                          history: bool = False) -> None:
+    """Refuse a table function unless it is a pure generator or one of tablever's own
+    (those only where a table can stand: ``history``)."""
+    name = _function_name(func)
+    if not qualified and (name in ALLOWED_TABLE_FUNCTIONS
+                          or (history and name in HISTORY_FUNCTIONS)):
+        return
+    raise InvalidPredicateError(
+        f"table function {name}() is not allowed: queries read only warehouse tables "
+        f"(the table functions allowed are {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}, "
+        f"and tablever's {', '.join(sorted(HISTORY_FUNCTIONS))})"
+    )
+
+
+_FILES = ("the SQL reads and writes warehouse tables only: write the Arrow table "
+          "Warehouse.sql returns (or use `tablever sql ... --format parquet -o FILE`), and "
+          "add a file's rows with Table.append")
+_HINTS = {
+    "COPY": _FILES, "EXPORT DATABASE": _FILES, "IMPORT DATABASE": _FILES,
+    "ATTACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
+    "DETACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
+    "USE": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
+    "INSTALL": "the SQL runs without extensions", "LOAD": "the SQL runs without extensions",
+    "FORCE": "the SQL runs without extensions or checkpoints",
+    "SET": "the session's settings are fixed (times are UTC)",
+    "RESET": "the session's settings are fixed (times are UTC)",
+    "PRAGMA": "the session's settings are fixed; DESCRIBE t and SHOW TABLES describe tables",
+    "CALL": "the session's settings are fixed; DESCRIBE t and SHOW TABLES describe tables",
+    "BEGIN": "each statement is its own commit; there are no multi-statement transactions",
+    "COMMIT": "each statement is its own commit; there are no multi-statement transactions",
+    "ROLLBACK": "each statement is its own commit; restore an old version with Table.restore",
+    "CHECKPOINT": "tables are maintained with tv.compact, tv.expire and tv.vacuum",
+    "VACUUM": "tables are maintained with tv.compact, tv.expire and tv.vacuum",
+    "ANALYZE": "tables keep their own statistics",
+    "TRUNCATE": "write DELETE FROM t (one commit; the rows stay in the old versions)",
+    "EXPLAIN": "not available",
+    "SUMMARIZE": "write the aggregate query (count, min, max, ...) instead",
+    "DESCRIBE": "DESCRIBE takes a table (DESCRIBE events VERSION AS OF 3)",
+    "SHOW": "SHOW TABLES lists the tables and DESCRIBE t a table's columns",
+    "CREATE": "CREATE TABLE is the one CREATE statement",
+    "DROP": "DROP is not supported yet",
+    "ALTER": "ALTER is not supported yet",
+    "SELECT ... INTO": "write CREATE TABLE name AS SELECT ...",
+    "PIVOT": "write it as a subquery: SELECT * FROM (PIVOT ...)",
+    "UNPIVOT": "write it as a subquery: SELECT * FROM (UNPIVOT ...)",
+    "PREPARE": "parameters are not supported: put the values in the statement",
+    "EXECUTE": "parameters are not supported: put the values in the statement",
+    "DEALLOCATE": "parameters are not supported: put the values in the statement",
+    "COMMENT": "keep notes in table properties (Table.set_properties) or commit messages",
+}
+
+
 def _refused(what: str) -> InvalidPredicateError:
+    hint = _HINTS.get(what, "")
     return InvalidPredicateError(
         f"{what} is not allowed: tablever SQL runs queries (SELECT, UNION/INTERSECT/EXCEPT, "
-        "WITH, VALUES) over warehouse tables, and INSERT, DELETE, UPDATE on them"
+        "WITH, VALUES) over warehouse tables, INSERT, DELETE and UPDATE on them, CREATE "
+        "TABLE, DESCRIBE and SHOW TABLES" + (f"; {hint}" if hint else "")
     )
 
 
@@ -652,12 +863,14 @@ def _check_table(table: exp.Table) -> None:
         if table.this is None:
             return
         func = table.this
-        if isinstance(func, exp.Anonymous) and func.name.upper() == "TABLE" and func.expressions:
+        wrapped = isinstance(func, exp.Anonymous) and func.name.upper() == "TABLE"
+        if wrapped and func.expressions:
             func = func.expressions[0]  # TABLE(read_csv(...)): name the function inside
-        raise InvalidPredicateError(
-            f"table function {_function_name(func)}() is not allowed: "
-            "queries read only warehouse tables"
-        )
+        # A schema prefix (main.range(3)) or TABLE(...) is refused: the names allowed are
+        # DuckDB's own functions, called plainly.
+        _check_table_function(func, qualified=wrapped or bool(table.args.get("db")),
+                              history=True)
+        return
     for part in table.parts:
         name = part.name
         if (
@@ -673,17 +886,17 @@ def _check_table(table: exp.Table) -> None:
 
 # ---------------------------------------------------------------------------- DML
 
+_NO_KEY = ("warehouse tables have no PRIMARY KEY or UNIQUE constraint (DuckDB refuses it on "
+           "such a table too); use Table.upsert(rows, on=[key columns])")
 _UNSUPPORTED_ARGS: dict[type[exp.Expr], dict[str, str]] = {
     exp.Insert: {
-        "conflict": "INSERT ... ON CONFLICT (use Table.upsert)",
+        "conflict": "INSERT ... ON CONFLICT: " + _NO_KEY,
         "returning": "INSERT ... RETURNING",
         "overwrite": "INSERT OVERWRITE",
-        "alternative": "INSERT OR REPLACE / OR IGNORE (use Table.upsert)",
+        "alternative": "INSERT OR REPLACE / OR IGNORE: " + _NO_KEY,
         "ignore": "INSERT IGNORE",
-        "by_name": "INSERT ... BY NAME (list the columns instead)",
         "where": "INSERT ... WHERE",
         "partition": "INSERT ... PARTITION",
-        "default": "INSERT ... DEFAULT VALUES",
         "using": "INSERT ... USING",
         "exists": "INSERT ... IF NOT EXISTS",
     },
@@ -723,7 +936,7 @@ def as_dml(tree: exp.Expr) -> Dml | None:
         ('delete', 'events', 'confidence < 0.7')
     """
     if isinstance(tree, exp.Merge):
-        raise InvalidPredicateError("MERGE is not supported: use Table.upsert")
+        raise InvalidPredicateError("MERGE is not supported yet: use Table.upsert")
     if not isinstance(tree, (exp.Insert, exp.Delete, exp.Update)):
         return None
     verb = _STATEMENT_NAMES[type(tree).__name__]
@@ -750,7 +963,17 @@ def as_dml(tree: exp.Expr) -> Dml | None:
         names.add(target.alias.lower())
 
     if isinstance(tree, exp.Insert):
-        return Dml("insert", target.name, None, {}, _insert_source(tree), columns)
+        if tree.args.get("default"):
+            if tree.expression is not None or columns is not None:
+                raise InvalidPredicateError("INSERT ... DEFAULT VALUES takes no column list "
+                                            "and no values")
+            return Dml("insert", target.name, None, {}, None, None)
+        by_name = bool(tree.args.get("by_name"))
+        if by_name and columns is not None:
+            raise InvalidPredicateError(
+                "INSERT ... BY NAME takes no column list: the query's column names say "
+                "where each value goes")
+        return Dml("insert", target.name, None, {}, _insert_source(tree), columns, by_name)
     where = tree.args.get("where")
     where_sql = _scalar_sql(where.this, names, verb) if isinstance(where, exp.Where) else None
     if isinstance(tree, exp.Delete):
@@ -806,13 +1029,37 @@ def typed_values(source: Any, types: Sequence[str | None]) -> Any:
     out = source.copy()
     for row in out.expressions:
         items = row.expressions if isinstance(row, exp.Tuple) else None
-        if items is None or len(items) != len(types):
+        if items is None:
             continue
-        for item, sql_type in zip(list(items), types, strict=True):
+        for item in list(items):
+            # A column's DEFAULT is NULL: warehouse tables have no default values.
+            if isinstance(item, exp.Var) and item.name.upper() == "DEFAULT":
+                item.replace(exp.Null())
+        if len(items) != len(types):
+            continue
+        for item, sql_type in zip(list(row.expressions), types, strict=True):
             if sql_type is not None:
                 item.replace(exp.Cast(this=item.copy(),
                                       to=exp.DataType.build(sql_type, dialect="duckdb", udt=True)))
     return out
+
+
+def values_column(source: Any, index: int) -> Any:
+    """The ``index``-th item of each row of a VALUES list, as a one-column VALUES list
+    (to find which column of an INSERT a value does not fit), or None.
+
+    Example:
+        >>> values_column(parse("VALUES (1, 'a'), (2, 'b')"), 1).sql("duckdb")
+        "VALUES ('a'), ('b')"
+    """
+    if not isinstance(source, exp.Values):
+        return None
+    rows = []
+    for row in source.expressions:
+        if not isinstance(row, exp.Tuple) or len(row.expressions) <= index:
+            return None
+        rows.append(exp.Tuple(expressions=[row.expressions[index].copy()]))
+    return exp.Values(expressions=rows)
 
 
 def _scalar_sql(node: exp.Expr, names: set[str], verb: str) -> str:

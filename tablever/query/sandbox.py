@@ -20,8 +20,16 @@ from tablever.query.engine import (
     sandbox_connection,
 )
 from tablever.query.predicate import prune, query_filter
-from tablever.query.rewrite import TableRef, check_read_only, parse, rewrite_query, table_refs
-from tablever.schema import RESERVED_PREFIX
+from tablever.query.rewrite import (
+    HistoryCall,
+    TableRef,
+    check_read_only,
+    history_calls,
+    parse,
+    rewrite_query,
+    table_refs,
+)
+from tablever.schema import RESERVED_PREFIX, ROW_ID
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -91,13 +99,34 @@ def _count_name(tree: exp.Expression) -> str | None:
     return "count_star()"
 
 
-def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> pa.Table:
-    """Bind every table reference of a read-only statement to a snapshot and run it."""
+def run_query(
+    tree: exp.Expression,
+    resolve: Callable[[TableRef], Snapshot],
+    call: Callable[[HistoryCall], pa.Table] | None = None,
+) -> pa.Table:
+    """Bind every table reference of a read-only statement to a snapshot and run it.
+
+    ``call`` gives the rows of each history function (``snapshots('t')``, ...); without
+    it they are refused. A query that names ``_row_id`` reads each snapshot with its row
+    ids, a column ``*`` leaves out.
+    """
+    from sqlglot import exp
+
     check_read_only(tree)
     _check_own_names(tree)
     refs = table_refs(tree)
+    calls = history_calls(tree)
+    if calls and call is None:
+        raise InvalidPredicateError(
+            f"{calls[0].function}() is not available here: use Warehouse.sql or Table.sql")
     snaps = {ref: resolve(ref) for ref in refs}
-    name = _count_name(tree) if len(snaps) == 1 else None
+    relations = {c: call(c) for c in calls} if call is not None else {}
+    # A query naming _row_id reads it for each table that has no column of that name
+    # (in any case: tables made before the name was reserved keep theirs).
+    named = any(c.name.lower() == ROW_ID for c in tree.find_all(exp.Column))
+    row_ids = {ref for ref, snap in snaps.items()
+               if named and ROW_ID not in {n.lower() for n in snap.schema.names}}
+    name = _count_name(tree) if len(snaps) == 1 and not calls else None
     if name is not None:
         # A snapshot's row count is in its log (file rows minus deleted rows): DuckDB
         # would open every file's footer for it.
@@ -115,14 +144,20 @@ def run_query(tree: exp.Expression, resolve: Callable[[TableRef], Snapshot]) -> 
         paths.extend(plan.paths)
     conn = cached_sandbox(sorted(set(paths)))
     names = {ref: f"__tv_ref_{i}" for i, ref in enumerate(refs)}
+    fn_names = {c: f"__tv_fn_{i}" for i, c in enumerate(calls)}
     created: list[tuple[str, str]] = []
     try:
+        for c, rows in relations.items():
+            conn.register(fn_names[c], rows)
+            created.append(("table", fn_names[c]))
         # Each snapshot is a CTE in front of the query, not a view: a view is bound once
         # when created and again by the query.
         ctes = ", ".join(
-            f'"{names[ref]}" AS NOT MATERIALIZED ({plan_sql(plans[ref], conn, created=created)})'
+            f'"{names[ref]}" AS NOT MATERIALIZED '
+            f'({plan_sql(plans[ref], conn, with_row_id=ref in row_ids, created=created)})'
             for ref in refs)
-        shown = rewrite_query(tree, lambda ref: names[ref])
+        shown = rewrite_query(tree, lambda ref: names[ref], bind_call=lambda c: fn_names[c],
+                              row_ids=row_ids)
         return _run(conn, shown, ctes)
     except TableverError as exc:
         # A damaged or missing file is the table's fault, not the query's: name it.
@@ -193,4 +228,11 @@ def query_table(table: Table, sql: str) -> pa.Table:
             raise TableNotFoundError(ref.name, available=sorted(names))
         return resolve_ref(table, ref)
 
-    return run_query(tree, resolve)
+    def call(c: HistoryCall) -> pa.Table:
+        from tablever.query.history import history_relation
+
+        if c.table.lower() not in names:
+            raise TableNotFoundError(c.table, available=sorted(names))
+        return history_relation(c, table, resolve)
+
+    return run_query(tree, resolve, call)

@@ -523,11 +523,11 @@ REFUSED = [
     ("SELECT * FROM query('SELECT 1')", "query()"),
     ("SELECT * FROM sqlite_scan('x.db', 't')", "sqlite_scan()"),
     ("SELECT * FROM duckdb_settings()", "duckdb_settings()"),
-    ("SELECT * FROM range(10)", "range()"),
+    ("SELECT * FROM main.range(10)", "range()"),
     ("SELECT * FROM TABLE(read_csv('x'))", "read_csv()"),
     ("SELECT * FROM events e JOIN read_csv('x') r ON e.id = r.id", "read_csv()"),
     ("SELECT * FROM events, LATERAL read_csv(events.f)", "read_csv()"),
-    ("SELECT * FROM events e, LATERAL generate_series(1, e.n)", "generate_series()"),
+    ("SELECT * FROM TABLE(range(3))", "range()"),
     ("SELECT * FROM events WHERE id IN (SELECT * FROM read_csv('a'))", "read_csv()"),
     ("SELECT (SELECT count(*) FROM read_parquet('x'))", "read_parquet()"),
     ("WITH a AS (SELECT * FROM read_csv('x')) SELECT * FROM a", "read_csv()"),
@@ -566,6 +566,8 @@ def test_check_read_only_refuses_and_names_it(sql: str, named: str) -> None:
         "WITH a AS (SELECT * FROM events) SELECT * FROM a",
         "FROM events",
         "SELECT * FROM unnest([1, 2])",
+        "SELECT * FROM range(10)",
+        "SELECT * FROM events e, LATERAL generate_series(1, e.n)",
         "SELECT unnest([1, 2]), range(3), read_count FROM events",
         "SELECT * FROM events PIVOT (sum(a) FOR b IN (1, 2))",
         "SELECT * FROM (VALUES (1)) v(a)",
@@ -658,8 +660,7 @@ def test_version_on_dml_target_is_refused(sql: str) -> None:
         ("INSERT INTO events SELECT 1 ON CONFLICT DO NOTHING", "ON CONFLICT"),
         ("INSERT INTO events VALUES (1) RETURNING *", "RETURNING"),
         ("DELETE FROM events WHERE id = 1 RETURNING *", "RETURNING"),
-        ("INSERT INTO events BY NAME SELECT 1 AS id", "BY NAME"),
-        ("INSERT INTO events DEFAULT VALUES", "DEFAULT VALUES"),
+        ("INSERT INTO events (id) DEFAULT VALUES", "DEFAULT VALUES"),
         ("DELETE FROM events WHERE id IN (SELECT id FROM bad)", "subqueries"),
         ("UPDATE events SET n = (SELECT max(n) FROM other)", "subqueries"),
         ("DELETE FROM events WHERE getenv('X') = label", "getenv()"),
@@ -674,6 +675,13 @@ def test_unsupported_dml_is_refused(sql: str, needle: str) -> None:
     with pytest.raises(InvalidPredicateError) as info:
         as_dml(parse(sql))
     assert needle in str(info.value)
+
+
+def test_insert_by_name_and_default_values() -> None:
+    dml = as_dml(parse("INSERT INTO events BY NAME SELECT 1 AS id"))
+    assert dml is not None and dml.by_name and dml.columns is None
+    assert as_dml(parse("INSERT INTO events DEFAULT VALUES")) == Dml(
+        "insert", "events", None, {}, None, None)
 
 
 def test_dml_is_refused_by_check_read_only() -> None:
