@@ -251,3 +251,35 @@ def test_the_command_line_repro_status_and_lineage(wh: tv.Warehouse, tmp_path: P
     assert "derived from" in text and "used by" in text
     missing = cli("repro", str(tmp_path / "none.py"))
     assert missing.returncode != 0 and "no file" in missing.stderr
+
+
+def test_sql_writes_record_the_versions_they_read(wh: tv.Warehouse) -> None:
+    events = wh.create("events", data=xs(1, 2, 3))
+    events.tag("v1")
+    events.append(xs(4))
+    wh.sql("CREATE TABLE train AS SELECT x FROM events VERSION AS OF 'v1' WHERE x > 1")
+    train = wh.table("train")
+    assert [(i.location, i.version) for i in train.latest().inputs] == [(events.location, 1)]
+    wh.sql("INSERT INTO train SELECT x FROM events WHERE x = 4")
+    assert [(i.location, i.version) for i in wh.table("train").latest().inputs] == [
+        (events.location, 2)]
+    wh.sql("INSERT INTO train SELECT x + 100 FROM train")  # a table is not its own input
+    assert wh.table("train").latest().inputs == []
+    wh.sql("INSERT INTO train VALUES (5)")
+    assert wh.table("train").latest().inputs == []
+
+
+def test_the_pipelines_page_runs(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "pipelines.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert len(blocks) == 3
+    scope: dict[str, Any] = {}
+    for code in blocks:
+        exec(compile(code, "docs/pipelines.md", "exec"), scope)  # noqa: S102 - the page's code
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["[('events', 1)]", "[('events', 1)]"]
+    assert sum("built from" in line for line in out) == 3  # train, val, big
+    assert [line.split(":")[0] for line in out[-4:]] == ["split", "stats", "split", "stats"]
+    assert out[-2:] == ["split: skipped (up to date)", "stats: skipped (up to date)"]

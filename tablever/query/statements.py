@@ -37,6 +37,7 @@ from tablever.query.rewrite import (
     values_column,
 )
 from tablever.query.sandbox import resolve_ref, run_query
+from tablever.upstream import capture, note_read
 
 if TYPE_CHECKING:
     from tablever.snapshot import Snapshot
@@ -66,7 +67,9 @@ class _Tables:
         return next((t for t in self.wh.tables() if t.lower() == name.lower()), None)
 
     def resolve(self, ref: TableRef) -> Snapshot:
-        return resolve_ref(self.get(ref.name), ref)
+        snap = resolve_ref(self.get(ref.name), ref)
+        note_read(snap)  # what a statement reads is an input of what it writes
+        return snap
 
     def call(self, call: HistoryCall) -> pa.Table:
         return history_relation(call, self.get(call.table), self.resolve)
@@ -74,7 +77,15 @@ class _Tables:
 
 def run_statement(wh: Warehouse, query: str, *, dialect: str | None = None,
                   message: str | None = None) -> pa.Table:
-    """Run one statement of :meth:`Warehouse.sql` (see there)."""
+    """Run one statement of :meth:`Warehouse.sql` (see there). The table versions it
+    reads are recorded as inputs of the commit it makes (INSERT ... SELECT, CREATE TABLE
+    AS)."""
+    with capture():
+        return _run(wh, query, dialect=dialect, message=message)
+
+
+def _run(wh: Warehouse, query: str, *, dialect: str | None,
+         message: str | None) -> pa.Table:
     tables = _Tables(wh)
     text = query.strip() if isinstance(query, str) else query
     msg = message if message is not None else text
