@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["Graph", "Node", "Stage", "StageRun", "Stale", "graph", "registered", "repro", "stage", "status"]
 
 STAGE_KEY = "stage"  # commit properties of a stage's output: its name ...
-PARAMS_KEY = "stage.params"  # ... and its params, as canonical JSON
+PARAMS_KEY = "stage.params"  # ... its params, as canonical JSON ...
+INPUTS_KEY = "stage.inputs"  # ... and its inputs as declared (location@ref), JSON
 
 
 def _split_ref(spec: str) -> tuple[str, str | None]:
@@ -232,7 +233,8 @@ def _run(s: Stage, now: Mapping[str, Snapshot]) -> dict[str, int]:
         table = tables[out]
         assert table is not None
         conform(data, table.schema)
-    props = {STAGE_KEY: s.name, PARAMS_KEY: _canonical(s.params)}
+    props = {STAGE_KEY: s.name, PARAMS_KEY: _canonical(s.params),
+             INPUTS_KEY: _canonical(s.inputs)}
     inputs = list(now.values())
     versions = {}
     for out, data in rows.items():
@@ -245,9 +247,31 @@ def _run(s: Stage, now: Mapping[str, Snapshot]) -> dict[str, int]:
     return versions
 
 
+def _declared_refs(built: Snapshot) -> dict[str, str]:
+    """location -> ref of the inputs a stage declared with ``@REF`` (by its commit)."""
+    raw = built.properties.get(INPUTS_KEY)
+    if not isinstance(raw, str):
+        return {}
+    try:
+        declared = json.loads(raw)
+    except ValueError:
+        return {}
+    out = {}
+    for spec in declared.values() if isinstance(declared, dict) else ():
+        location, ref = _split_ref(str(spec))
+        if ref is not None:
+            try:
+                out[_open(location).location] = ref
+            except TableverError:
+                continue
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Stale:
-    """A table built from a version of another that has changed since."""
+    """A table built from a version of another that has changed since (the input's
+    latest version, or, for a stage that pinned the input with ``@REF``, what the ref
+    names now)."""
 
     table: str
     input: Input  # what it was built from
@@ -291,16 +315,18 @@ def status(location: str | os.PathLike[str] | Iterable[str]) -> list[Stale]:
         built = next((s for s in _open(loc).history() if s.inputs), None)
         if built is None:
             continue
+        pinned = _declared_refs(built)
         for inp in built.inputs:
             try:
                 upstream_table = _open(inp.location)
-            except TableNotFoundError:
+                # a stage that pinned this input to a ref is stale only if the ref moved
+                now = upstream_table.as_of(pinned.get(inp.location))
+            except TableverError:
                 continue
-            latest = upstream_table.latest()
-            if latest.fingerprint == inp.fingerprint:
+            if now.fingerprint == inp.fingerprint:
                 continue
-            summary = upstream_table.diff(inp.version, latest.version).summary
-            out.append(Stale(loc, inp, latest.version, int(summary.get("added", 0)),
+            summary = upstream_table.diff(inp.version, now.version).summary
+            out.append(Stale(loc, inp, now.version, int(summary.get("added", 0)),
                              int(summary.get("removed", 0))))
     return out
 
