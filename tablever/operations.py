@@ -47,8 +47,8 @@ from tablever.write import sorted_unique, write_positions
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["append", "delete", "filter", "overwrite", "renumber", "restore", "set_properties",
-           "update", "upsert"]
+__all__ = ["add_files", "append", "delete", "filter", "overwrite", "renumber", "replace_files",
+           "restore", "set_properties", "update", "upsert"]
 
 
 def renumber(files: Sequence[DataFile], start: int) -> list[DataFile]:
@@ -91,7 +91,37 @@ def append(
     # consecutive row-id ranges below, in part order (docs/format.md).
     files = write_partitioned(writer.storage, rows, first_row_id=0,
                               properties=writer.state.properties)
-    written_schema = rows.schema
+    return add_files(writer, files, rows.schema, schema_mode=schema_mode, message=message,
+                     properties=properties, allow_empty=allow_empty, provenance=provenance,
+                     base_version=base_version, _target=target)
+
+
+def add_files(
+    writer: Writer,
+    files: Sequence[DataFile],
+    schema: pa.Schema,
+    *,
+    schema_mode: SchemaMode = "strict",
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
+    provenance: bool = True,
+    base_version: int | None = None,
+    _target: pa.Schema | None = None,
+) -> TableState:
+    """Commit data files already written (by :func:`tablever.write.write_data_files`,
+    with placeholder row ids) holding rows of ``schema``, as one append: the files get
+    their row ids from the version they land on. What ``append`` does after writing,
+    and what engines that write files in parallel (Spark executors) commit with."""
+    table_schema = writer.schema
+    target = _target if _target is not None else (
+        merge_schemas(table_schema, schema) if schema_mode == "merge" else table_schema)
+    if _target is None and schema_mode == "strict" and (
+            merge_schemas(table_schema, schema) != table_schema):
+        raise SchemaMismatchError(
+            f"the files hold {schema}, which the table's schema {table_schema} does not "
+            "accept", list(schema.names))
+    written_schema = schema
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema | None]:
         if base_version is not None and state.version != base_version:
@@ -120,6 +150,7 @@ def append(
         "append", build, message=message, properties=properties,
         allow_empty=allow_empty, provenance=provenance,
     )
+
 
 def _matches(
     storage: Storage,
@@ -478,6 +509,21 @@ def overwrite(
     """Replace every row with ``data`` (same schema); earlier versions keep theirs."""
     rows = conform(to_arrow_table(data), writer.schema)
     files = write_partitioned(writer.storage, rows, first_row_id=0, properties=writer.state.properties)
+    return replace_files(writer, files, message=message, properties=properties,
+                         allow_empty=allow_empty, provenance=provenance)
+
+
+def replace_files(
+    writer: Writer,
+    files: Sequence[DataFile],
+    *,
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
+    provenance: bool = True,
+) -> TableState:
+    """Commit data files already written (rows of the table's schema, placeholder row
+    ids) as the table's only rows: an overwrite of files written elsewhere."""
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
         added = renumber(files, state.next_row_id)
