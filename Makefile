@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-dev
 # The demo needs tablever and its runtime dependencies only; tests and lint add [dev].
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint bench bench-s3 soak clean fuzz
+.PHONY: demo test lint bench bench-s3 bench-spark soak clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench:
 # tablever, deltalake and Lance on one local S3 server (moto): make bench-s3 ARGS="--commits 50"
 bench-s3:
 	BENCH_MODULE=benchmarks.s3 bash benchmarks/run.sh $(ARGS)
+
+# Spark local mode over tablever: make bench-spark ARGS="--rows 2000000"
+bench-spark: $(STAMP)
+	$(BIN)/python -m benchmarks.spark $(ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak
