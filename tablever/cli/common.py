@@ -34,6 +34,7 @@ import typer
 from rich.console import Console, Group, RenderableType
 from rich.table import Table as RichTable
 from rich.text import Text
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 import tablever as tv
 from tablever.format.layout import LOG_DIR
@@ -42,8 +43,59 @@ __all__ = ["CliError", "app", "command", "group"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# --- help that reads cleanly ----------------------------------------------------------
+#
+# Typer's Rich help prints a type placeholder (``<bool>``, ``<str>``, ``<list[str]>``)
+# beside every parameter, whatever its metavar, and ``{PATH}`` for a required argument in
+# the usage line. tablever's help shows a flag alone, an option with its metavar
+# (``--where SQL``), and an argument by its name (``PATH``, ``[REF]``). Typer builds its
+# own parameter objects with no hook for another class, so the command classes below
+# give those objects the classes that say so, when Click asks a command for its
+# parameters (the help option and the completion options included).
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return self.metavar or (self.name or "VALUE").upper()
+
+
+class _Argument(TyperArgument):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None  # the name column already shows the metavar
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
+        return [name if self.required else f"[{name}]"]
+
+
+def _plain_params(params: list[Any]) -> list[Any]:
+    for param in params:
+        if type(param) is TyperOption:
+            param.__class__ = _Option
+        elif type(param) is TyperArgument:
+            param.__class__ = _Argument
+    return params
+
+
+class HelpCommand(TyperCommand):
+    """A verb whose help shows flags alone and options with their metavar."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+
+class HelpGroup(TyperGroup):
+    """A group (the root app, a sub-group) whose help reads as :class:`HelpCommand`'s."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="tablever",
+    cls=HelpGroup,
     help="Row-level time travel for versioned datasets.",
     no_args_is_help=True,
     add_completion=True,  # --install-completion, --show-completion [bash|zsh|fish]
@@ -135,7 +187,7 @@ def command(name: str, *, group: typer.Typer | None = None, **kwargs: Any) -> Ca
 
     def decorate(fn: F) -> F:
         guarded = guard(fn)
-        (group or app).command(name, **kwargs)(guarded)
+        (group or app).command(name, cls=kwargs.pop("cls", HelpCommand), **kwargs)(guarded)
         return guarded
 
     return decorate
@@ -143,7 +195,7 @@ def command(name: str, *, group: typer.Typer | None = None, **kwargs: Any) -> Ca
 
 def group(name: str, help: str) -> typer.Typer:  # noqa: A002 - Typer's own keyword
     """A sub-command group (``tablever NAME VERB ...``) attached to the root app."""
-    sub = typer.Typer(help=help, no_args_is_help=True, add_completion=False)
+    sub = typer.Typer(help=help, no_args_is_help=True, add_completion=False, cls=HelpGroup)
     app.add_typer(sub, name=name)
     return sub
 
@@ -447,10 +499,10 @@ PathArg = Annotated[str, arg("PATH", "The table's location (a folder).")]
 RefArg = Annotated[str | None, arg("REF", "Version, tag, snapshot-id prefix or ISO time "
                                           "(default: latest).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-MessageOpt = Annotated[str, typer.Option("--message", "-m", help="What changed and why.")]
+MessageOpt = Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="What changed and why.")]
 PropertyOpt = Annotated[
     list[str] | None,
-    typer.Option("--property", help="KEY=VALUE (repeatable); JSON values are parsed."),
+    typer.Option("--property", metavar="KEY=VALUE", help="KEY=VALUE (repeatable); JSON values are parsed."),
 ]
 
 

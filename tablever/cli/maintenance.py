@@ -102,8 +102,8 @@ def maintain(path: PathArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
 def compact(
     path: PathArg,
     target: Annotated[str | None, typer.Option(
-        "--target-file-bytes", help="Target file size, e.g. 134217728 or 128MiB.")] = None,
-    sort_by: Annotated[str | None, typer.Option("--sort-by", help="a,b: cluster rows.")] = None,
+        "--target-file-bytes", metavar="BYTES", help="Target file size, e.g. 134217728 or 128MiB.")] = None,
+    sort_by: Annotated[str | None, typer.Option("--sort-by", metavar="COLS", help="a,b: cluster rows.")] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -139,9 +139,9 @@ def compact(
 def expire(
     path: PathArg,
     older_than: Annotated[str | None, typer.Option(
-        "--older-than", help="e.g. 90d, 12h (default: retention.older_than).")] = None,
+        "--older-than", metavar="AGE", help="e.g. 90d, 12h (default: retention.older_than).")] = None,
     keep_last: Annotated[int | None, typer.Option(
-        "--keep-last", min=0, help="Always keep the newest N (default: retention.keep_last).")
+        "--keep-last", metavar="N", min=0, help="Always keep the newest N (default: retention.keep_last).")
     ] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
@@ -168,7 +168,7 @@ def expire(
 def vacuum(
     path: PathArg,
     grace: Annotated[str | None, typer.Option(
-        "--grace", help="Keep files younger than this (default: vacuum.grace, else 1h).")
+        "--grace", metavar="AGE", help="Keep files younger than this (default: vacuum.grace, else 1h).")
     ] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,

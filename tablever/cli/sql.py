@@ -42,11 +42,11 @@ def sql(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="A statement; table "
                                          "references may carry VERSION AS OF etc.")],
     warehouse: Annotated[str, typer.Option(
-        "-C", "--warehouse", help="The warehouse folder (default: the current folder).")] = ".",
+        "-C", "--warehouse", metavar="WAREHOUSE", help="The warehouse folder (default: the current folder).")] = ".",
     dialect: Annotated[str | None, typer.Option(
-        "--dialect", help="Read QUERY in this SQL dialect (spark, trino, bigquery, ...).")] = None,
+        "--dialect", metavar="DIALECT", help="Read QUERY in this SQL dialect (spark, trino, bigquery, ...).")] = None,
     message: Annotated[str | None, typer.Option(
-        "--message", "-m", help="Commit message for INSERT/DELETE/UPDATE.")] = None,
+        "--message", "-m", metavar="MSG", help="Commit message for INSERT/DELETE/UPDATE.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     limit: LimitOpt = None,
@@ -82,7 +82,7 @@ def lock(
     path: PathArg,
     ref: RefArg = None,
     output: Annotated[str, typer.Option(
-        "-o", "--output", help="The lock file to write.")] = "tablever.lock",
+        "-o", "--output", metavar="FILE", help="The lock file to write.")] = "tablever.lock",
     as_json: JsonOpt = False,
 ) -> None:
     """Pin a version in a small lock file to commit beside the code that uses it."""

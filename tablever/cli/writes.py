@@ -49,7 +49,7 @@ DryRunOpt = Annotated[bool, typer.Option(
 def create(
     path: PathArg,
     from_file: Annotated[
-        str | None, typer.Option("--from", help="Parquet, CSV or JSONL file: its rows become v1.")
+        str | None, typer.Option("--from", metavar="FILE", help="Parquet, CSV or JSONL file: its rows become v1.")
     ] = None,
     schema: Annotated[
         str | None,
@@ -58,7 +58,7 @@ def create(
     ] = None,
     message: Annotated[
         str | None, typer.Option(
-            "--message", "-m",
+            "--message", "-m", metavar="MSG",
             help="Message of the data commit (v1) with --from, else of the create commit (v0).")
     ] = None,
     prop: PropertyOpt = None,
@@ -216,11 +216,11 @@ def filter_(
 def update(
     path: PathArg,
     set_: Annotated[
-        list[str], typer.Option("--set", help="COLUMN=SQL_EXPRESSION (repeatable).",
+        list[str], typer.Option("--set", metavar="COLUMN=EXPR", help="COLUMN=SQL_EXPRESSION (repeatable).",
                                 show_default=False)
     ],
     message: MessageOpt,
-    where: Annotated[str | None, typer.Option("--where", help="SQL predicate.")] = None,
+    where: Annotated[str | None, typer.Option("--where", metavar="SQL", help="SQL predicate.")] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -242,7 +242,7 @@ def update(
 def restore(
     path: PathArg,
     ref: Annotated[str, arg("REF", "Version, tag, snapshot-id prefix or ISO time.")],
-    message: Annotated[str, typer.Option("--message", "-m", help="What and why.")] = "",
+    message: Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="What and why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Make a new version with exactly the content of REF (same fingerprint)."""
@@ -256,7 +256,7 @@ def restore(
 def set_property(
     path: PathArg,
     pairs: Annotated[list[str], arg("KEY=VALUE", "KEY=VALUE ... (JSON values are parsed).")],
-    message: Annotated[str, typer.Option("--message", "-m", help="What and why.")] = "",
+    message: Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="What and why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Set table properties (checkpoint_interval, retention.*, ...)."""
