@@ -18,6 +18,7 @@ from tablever.cli.common import (
     command,
     console,
     emit_json,
+    fail,
     new_table,
     open_table,
     plural,
@@ -67,7 +68,10 @@ def sql(
             f"the warehouse folder that holds the tables, here -C {parent or '.'}"
         )
     wh = tv.Warehouse(warehouse)
-    result = wh.sql(query, dialect=dialect, message=message)
+    try:
+        result = wh.sql(query, dialect=dialect, message=message)
+    except tv.InvalidPredicateError as exc:
+        fail(exc, statement=query, dialect=dialect)
     total = result.num_rows
     if limit is not None:
         result = result.slice(0, limit)
