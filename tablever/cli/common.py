@@ -459,6 +459,10 @@ RefArg = Annotated[str | None, arg("REF", "Version, tag, snapshot-id prefix or I
                                           "(default: latest).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 MessageOpt = Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="What changed and why.")]
+ProgressOpt = Annotated[bool, typer.Option(
+    "--progress", help="Show progress on stderr even when it is not a terminal.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print nothing but errors (no progress, no summary).")]
 PropertyOpt = Annotated[
     list[str] | None,
     typer.Option("--property", metavar="KEY=VALUE", help="KEY=VALUE (repeatable); JSON values are parsed."),
