@@ -360,9 +360,9 @@ def new_table(
 ) -> RichTable:
     """A Rich table whose title and headers are plain text (never markup); a column is a
     name or ``(name, add_column keyword arguments)``; ``kwargs`` go to the table."""
-    table = RichTable(
-        title=Text(title, style="bold") if title else None, title_justify="left", **kwargs
-    )
+    # a title wider than the table runs past it (Rich would wrap it at the table's width)
+    heading = Text(title, style="bold", no_wrap=True, overflow="ignore") if title else None
+    table = RichTable(title=heading, title_justify="left", **kwargs)
     for col in columns:
         name, opts = (col, {}) if isinstance(col, str) else col
         table.add_column(Text(name), **{"overflow": "fold", **opts})

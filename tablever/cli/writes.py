@@ -244,7 +244,7 @@ def update(
 ) -> None:
     """Set columns to SQL expressions on the matching rows (rows keep their _row_id)."""
     require_message(message)
-    assignments = parse_pairs(set_, "--set")
+    assignments = parse_pairs(set_, "--set", str.strip)
     table = open_table(path)
     if dry_run:
         s = table.latest()
