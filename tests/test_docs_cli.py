@@ -1,10 +1,11 @@
 """docs/cli.md and docs/api.md run as written.
 
 Every ```console and ```bash block of docs/cli.md runs, in order, in one empty folder,
-through the real ``tablever`` script: a ``bash`` block is a script that must succeed; in
-a ``console`` block each ``$ command`` must print exactly the lines shown under it
-(stdout and stderr, ids, commit times, the folder and the machine's provenance
-normalized) and exit 0, or 1 when what it prints is an ``error:``. Every ```python
+through the real ``tablever`` script: a ``bash`` block is a script that must succeed
+(under ``set -euo pipefail``); in a ``console`` block each ``$ command`` must print
+exactly the lines shown under it (stdout and stderr; ids, commit times, the folder and
+the machine's provenance normalized) and exit 0, or 1 when what it prints is an
+``error:``. Every ```python
 block of docs/api.md runs, in order, in one namespace and one empty folder.
 
 ``python -m tests.test_docs_cli`` prints what each command of docs/cli.md prints now,
@@ -101,7 +102,8 @@ def _env() -> dict[str, str]:
 
 def run_step(step: Step, folder: Path, last_code: int) -> subprocess.CompletedProcess[str]:
     # ``(exit N)`` first: ``echo $?`` shows the exit code of the command before
-    code = step.code if step.kind == "bash" else f"(exit {last_code}); {step.code}"
+    code = (f"set -euo pipefail\n{step.code}" if step.kind == "bash"
+            else f"(exit {last_code}); {step.code}")
     return subprocess.run(["bash", "-c", code], cwd=folder, env=_env(), text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
 

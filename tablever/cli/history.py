@@ -138,10 +138,12 @@ def _log_blocks(
         if runs[s.version]:
             head.append(f"  runs: {', '.join(runs[s.version])}")
         con.print(head)
-        con.print(Padding(grid([
+        lines: list[tuple[str, Any]] = [
             ("message", s.message), ("author", s.author),
-            ("provenance", fmt_provenance(s.provenance)), ("properties", fmt_pairs(s.properties)),
-        ]), (0, 0, 1, 4)))
+            ("provenance", fmt_provenance(s.provenance))]
+        if s.properties:
+            lines.append(("properties", fmt_pairs(s.properties)))
+        con.print(Padding(grid(lines), (0, 0, 1, 4)))
 
 
 @command("show")
