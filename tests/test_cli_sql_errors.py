@@ -82,3 +82,18 @@ def test_a_predicate_error_points_too(wh: Path) -> None:
 def test_without_a_position_the_error_stays_one_line(wh: Path) -> None:
     lines = _stderr(wh, "sql", "SELECT * FROM nope", "-C", "wh")
     assert lines == ["error: no table at 'nope' (tables here: events)"]
+
+
+def test_a_long_line_is_shown_around_the_caret(wh: Path) -> None:
+    before = ", ".join(f"id + {i} AS c{i}" for i in range(30))
+    after = ", ".join(f"id AS d{i}" for i in range(20))
+    sql = f"SELECT {before}, nosuch, {after} FROM events"
+    lines = _stderr(wh, "sql", sql, "-C", "wh")
+    assert lines[0] == ('error: invalid SQL: Binder Error: Referenced column "nosuch" not found '
+                        "in FROM clause!")
+    assert lines[1].startswith("LINE 1: ...") and lines[1].endswith("...")
+    assert len(lines[1]) == len("LINE 1: ") + 3 + 100 + 3
+    caret = lines[2].index("^")
+    assert lines[1][caret:caret + 6] == "nosuch" and lines[2].strip() == "^^^^^^"
+    shown = lines[1][len("LINE 1: ..."):-3]
+    assert shown in sql  # a window of the statement itself

@@ -28,8 +28,9 @@ _NAMED = [re.compile(p) for p in (
     r'Function with name "?([^"\s!]+)',
     r'Referenced table "([^"]+)"',
     r'Table with name "?([^"\s!]+)',
-    r"update names unknown column '([^']+)'",
 )]
+# A longer line is shown as a window around the caret.
+_WIDTH = 100
 
 
 def _tokens(sql: str, dialect: str | None) -> list[tuple[int, int, str]]:
@@ -96,5 +97,11 @@ def sql_error_lines(exc: tv.InvalidPredicateError, sql: str | None = None, *,
     # the message, less the excerpt (indented lines) the parser's error carries
     message = [line for line in str(exc).split("\n") if line.strip() and not line.startswith("  ")]
     shown = text.replace("\t", " ").rstrip()
+    if len(shown) > _WIDTH:
+        lo = max(0, min(col - _WIDTH // 2, len(shown) - _WIDTH))
+        width = min(width, _WIDTH - (col - lo))
+        left = "..." if lo else ""
+        shown = left + shown[lo:lo + _WIDTH] + ("..." if lo + _WIDTH < len(shown) else "")
+        col += len(left) - lo
     return [message[0], f"{prefix}{shown}", " " * (len(prefix) + col) + "^" * width,
             *message[1:]]
