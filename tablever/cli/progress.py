@@ -57,7 +57,7 @@ def _progress_lines() -> ProgressFn:
 
     def update(step: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - shown.get(step, -1.0) < 1.0:
+        if step in shown and done < total and now - shown[step] < 1.0:
             return
         shown[step] = now
         sys.stderr.write(f"{_LABELS.get(step, step)}: {done}/{total}\n")
