@@ -11,7 +11,7 @@ rebasing rule; one file shows that every verb builds actions the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ from tablever.schema import (
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
 from tablever.transaction import Writer, json_properties
-from tablever.write import sorted_unique, write_positions
+from tablever.write import Progress, RowProgress, sorted_unique, write_positions
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -61,6 +61,10 @@ def renumber(files: Sequence[DataFile], start: int) -> list[DataFile]:
     return out
 
 
+def _counter(progress: Progress | None, total: int) -> Callable[[int], None] | None:
+    return None if progress is None else RowProgress(progress, total).add
+
+
 def append(
     writer: Writer,
     data: Any,
@@ -71,10 +75,12 @@ def append(
     allow_empty: bool = False,
     provenance: bool = True,
     base_version: int | None = None,
+    progress: Progress | None = None,
 ) -> TableState:
     """Append rows; ``schema_mode="merge"`` adds new nullable columns and widens
     int32->int64 and float32->float64. With ``base_version`` the rows go on exactly that
-    version or nowhere (CommitConflictError): a create's own rows."""
+    version or nowhere (CommitConflictError): a create's own rows. ``progress("write",
+    done, total)`` is told of the rows written (see :class:`~tablever.write.RowProgress`)."""
     if schema_mode not in ("strict", "merge"):
         raise InvalidValueError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
     incoming = to_arrow_table(data)
@@ -90,7 +96,8 @@ def append(
     # Split per partition when the table sets partition_by: the parts' files get
     # consecutive row-id ranges below, in part order (docs/format.md).
     files = write_partitioned(writer.storage, rows, first_row_id=0,
-                              properties=writer.state.properties)
+                              properties=writer.state.properties,
+                              on_rows=_counter(progress, rows.num_rows))
     return add_files(writer, files, rows.schema, schema_mode=schema_mode, message=message,
                      properties=properties, allow_empty=allow_empty, provenance=provenance,
                      base_version=base_version, _target=target)
@@ -505,10 +512,13 @@ def overwrite(
     properties: Mapping[str, Any] | None = None,
     allow_empty: bool = False,
     provenance: bool = True,
+    progress: Progress | None = None,
 ) -> TableState:
-    """Replace every row with ``data`` (same schema); earlier versions keep theirs."""
+    """Replace every row with ``data`` (same schema); earlier versions keep theirs.
+    ``progress`` as for :func:`append`."""
     rows = conform(to_arrow_table(data), writer.schema)
-    files = write_partitioned(writer.storage, rows, first_row_id=0, properties=writer.state.properties)
+    files = write_partitioned(writer.storage, rows, first_row_id=0, properties=writer.state.properties,
+                              on_rows=_counter(progress, rows.num_rows))
     return replace_files(writer, files, message=message, properties=properties,
                          allow_empty=allow_empty, provenance=provenance)
 

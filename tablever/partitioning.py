@@ -14,7 +14,7 @@ partitions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -188,13 +188,15 @@ def write_split(
     first_row_id: int | None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
     compression: str = COMPRESSION,
+    on_rows: Callable[[int], None] | None = None,
 ) -> list[DataFile]:
     """Write ``table`` with one partition of ``columns`` per file (no split without
     columns). With ``first_row_id`` the parts' files get consecutive row-id ranges in
     part order, the way :func:`~tablever.write.write_data_files` numbers its files."""
     if not columns:
         return write_data_files(storage, table, first_row_id=first_row_id,
-                                max_rows_per_file=max_rows_per_file, compression=compression)
+                                max_rows_per_file=max_rows_per_file, compression=compression,
+                                on_rows=on_rows)
     order, bounds = _layout(table, columns)
     spans = list(zip(bounds[:-1], bounds[1:], strict=True))
 
@@ -205,7 +207,7 @@ def write_split(
         return write_data_files(
             storage, _part(table, order, lo, hi),
             first_row_id=None if first_row_id is None else first_row_id + lo,
-            max_rows_per_file=max_rows_per_file, compression=compression,
+            max_rows_per_file=max_rows_per_file, compression=compression, on_rows=on_rows,
         )
 
     if len(spans) <= 1:
@@ -222,13 +224,14 @@ def write_partitioned(
     first_row_id: int | None,
     properties: Mapping[str, Any],
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    on_rows: Callable[[int], None] | None = None,
 ) -> list[DataFile]:
     """:func:`~tablever.write.write_data_files`, split by the table's ``partition_by``
     property when ``properties`` (the table properties) set it, compressed with its
     ``compression`` codec."""
     return write_split(storage, table, partition_columns(properties),
                        first_row_id=first_row_id, max_rows_per_file=max_rows_per_file,
-                       compression=codec(properties))
+                       compression=codec(properties), on_rows=on_rows)
 
 
 def file_partition(f: DataFile, columns: Sequence[str]) -> PartitionKey | None:

@@ -48,6 +48,7 @@ from tablever.transaction import (
     json_properties,
     unfinished_version_zero,
 )
+from tablever.write import Progress
 
 if TYPE_CHECKING:
     from tablever.lineage import Diff
@@ -75,6 +76,7 @@ def create(
     storage_options: Mapping[str, Any] | None = None,
     provenance: bool = True,
     resume: bool = False,
+    progress: Progress | None = None,
 ) -> Table:
     """Create a table (version 0) at ``location``; TableExistsError if there is one.
 
@@ -82,7 +84,8 @@ def create(
     (its rows are not added unless passed as ``data``, which is appended as version 1
     with ``data_message``; it is checked against the schema before version 0 is written).
     ``provenance=False`` (accepted by every write) leaves the commit's automatic
-    provenance (tablever and Python version, user, host, git commit) empty.
+    provenance (tablever and Python version, user, host, git commit) empty. ``progress``
+    is told of ``data``'s rows as they are written, as for :meth:`Table.append`.
 
     Example:
         >>> import pyarrow as pa, tablever as tv, tempfile, os
@@ -127,7 +130,7 @@ def create(
         # the rows go on version 0 or nowhere: a second create resuming the same table
         # (or one racing it) must not append them twice
         table._record(ops.append(Writer(storage, table.log, state), rows, message=data_message,
-                                 provenance=provenance, base_version=0))
+                                 provenance=provenance, base_version=0, progress=progress))
     return table
 
 
@@ -429,16 +432,32 @@ class Table:
         allow_empty: bool = False,
         provenance: bool = True,
         inputs: Iterable[Any] | None = None,
+        progress: Progress | None = None,
     ) -> Snapshot:
         """Append rows (pyarrow Table/RecordBatch, polars or pandas DataFrame, ...).
 
         ``schema_mode="merge"`` adds new nullable columns and widens int32->int64 and
         float32->float64; otherwise the data must match the table's schema.
+
+        ``progress(step, done, total)``, if given, is called as the rows are encoded into
+        data files: ``step`` is ``"write"``, ``done`` the rows written so far (0 first,
+        then at least every 131,072 rows, ``total`` last) and ``total`` the rows of the
+        write. The files are written on several threads, so it may be called from any of
+        them, one call at a time, with ``done`` never decreasing.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.table({"c": [0]}))
+            >>> seen = []
+            >>> s = t.append(pa.table({"c": list(range(300_000))}),
+            ...              progress=lambda step, done, total: seen.append(done))
+            >>> seen[0], seen[-1], seen == sorted(seen), s.num_rows
+            (0, 300000, True, 300000)
         """
         with upstream.given(inputs):
             return self._write(ops.append, data, message=message, properties=properties,
                                schema_mode=schema_mode, allow_empty=allow_empty,
-                               provenance=provenance)
+                               provenance=provenance, progress=progress)
 
     def delete(
         self, where: str, *, message: str = "", properties: Mapping[str, Any] | None = None,
@@ -494,12 +513,13 @@ class Table:
     def overwrite(
         self, data: Any, *, message: str = "", properties: Mapping[str, Any] | None = None,
         allow_empty: bool = False, provenance: bool = True,
-        inputs: Iterable[Any] | None = None,
+        inputs: Iterable[Any] | None = None, progress: Progress | None = None,
     ) -> Snapshot:
-        """Replace all rows with ``data``."""
+        """Replace all rows with ``data`` (``progress`` as for :meth:`append`)."""
         with upstream.given(inputs):
             return self._write(ops.overwrite, data, message=message, properties=properties,
-                                 allow_empty=allow_empty, provenance=provenance)
+                               allow_empty=allow_empty, provenance=provenance,
+                               progress=progress)
 
     def restore(
         self, ref: Ref, *, message: str = "", properties: Mapping[str, Any] | None = None,

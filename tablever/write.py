@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = [
     "COMPRESSION",
     "codec",
     "MAX_ROWS_PER_FILE",
+    "Progress",
+    "RowProgress",
     "ROW_GROUP_SIZE",
     "column_stats",
     "has_bounds",
@@ -92,17 +95,53 @@ def _dictionary_columns(table: pa.Table) -> list[str]:
     return out
 
 
-def parquet_bytes(table: pa.Table, compression: str = COMPRESSION) -> bytes:
+# ``progress(step, done, total)``: the callback long operations take.
+Progress = Callable[[str, int, int], None]
+
+
+class RowProgress:
+    """Rows written so far, reported as ``progress(step, done, total)``.
+
+    The files of one write are encoded on several threads; each reports the rows it has
+    just encoded with :meth:`add`, and the counts add up under a lock, so ``progress``
+    sees ``done`` only grow, from 0 (reported when this is made) to ``total``.
+    """
+
+    def __init__(self, progress: Progress, total: int, step: str = "write") -> None:
+        self._progress, self._total, self._step = progress, total, step
+        self._done = 0
+        self._lock = threading.Lock()
+        progress(step, 0, total)
+
+    def add(self, rows: int) -> None:
+        with self._lock:
+            self._done = min(self._done + rows, self._total)
+            self._progress(self._step, self._done, self._total)
+
+
+def parquet_bytes(
+    table: pa.Table, compression: str = COMPRESSION, *,
+    on_rows: Callable[[int], None] | None = None,
+) -> bytes:
+    """``table`` as Parquet bytes; ``on_rows(n)`` is told of each row group encoded (the
+    bytes are the same: ``pq.write_table`` writes the same row groups in one call)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        row_group_size=ROW_GROUP_SIZE,
+    options: dict[str, Any] = dict(
         compression=compression,
         write_statistics=_statistics(table),
         use_dictionary=_dictionary_columns(table) or False,
         write_page_checksum=True,
     )
+    if on_rows is None or table.num_rows <= ROW_GROUP_SIZE:
+        pq.write_table(table, sink, row_group_size=ROW_GROUP_SIZE, **options)
+        if on_rows is not None:
+            on_rows(table.num_rows)
+    else:
+        with pq.ParquetWriter(sink, table.schema, **options) as writer:
+            for start in range(0, table.num_rows, ROW_GROUP_SIZE):
+                group = table.slice(start, ROW_GROUP_SIZE)
+                writer.write_table(group, row_group_size=ROW_GROUP_SIZE)
+                on_rows(group.num_rows)
     return bytes(sink.getvalue().to_pybytes())
 
 
@@ -198,21 +237,23 @@ def write_data_file(
     *,
     content_sum: int | None = None,
     compression: str = COMPRESSION,
+    on_rows: Callable[[int], None] | None = None,
 ) -> DataFile:
     """Write ``table`` as one data file. ``content_sum`` is the file's content-hash sum
-    when the caller already knows it (compaction adds up its inputs' sums)."""
+    when the caller already knows it (compaction adds up its inputs' sums); ``on_rows(n)``
+    is told of the rows as they are encoded."""
     if content_sum is not None:
-        data = parquet_bytes(table, compression)
+        data = parquet_bytes(table, compression, on_rows=on_rows)
         content_hex = sum_hex(content_sum)
     elif table.num_rows < 65_536:  # small: a thread would cost more than it overlaps
-        data = parquet_bytes(table, compression)
+        data = parquet_bytes(table, compression, on_rows=on_rows)
         content_hex = sum_hex(sum_rows(table))
     else:
         # The content hash comes from the rows in memory (never a second scan), computed
         # in a second thread while Parquet encodes: numpy and Arrow release the GIL.
         with ThreadPoolExecutor(max_workers=1) as pool:
             content = pool.submit(sum_rows, table)
-            data = parquet_bytes(table, compression)
+            data = parquet_bytes(table, compression, on_rows=on_rows)
             content_hex = sum_hex(content.result())
     sha = hashlib.sha256(data).hexdigest()
     path = content_path(DATA_DIR, sha)
@@ -243,11 +284,14 @@ def write_data_files(
     first_row_id: int | None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
     compression: str = COMPRESSION,
+    on_rows: Callable[[int], None] | None = None,
 ) -> list[DataFile]:
     """Write ``table`` as one or more data files.
 
     With ``first_row_id`` the files get consecutive row-id ranges (appends); without it
     the table must carry a physical ``_row_id`` column (update, upsert, compact).
+    ``on_rows(n)`` is told of the rows as they are encoded, from the writing threads
+    (:class:`RowProgress` adds them up).
     """
     if table.num_rows == 0:
         return []
@@ -256,7 +300,7 @@ def write_data_files(
         part = table.slice(start, max_rows_per_file)
         chunks.append((part, None if first_row_id is None else first_row_id + start))
     def write(chunk: tuple[pa.Table, int | None]) -> DataFile:
-        return write_data_file(storage, *chunk, compression=compression)
+        return write_data_file(storage, *chunk, compression=compression, on_rows=on_rows)
 
     if len(chunks) == 1:
         files = [write(chunks[0])]

@@ -237,3 +237,82 @@ def test_processes_appending_concurrently_all_commit(path: str, table: tv.Table)
     assert [h.version for h in history] == list(range(24, -1, -1))
     for newer, older in zip(history, history[1:], strict=False):
         assert newer.parent_id == older.id and newer.timestamp > older.timestamp
+
+
+# --- progress ------------------------------------------------------------------------
+
+
+def _big(n: int) -> pa.Table:
+    import numpy as np
+
+    ids = np.arange(n, dtype=np.int64)
+    return pa.table({
+        "id": ids,
+        "label": pa.array(np.array(["cat", "dog", "bird"])[ids % 3]),  # dictionary pages
+        "confidence": np.where(ids % 7 == 0, np.nan, (ids % 100) / 100),  # NaN: no stats
+    })
+
+
+def _checked(calls: list[tuple[str, int, int]], total: int) -> None:
+    """Called with ("write", done, total): 0 first, done never decreasing, total last."""
+    assert calls, "progress was never called"
+    assert {step for step, _, _ in calls} == {"write"}
+    assert {t for _, _, t in calls} == {total}
+    done = [d for _, d, _ in calls]
+    assert done[0] == 0 and done[-1] == total
+    assert done == sorted(done)
+
+
+def test_append_reports_progress_up_to_the_total(tmp_path: Path) -> None:
+    n = 2_500_000  # three data files, written on two threads, 20 row groups
+    data = _big(n)
+    t = tv.create(tmp_path / "t", schema=data.schema)
+    calls: list[tuple[str, int, int]] = []
+    threads: set[int] = set()
+
+    def progress(step: str, done: int, total: int) -> None:
+        threads.add(threading.get_ident())
+        calls.append((step, done, total))
+
+    s = t.append(data, message="big", progress=progress)
+    _checked(calls, n)
+    assert len(calls) >= 1 + -(-n // 131_072)  # at least once per row group
+    assert s.num_rows == n and len(s.files) == 3
+
+    # the same bytes as a write without progress: same files, same fingerprint
+    u = tv.create(tmp_path / "u", schema=data.schema)
+    plain = u.append(data, message="big")
+    assert sorted(plain.files) == sorted(s.files)
+    assert plain.fingerprint == s.fingerprint
+
+
+def test_create_overwrite_and_partitioned_writes_report_progress(tmp_path: Path) -> None:
+    data = _big(400_000)
+    calls: list[tuple[str, int, int]] = []
+    t = tv.create(tmp_path / "t", data=data, progress=lambda *c: calls.append(c))
+    _checked(calls, 400_000)
+    assert t.latest().num_rows == 400_000
+
+    calls.clear()
+    t.overwrite(data.slice(0, 300_000), message="fewer", progress=lambda *c: calls.append(c))
+    _checked(calls, 300_000)
+
+    # one file per label, written two at a time
+    p = tv.create(tmp_path / "p", schema=data.schema, properties={"partition_by": "label"})
+    calls.clear()
+    s = p.append(data, message="by label", progress=lambda *c: calls.append(c))
+    _checked(calls, 400_000)
+    assert len(s.files) == 3
+
+
+def test_a_failing_progress_callback_fails_the_write_and_commits_nothing(tmp_path: Path) -> None:
+    data = _big(300_000)
+    t = tv.create(tmp_path / "t", schema=data.schema)
+
+    def progress(step: str, done: int, total: int) -> None:
+        if done > 0:
+            raise KeyboardInterrupt  # a user stopping a long write from the display
+
+    with pytest.raises(KeyboardInterrupt):
+        t.append(data, message="stopped", progress=progress)
+    assert t.latest().version == 0 and tv.open(tmp_path / "t").latest().num_rows == 0

@@ -52,8 +52,12 @@ def fails(*args: str, code: int = 1) -> str:
     assert isinstance(result.exception, SystemExit), result.exception  # not a crash
     assert "Traceback" not in result.output
     if code == 1:
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        lines = result.stderr.rstrip().splitlines()
+        assert lines[0].startswith("error: "), result.stderr
+        if len(lines) > 1:  # an error in SQL: its line, a caret under the wrong token
+            assert len(lines) >= 3 and re.fullmatch(r"LINE \d+: .*", lines[1]), result.stderr
+            assert re.fullmatch(r" +\^+", lines[2]), result.stderr
+            assert all(line.startswith("hint: ") for line in lines[3:]), result.stderr
         assert result.stdout == ""
     return result.stderr
 

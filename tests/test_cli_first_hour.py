@@ -49,7 +49,9 @@ def run(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str
                           text=True, timeout=120)
     assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
     if code == 1:
-        assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("error: "), done.stderr
+        # one line, or for an error in SQL also its line and a caret (tests/test_cli_sql_errors)
+        assert done.stderr.count("\n") == 1 or "\nLINE " in done.stderr, done.stderr
     return done
 
 

@@ -36,6 +36,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 import tablever as tv
+from tablever.cli.helpformat import HelpCommand, HelpGroup
 from tablever.format.layout import LOG_DIR
 
 __all__ = ["CliError", "app", "command", "group"]
@@ -44,6 +45,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     name="tablever",
+    cls=HelpGroup,
     help="Row-level time travel for versioned datasets.",
     no_args_is_help=True,
     add_completion=True,  # --install-completion, --show-completion [bash|zsh|fish]
@@ -67,8 +69,17 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def fail(exc: BaseException) -> None:
-    """Print ``error: <message>`` on stderr and exit 1 (no traceback)."""
+def fail(exc: BaseException, *, statement: str | None = None, dialect: str | None = None) -> None:
+    """Print ``error: <message>`` on stderr and exit 1 (no traceback). An error in SQL
+    (the user's ``statement``, else the one the error carries) adds the statement's line
+    and a caret under the wrong token, when the position is known."""
+    if isinstance(exc, tv.InvalidPredicateError):
+        from tablever.cli.sqlerrors import sql_error_lines
+
+        lines = sql_error_lines(exc, statement, dialect=dialect)
+        if lines is not None:
+            typer.echo("\n".join([f"error: {lines[0]}", *lines[1:]]), err=True)
+            raise typer.Exit(1)
     typer.echo(f"error: {_one_line(exc)}", err=True)
     raise typer.Exit(1)
 
@@ -135,7 +146,7 @@ def command(name: str, *, group: typer.Typer | None = None, **kwargs: Any) -> Ca
 
     def decorate(fn: F) -> F:
         guarded = guard(fn)
-        (group or app).command(name, **kwargs)(guarded)
+        (group or app).command(name, cls=kwargs.pop("cls", HelpCommand), **kwargs)(guarded)
         return guarded
 
     return decorate
@@ -143,7 +154,7 @@ def command(name: str, *, group: typer.Typer | None = None, **kwargs: Any) -> Ca
 
 def group(name: str, help: str) -> typer.Typer:  # noqa: A002 - Typer's own keyword
     """A sub-command group (``tablever NAME VERB ...``) attached to the root app."""
-    sub = typer.Typer(help=help, no_args_is_help=True, add_completion=False)
+    sub = typer.Typer(help=help, no_args_is_help=True, add_completion=False, cls=HelpGroup)
     app.add_typer(sub, name=name)
     return sub
 
@@ -349,9 +360,9 @@ def new_table(
 ) -> RichTable:
     """A Rich table whose title and headers are plain text (never markup); a column is a
     name or ``(name, add_column keyword arguments)``; ``kwargs`` go to the table."""
-    table = RichTable(
-        title=Text(title, style="bold") if title else None, title_justify="left", **kwargs
-    )
+    # a title wider than the table runs past it (Rich would wrap it at the table's width)
+    heading = Text(title, style="bold", no_wrap=True, overflow="ignore") if title else None
+    table = RichTable(title=heading, title_justify="left", **kwargs)
     for col in columns:
         name, opts = (col, {}) if isinstance(col, str) else col
         table.add_column(Text(name), **{"overflow": "fold", **opts})
@@ -447,10 +458,14 @@ PathArg = Annotated[str, arg("PATH", "The table's location (a folder).")]
 RefArg = Annotated[str | None, arg("REF", "Version, tag, snapshot-id prefix or ISO time "
                                           "(default: latest).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-MessageOpt = Annotated[str, typer.Option("--message", "-m", help="What changed and why.")]
+MessageOpt = Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="What changed and why.")]
+ProgressOpt = Annotated[bool, typer.Option(
+    "--progress", help="Show progress on stderr even when it is not a terminal.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print nothing but errors (no progress, no summary).")]
 PropertyOpt = Annotated[
     list[str] | None,
-    typer.Option("--property", help="KEY=VALUE (repeatable); JSON values are parsed."),
+    typer.Option("--property", metavar="KEY=VALUE", help="KEY=VALUE (repeatable); JSON values are parsed."),
 ]
 
 

@@ -79,10 +79,10 @@ def write_rows(
 
 
 FormatOpt = Annotated[str | None, typer.Option(
-    "--format", "-f", help="table, csv, json (one array), jsonl or parquet; "
+    "--format", "-f", metavar="FMT", help="table, csv, json (one array), jsonl or parquet; "
     "default: from -o's extension, else table.")]
-OutputOpt = Annotated[str | None, typer.Option("-o", "--output", help="Write to FILE.")]
-LimitOpt = Annotated[int | None, typer.Option("-n", "--limit", min=0, help="At most N rows.")]
+OutputOpt = Annotated[str | None, typer.Option("-o", "--output", metavar="FILE", help="Write to FILE.")]
+LimitOpt = Annotated[int | None, typer.Option("-n", "--limit", metavar="N", min=0, help="At most N rows.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the -o file if it exists.")]
 
 
@@ -92,13 +92,13 @@ def read(
         metavar="PATH", help="The table's location (not needed with --lock).",
         show_default=False)] = None,
     ref: RefArg = None,
-    columns: Annotated[str | None, typer.Option("--columns", help="a,b,c")] = None,
-    where: Annotated[str | None, typer.Option("--where", help="SQL predicate.")] = None,
+    columns: Annotated[str | None, typer.Option("--columns", metavar="COLS", help="Comma-separated column names: a,b,c.")] = None,
+    where: Annotated[str | None, typer.Option("--where", metavar="SQL", help="SQL predicate.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     limit: LimitOpt = None,
     lock: Annotated[str | None, typer.Option(
-        "--lock", help="Read exactly the version a lock file pins (verified first).")] = None,
+        "--lock", metavar="FILE", help="Read exactly the version a lock file pins (verified first).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     force: ForceOpt = False,
 ) -> None:

@@ -50,7 +50,7 @@ from tablever.policy import parse_duration
 @command("log")
 def log(
     path: PathArg,
-    limit: Annotated[int | None, typer.Option("-n", "--limit", min=0,
+    limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", min=0,
                                               help="Show the newest N versions.")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose",
                                           help="Add author, provenance and properties.")] = False,
@@ -138,17 +138,19 @@ def _log_blocks(
         if runs[s.version]:
             head.append(f"  runs: {', '.join(runs[s.version])}")
         con.print(head)
-        con.print(Padding(grid([
+        lines: list[tuple[str, Any]] = [
             ("message", s.message), ("author", s.author),
-            ("provenance", fmt_provenance(s.provenance)), ("properties", fmt_pairs(s.properties)),
-        ]), (0, 0, 1, 4)))
+            ("provenance", fmt_provenance(s.provenance))]
+        if s.properties:
+            lines.append(("properties", fmt_pairs(s.properties)))
+        con.print(Padding(grid(lines), (0, 0, 1, 4)))
 
 
 @command("show")
 def show(
     path: PathArg,
     ref: RefArg = None,
-    rows: Annotated[int, typer.Option("-n", "--rows", min=0, help="First rows to show.")] = 10,
+    rows: Annotated[int, typer.Option("-n", "--rows", metavar="ROWS", min=0, help="First rows to show.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
     """One version: summary, schema, tags, linked runs, provenance and first rows."""
@@ -199,7 +201,7 @@ def diff(
     on: Annotated[
         str | None, typer.Option("--on", metavar="COLS", help="Key columns a,b: report updates.")
     ] = None,
-    sample: Annotated[int, typer.Option("-n", "--sample", min=0, help="Sample rows per kind.")] = 5,
+    sample: Annotated[int, typer.Option("-n", "--sample", metavar="SAMPLE", min=0, help="Sample rows per kind.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
     """What changed between two versions: counts, then sample rows."""
@@ -258,7 +260,7 @@ def changes(
     path: PathArg,
     a: Annotated[str, arg("A", "From this ref (exclusive).")],
     b: Annotated[str | None, arg("B", "To this ref (default: latest).")] = None,
-    limit: Annotated[int | None, typer.Option("-n", "--limit", min=0,
+    limit: Annotated[int | None, typer.Option("-n", "--limit", metavar="N", min=0,
                                               help="At most N rows (default 50).")] = None,
     as_json: JsonOpt = False,
 ) -> None:

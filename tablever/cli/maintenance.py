@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 import tablever as tv
 from tablever.cli.common import (
@@ -31,6 +20,7 @@ from tablever.cli.common import (
     say,
     snapshot_dict,
 )
+from tablever.cli.progress import progress_bars
 from tablever.maintenance import compact_plan
 from tablever.policy import Policy
 
@@ -51,27 +41,6 @@ def _size(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
-
-
-@contextlib.contextmanager
-def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A ``progress(step, done, total)`` callback drawing one Rich bar per step."""
-    out = Console(stderr=True, highlight=False)
-    if not enabled or not out.is_terminal:  # nothing at all on a pipe or in a log file
-        yield None
-        return
-    with Progress(
-        TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=out, transient=True,
-    ) as bars:
-        tasks: dict[str, TaskID] = {}
-
-        def update(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bars.add_task(step, total=max(total, 1))
-            bars.update(tasks[step], completed=done, total=max(total, 1))
-
-        yield update
 
 
 @command("maintain")
@@ -102,8 +71,8 @@ def maintain(path: PathArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
 def compact(
     path: PathArg,
     target: Annotated[str | None, typer.Option(
-        "--target-file-bytes", help="Target file size, e.g. 134217728 or 128MiB.")] = None,
-    sort_by: Annotated[str | None, typer.Option("--sort-by", help="a,b: cluster rows.")] = None,
+        "--target-file-bytes", metavar="BYTES", help="Target file size, e.g. 134217728 or 128MiB.")] = None,
+    sort_by: Annotated[str | None, typer.Option("--sort-by", metavar="COLS", help="a,b: cluster rows.")] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -139,9 +108,9 @@ def compact(
 def expire(
     path: PathArg,
     older_than: Annotated[str | None, typer.Option(
-        "--older-than", help="e.g. 90d, 12h (default: retention.older_than).")] = None,
+        "--older-than", metavar="AGE", help="e.g. 90d, 12h (default: retention.older_than).")] = None,
     keep_last: Annotated[int | None, typer.Option(
-        "--keep-last", min=0, help="Always keep the newest N (default: retention.keep_last).")
+        "--keep-last", metavar="N", min=0, help="Always keep the newest N (default: retention.keep_last).")
     ] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
@@ -168,7 +137,7 @@ def expire(
 def vacuum(
     path: PathArg,
     grace: Annotated[str | None, typer.Option(
-        "--grace", help="Keep files younger than this (default: vacuum.grace, else 1h).")
+        "--grace", metavar="AGE", help="Keep files younger than this (default: vacuum.grace, else 1h).")
     ] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,

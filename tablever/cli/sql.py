@@ -18,6 +18,7 @@ from tablever.cli.common import (
     command,
     console,
     emit_json,
+    fail,
     new_table,
     open_table,
     plural,
@@ -42,11 +43,11 @@ def sql(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="A statement; table "
                                          "references may carry VERSION AS OF etc.")],
     warehouse: Annotated[str, typer.Option(
-        "-C", "--warehouse", help="The warehouse folder (default: the current folder).")] = ".",
+        "-C", "--warehouse", metavar="WAREHOUSE", help="The warehouse folder (default: the current folder).")] = ".",
     dialect: Annotated[str | None, typer.Option(
-        "--dialect", help="Read QUERY in this SQL dialect (spark, trino, bigquery, ...).")] = None,
+        "--dialect", metavar="DIALECT", help="Read QUERY in this SQL dialect (spark, trino, bigquery, ...).")] = None,
     message: Annotated[str | None, typer.Option(
-        "--message", "-m", help="Commit message for INSERT/DELETE/UPDATE.")] = None,
+        "--message", "-m", metavar="MSG", help="Commit message for INSERT/DELETE/UPDATE.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     limit: LimitOpt = None,
@@ -67,7 +68,10 @@ def sql(
             f"the warehouse folder that holds the tables, here -C {parent or '.'}"
         )
     wh = tv.Warehouse(warehouse)
-    result = wh.sql(query, dialect=dialect, message=message)
+    try:
+        result = wh.sql(query, dialect=dialect, message=message)
+    except tv.InvalidPredicateError as exc:
+        fail(exc, statement=query, dialect=dialect)
     total = result.num_rows
     if limit is not None:
         result = result.slice(0, limit)
@@ -82,7 +86,7 @@ def lock(
     path: PathArg,
     ref: RefArg = None,
     output: Annotated[str, typer.Option(
-        "-o", "--output", help="The lock file to write.")] = "tablever.lock",
+        "-o", "--output", metavar="FILE", help="The lock file to write.")] = "tablever.lock",
     as_json: JsonOpt = False,
 ) -> None:
     """Pin a version in a small lock file to commit beside the code that uses it."""

@@ -36,7 +36,7 @@ def tag(
     path: PathArg,
     name: Annotated[str, arg("NAME", "Tag name, e.g. v1.0.")],
     ref: RefArg = None,
-    message: Annotated[str, typer.Option("--message", "-m", help="Why this version.")] = "",
+    message: Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="Why this version.")] = "",
     force: Annotated[bool, typer.Option("--force", help="Move an existing tag.")] = False,
     delete: Annotated[bool, typer.Option(
         "--delete", "-d", help="Remove the tag (its version stays until expired).")] = False,
@@ -97,11 +97,11 @@ def runs(path: PathArg, ref: RefArg = None, as_json: JsonOpt = False) -> None:
 def link_run(
     path: PathArg,
     run_id: Annotated[str, arg("RUN_ID", "The run's id (e.g. an MLflow run id).")],
-    ref: Annotated[str | None, typer.Option("--ref", help="The version trained on.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model name.")] = None,
-    metric: Annotated[list[str] | None, typer.Option("--metric", help="KEY=NUMBER.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", help="KEY=VALUE (JSON).")] = None,
-    artifact_uri: Annotated[str | None, typer.Option("--artifact-uri")] = None,
+    ref: Annotated[str | None, typer.Option("--ref", metavar="REF", help="The version trained on.")] = None,
+    model: Annotated[str | None, typer.Option("--model", metavar="NAME", help="Model name.")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", metavar="KEY=NUMBER", help="KEY=NUMBER.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", metavar="KEY=VALUE", help="KEY=VALUE (JSON).")] = None,
+    artifact_uri: Annotated[str | None, typer.Option("--artifact-uri", metavar="URI", help="Where the model artifact is.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing link.")] = False,
     as_json: JsonOpt = False,
 ) -> None:

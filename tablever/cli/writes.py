@@ -14,7 +14,9 @@ from tablever.cli.common import (
     JsonOpt,
     MessageOpt,
     PathArg,
+    ProgressOpt,
     PropertyOpt,
+    QuietOpt,
     arg,
     command,
     console,
@@ -34,6 +36,7 @@ from tablever.cli.common import (
     watch,
     watch_new,
 )
+from tablever.cli.progress import progress_bars
 from tablever.inputs import parse_schema as _parse_schema
 from tablever.inputs import read_input
 
@@ -49,7 +52,7 @@ DryRunOpt = Annotated[bool, typer.Option(
 def create(
     path: PathArg,
     from_file: Annotated[
-        str | None, typer.Option("--from", help="Parquet, CSV or JSONL file: its rows become v1.")
+        str | None, typer.Option("--from", metavar="FILE", help="Parquet, CSV or JSONL file: its rows become v1.")
     ] = None,
     schema: Annotated[
         str | None,
@@ -58,11 +61,13 @@ def create(
     ] = None,
     message: Annotated[
         str | None, typer.Option(
-            "--message", "-m",
+            "--message", "-m", metavar="MSG",
             help="Message of the data commit (v1) with --from, else of the create commit (v0).")
     ] = None,
     prop: PropertyOpt = None,
     as_json: JsonOpt = False,
+    show_progress: ProgressOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Create a table from a data file or a schema."""
     if (from_file is None) == (schema is None):
@@ -77,13 +82,17 @@ def create(
         watch_new(path)
         # resume=True: an interrupted create left version 0 only; the rerun adds the rows
         # on it (and only on it: a race with another create commits them once)
-        table = tv.create(path, schema=data.schema, data=data, resume=True, **kwargs)
+        with progress_bars(not (as_json or quiet), force=show_progress) as progress:
+            table = tv.create(path, schema=data.schema, data=data, resume=True,
+                              progress=progress, **kwargs)
     else:
         assert schema is not None
         table = tv.create(path, schema=parse_schema(schema), **kwargs)
     s = table.latest()
     if as_json:
         emit_json({"location": table.location, **snapshot_dict(s), "schema": schema_list(s.schema)})
+        return
+    if quiet:
         return
     say(
         f"created {table.location}: version {s.version} ({s.short_id}), {s.num_rows} rows, "
@@ -101,17 +110,21 @@ def append(
         bool, typer.Option("--merge-schema", help="Add new columns, widen int/float columns.")
     ] = False,
     as_json: JsonOpt = False,
+    show_progress: ProgressOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Append the rows of a file as a new version."""
     require_message(message)
     table = open_table(path)
     before = watch(table)
     data = read_input(file, before.schema)
-    after = table.append(
-        data, message=message, properties=parse_pairs(prop, "--property", json_value),
-        schema_mode="merge" if merge_schema else "strict",
-    )
-    report_write(before, after, as_json, f"{file} holds no rows")
+    with progress_bars(not (as_json or quiet), force=show_progress) as progress:
+        after = table.append(
+            data, message=message, properties=parse_pairs(prop, "--property", json_value),
+            schema_mode="merge" if merge_schema else "strict", progress=progress,
+        )
+    if not quiet or as_json:
+        report_write(before, after, as_json, f"{file} holds no rows")
 
 
 @command("upsert")
@@ -140,14 +153,19 @@ def overwrite(
     file: Annotated[str, arg("FILE", "Parquet, CSV or JSONL file.")],
     message: MessageOpt,
     as_json: JsonOpt = False,
+    show_progress: ProgressOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Replace every row with the rows of a file (older versions keep theirs)."""
     require_message(message)
     table = open_table(path)
     before = watch(table)
     data = read_input(file, before.schema)
-    after = table.overwrite(data, message=message, allow_empty=data.num_rows == 0)
-    report_write(before, after, as_json, "the table already holds exactly those rows")
+    with progress_bars(not (as_json or quiet), force=show_progress) as progress:
+        after = table.overwrite(data, message=message, allow_empty=data.num_rows == 0,
+                                progress=progress)
+    if not quiet or as_json:
+        report_write(before, after, as_json, "the table already holds exactly those rows")
 
 
 _SAMPLE = 5
@@ -216,17 +234,17 @@ def filter_(
 def update(
     path: PathArg,
     set_: Annotated[
-        list[str], typer.Option("--set", help="COLUMN=SQL_EXPRESSION (repeatable).",
+        list[str], typer.Option("--set", metavar="COLUMN=EXPR", help="COLUMN=SQL_EXPRESSION (repeatable).",
                                 show_default=False)
     ],
     message: MessageOpt,
-    where: Annotated[str | None, typer.Option("--where", help="SQL predicate.")] = None,
+    where: Annotated[str | None, typer.Option("--where", metavar="SQL", help="SQL predicate.")] = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Set columns to SQL expressions on the matching rows (rows keep their _row_id)."""
     require_message(message)
-    assignments = parse_pairs(set_, "--set")
+    assignments = parse_pairs(set_, "--set", str.strip)
     table = open_table(path)
     if dry_run:
         s = table.latest()
@@ -242,7 +260,7 @@ def update(
 def restore(
     path: PathArg,
     ref: Annotated[str, arg("REF", "Version, tag, snapshot-id prefix or ISO time.")],
-    message: Annotated[str, typer.Option("--message", "-m", help="What and why.")] = "",
+    message: Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="What and why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Make a new version with exactly the content of REF (same fingerprint)."""
@@ -256,7 +274,7 @@ def restore(
 def set_property(
     path: PathArg,
     pairs: Annotated[list[str], arg("KEY=VALUE", "KEY=VALUE ... (JSON values are parsed).")],
-    message: Annotated[str, typer.Option("--message", "-m", help="What and why.")] = "",
+    message: Annotated[str, typer.Option("--message", "-m", metavar="MSG", help="What and why.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Set table properties (checkpoint_interval, retention.*, ...)."""
