@@ -26,6 +26,7 @@ from tablever.errors import (
     InvalidPredicateError,
     InvalidValueError,
     SchemaMismatchError,
+    TableverError,
 )
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
 from tablever.format.state import TableState, touched_keys
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
 __all__ = ["add_files", "append", "delete", "filter", "overwrite", "renumber", "replace_files",
-           "restore", "set_properties", "update", "upsert"]
+           "merge", "restore", "set_properties", "update", "upsert"]
 
 
 def renumber(files: Sequence[DataFile], start: int) -> list[DataFile]:
@@ -609,4 +610,92 @@ def set_properties(
     return writer.commit(
         "set-properties", build, message=message or "set properties", provenance=provenance,
     )
+
+
+
+def merge(
+    writer: Writer,
+    source: pa.Table,
+    statement: str,
+    *,
+    matched_check: str | None,
+    counts: dict[str, int],
+    message: str = "",
+    properties: Mapping[str, Any] | None = None,
+    provenance: bool = True,
+) -> TableState:
+    """One commit of a SQL MERGE, evaluated by DuckDB on the version it lands on.
+
+    ``statement`` is DuckDB's MERGE over the table ``__tv_target`` (the version's rows
+    with ``_row_id`` and where each lives) and ``__tv_source`` (``source``); rows it
+    deletes are deleted, rows whose values it changes are rewritten with their
+    ``_row_id``, rows it inserts get new ids. ``matched_check`` is a query naming a
+    target row that matches two source rows, if any: the SQL standard's error (DuckDB
+    would apply one of them). ``counts["rows"]`` is set to the rows MERGE affected.
+    """
+    from tablever.query.engine import default_connection, duckdb_error, fetch_arrow, plan_sql
+    from tablever.query.predicate import quote as quote_ident
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
+        current = schema_from_dict(state.schema)
+        snap = Snapshot(writer.storage, state)
+        files = list(state.files.values())
+        conn = default_connection().cursor()
+        try:
+            if files:
+                inner = plan_sql(snap.read_plan(files), conn, with_row_id=True,
+                                 positions=True)
+            else:
+                inner = ("SELECT * FROM __tv_empty")
+                conn.register("__tv_empty", current.empty_table().append_column(
+                    ROW_ID, pa.array([], pa.int64())).append_column(
+                    "__tv_file", pa.array([], pa.int64())).append_column(
+                    "__tv_pos", pa.array([], pa.int64())))
+            conn.register("__tv_source", source)
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE __tv_target AS {inner}")
+            if matched_check is not None:
+                twice = conn.execute(matched_check).fetchone()
+                if twice is not None:
+                    raise DuplicateKeyError(
+                        "MERGE: a row of the table matches more than one source row (the "
+                        "SQL standard's cardinality violation); make the ON condition "
+                        "match each row once")
+            conn.execute("CREATE OR REPLACE TEMP TABLE __tv_before AS SELECT * FROM __tv_target")
+            done = conn.execute(statement).fetchone()
+            counts["rows"] = int(done[0]) if done else 0
+            cols = ", ".join(quote_ident(c) for c in current.names)
+            changed = (f"SELECT a.* FROM __tv_target a LEFT JOIN __tv_before b "
+                       f"ON a.{quote_ident(ROW_ID)} = b.{quote_ident(ROW_ID)} "
+                       f"WHERE b.{quote_ident(ROW_ID)} IS NULL "
+                       f"OR ({', '.join('a.' + quote_ident(c) for c in current.names)}) "
+                       f"IS DISTINCT FROM ({', '.join('b.' + quote_ident(c) for c in current.names)})")
+            added_rows = fetch_arrow(conn.sql(f"SELECT {cols}, {quote_ident(ROW_ID)} FROM ({changed})"))
+            gone = fetch_arrow(conn.sql(
+                f"SELECT b.__tv_file, b.__tv_pos FROM __tv_before b WHERE b.{quote_ident(ROW_ID)} "
+                f"NOT IN (SELECT {quote_ident(ROW_ID)} FROM __tv_target "
+                f"WHERE {quote_ident(ROW_ID)} IS NOT NULL) "
+                f"UNION ALL SELECT b.__tv_file, b.__tv_pos FROM __tv_before b JOIN ({changed}) c "
+                f"ON b.{quote_ident(ROW_ID)} = c.{quote_ident(ROW_ID)}"))
+        except TableverError:
+            raise
+        except Exception as exc:
+            raise duckdb_error(exc, "MERGE") from exc
+        finally:
+            for name in ("__tv_target", "__tv_before"):
+                conn.execute(f"DROP TABLE IF EXISTS {name}")
+            conn.close()
+        if added_rows.num_rows == 0 and gone.num_rows == 0:
+            return None
+        dels = _deletion_actions(writer.storage, state, files, gone)
+        ids = pc.fill_null(added_rows.column(ROW_ID), -1).to_numpy().astype(np.int64)
+        fresh = ids < 0
+        ids[fresh] = state.next_row_id + np.arange(int(fresh.sum()), dtype=np.int64)
+        rows = conform(added_rows.drop_columns([ROW_ID]), current)
+        rows = rows.append_column(ROW_ID, pa.array(ids, pa.int64()))
+        added = write_partitioned(writer.storage, rows, first_row_id=None,
+                                  properties=state.properties)
+        return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
+
+    return writer.commit("merge", build, message=message or "merge",
+                         properties=properties, provenance=provenance)
 

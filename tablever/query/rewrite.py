@@ -927,7 +927,7 @@ def as_dml(tree: exp.Expr) -> Dml | None:
 
     Raises:
         InvalidPredicateError: a version clause on the target ("cannot modify a past
-            version"), MERGE, UPDATE ... FROM, DELETE ... USING, RETURNING, ON CONFLICT,
+            version"), UPDATE ... FROM, DELETE ... USING, RETURNING, ON CONFLICT,
             subqueries in WHERE or SET, or any other form tablever cannot map.
 
     Example:
@@ -935,8 +935,6 @@ def as_dml(tree: exp.Expr) -> Dml | None:
         >>> dml.kind, dml.table, dml.where
         ('delete', 'events', 'confidence < 0.7')
     """
-    if isinstance(tree, exp.Merge):
-        raise InvalidPredicateError("MERGE is not supported yet: use Table.upsert")
     if not isinstance(tree, (exp.Insert, exp.Delete, exp.Update)):
         return None
     verb = _STATEMENT_NAMES[type(tree).__name__]

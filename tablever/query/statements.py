@@ -7,7 +7,7 @@ a table.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -27,6 +27,7 @@ from tablever.query.engine import (
     run_sql,
 )
 from tablever.query.history import history_relation
+from tablever.query.merge import merge_plan, merge_source, merge_target
 from tablever.query.rewrite import (
     Dml,
     HistoryCall,
@@ -98,6 +99,9 @@ def _run(wh: Warehouse, query: str, *, dialect: str | None,
     create = as_create(tree)
     if create is not None:
         return _create(wh, tables, create, text=text, message=msg)
+    merging = merge_target(tree)
+    if merging is not None:
+        return _merge(tables, tree, text=text, message=msg)
     dml = as_dml(tree)
     if dml is None:
         return run_query(tree, tables.resolve, tables.call)
@@ -115,6 +119,20 @@ def _run(wh: Warehouse, query: str, *, dialect: str | None,
         snap = target.update(dml.assignments, dml.where, message=msg, properties={"sql": text})
         count = snap.summary["added_rows"] if snap.version != before else 0
     return _count(count)
+
+
+def _merge(tables: _Tables, tree: Any, *, text: str, message: str) -> pa.Table:
+    """MERGE INTO: one commit, DuckDB deciding every row (tablever.query.merge)."""
+    from tablever import operations as ops
+
+    target = tables.get(merge_target(tree) or "")
+    query, _ = merge_source(tree)
+    source = run_query(query, tables.resolve, tables.call)
+    plan = merge_plan(tree, target.schema.names, source.column_names)
+    counts: dict[str, int] = {}
+    ops.merge(target.writer(), source, plan.statement, matched_check=plan.matched_check,
+              counts=counts, message=message, properties={"sql": text})
+    return _count(counts.get("rows", 0))
 
 
 def _create(wh: Warehouse, tables: _Tables, create: CreateTable, *, text: str,

@@ -655,7 +655,6 @@ def test_version_on_dml_target_is_refused(sql: str) -> None:
     [
         ("UPDATE events SET label = l.label FROM l WHERE events.id = l.id", "UPDATE ... FROM"),
         ("DELETE FROM events USING bad WHERE events.id = bad.id", "DELETE ... USING"),
-        ("MERGE INTO t USING u ON t.id = u.id WHEN MATCHED THEN DELETE", "MERGE"),
         ("INSERT OR REPLACE INTO events VALUES (1)", "OR REPLACE"),
         ("INSERT INTO events SELECT 1 ON CONFLICT DO NOTHING", "ON CONFLICT"),
         ("INSERT INTO events VALUES (1) RETURNING *", "RETURNING"),
