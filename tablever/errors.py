@@ -7,6 +7,7 @@ thing that was wrong. Third-party errors are wrapped with ``raise ... from exc``
 
     TableverError
     ├── TableNotFoundError     (also FileNotFoundError)
+    │   └── TableDroppedError  (a dropped table, read without a version; ``version``)
     ├── TableExistsError
     ├── RefNotFoundError       (also LookupError; names the ref and the closest tags)
     ├── AmbiguousRefError      (also LookupError)
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidPredicateError",
     "RefNotFoundError",
     "SchemaMismatchError",
+    "TableDroppedError",
     "TableExistsError",
     "TableNotFoundError",
     "TableverError",
@@ -58,6 +60,18 @@ class TableNotFoundError(TableverError, FileNotFoundError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class TableDroppedError(TableNotFoundError):
+    """The table was dropped (at ``version``): its earlier versions still read."""
+
+    def __init__(self, name: str, location: str, version: int) -> None:
+        super().__init__(location)
+        self.version = version
+        self.args = (
+            f"table {name!r} was dropped at version {version}: its earlier versions still "
+            f"read (VERSION AS OF {version - 1}), and restoring one brings it back "
+            f"(tablever restore {location} {version - 1})",)
 
 
 class TableExistsError(TableverError):

@@ -26,6 +26,7 @@ from tablever.errors import (
     InvalidPredicateError,
     InvalidValueError,
     SchemaMismatchError,
+    TableNotFoundError,
     TableverError,
 )
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
@@ -48,8 +49,10 @@ from tablever.write import Progress, RowProgress, sorted_unique, write_positions
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["add_files", "append", "delete", "filter", "overwrite", "renumber", "replace_files",
-           "merge", "restore", "set_properties", "update", "upsert"]
+__all__ = ["DROPPED", "add_files", "append", "delete", "drop", "filter", "merge", "overwrite",
+           "renumber", "replace_files", "restore", "set_properties", "update", "upsert"]
+
+DROPPED = "dropped"  # the table property a drop sets (its value: the version dropped at)
 
 
 def renumber(files: Sequence[DataFile], start: int) -> list[DataFile]:
@@ -579,7 +582,11 @@ def restore(
                 if key in tstate.deletes:
                     vectors.append(tstate.deletes[key])
         new_schema = schema_from_dict(tstate.schema) if tstate.schema != state.schema else None
-        actions = Actions(add=tuple(adds), remove=tuple(removes), deletes=tuple(vectors))
+        # restoring a version from before a drop brings the table back
+        undrop = ({DROPPED: None} if state.properties.get(DROPPED) is not None
+                  and tstate.properties.get(DROPPED) is None else None)
+        actions = Actions(add=tuple(adds), remove=tuple(removes), deletes=tuple(vectors),
+                          set_properties=undrop)
         if actions.empty and new_schema is None:
             return None
         return actions, new_schema
@@ -699,3 +706,19 @@ def merge(
     return writer.commit("merge", build, message=message or "merge",
                          properties=properties, provenance=provenance)
 
+
+
+def drop(writer: Writer, *, message: str = "", provenance: bool = True) -> TableState:
+    """Drop the table: a commit with no rows that marks it dropped. Its earlier versions
+    stay readable by version and time (until expire removes them), and ``restore`` of
+    one of them brings the table back."""
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None]:
+        if state.properties.get(DROPPED) is not None:
+            raise TableNotFoundError(
+                f"{writer.storage.uri} was dropped already (version "
+                f"{state.properties[DROPPED]})")
+        return Actions(remove=tuple(state.files),
+                       set_properties={DROPPED: state.version + 1}), None
+
+    return writer.commit("drop", build, message=message or "drop table",
+                         allow_empty=True, provenance=provenance)

@@ -530,6 +530,29 @@ class Table:
         return self._write(ops.restore, target, message=message, properties=properties,
                            provenance=provenance)
 
+    def drop(self, *, message: str = "", provenance: bool = True) -> Snapshot:
+        """Drop the table: one commit, after which it holds no rows and its warehouse no
+        longer lists it. Every earlier version stays readable (``as_of``) until expire
+        removes it, and ``restore`` of one brings the table back.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile
+            >>> wh = tv.Warehouse(tempfile.mkdtemp())
+            >>> t = wh.create("t", data=pa.table({"x": [1, 2]}))
+            >>> t.drop().operation, wh.tables(), t.as_of(1).num_rows
+            ('drop', [], 2)
+            >>> _ = t.restore(1)
+            >>> wh.tables()
+            ['t']
+        """
+        return self._write(ops.drop, message=message, provenance=provenance)
+
+    @property
+    def dropped(self) -> int | None:
+        """The version that dropped the table, or None if it is not dropped."""
+        value = self.latest().state.properties.get(ops.DROPPED)
+        return None if value is None else int(value)
+
     def set_properties(
         self, properties: Mapping[str, Any], *, message: str = "", provenance: bool = True
     ) -> Snapshot:

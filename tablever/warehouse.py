@@ -8,9 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from tablever.errors import TableNotFoundError
+from tablever.errors import TableDroppedError, TableNotFoundError
 from tablever.format.commit import check_name
 from tablever.log import Log
+from tablever.snapshot import Snapshot
 from tablever.storage import Storage
 from tablever.table import Table, create, open_table
 
@@ -44,8 +45,9 @@ class Warehouse:
         check_name(name, "table name")
         return self._storage.child(name)
 
-    def tables(self) -> list[str]:
-        """Names of the tables in the warehouse, sorted."""
+    def tables(self, *, dropped: bool = False) -> list[str]:
+        """Names of the tables in the warehouse, sorted; with ``dropped``, the dropped
+        ones too (their history is still readable)."""
         out = []
         for name in sorted(self._storage.list_names("")):
             try:
@@ -54,16 +56,30 @@ class Warehouse:
                 continue
             if self._storage.is_dir(name) and Log(self._storage.child(name)).exists():
                 out.append(name)
+        if not dropped:
+            out = [n for n in out if self._open(n).dropped is None]
         return out
 
-    def table(self, name: str) -> Table:
-        """Open table ``name``; TableNotFoundError lists the tables there are."""
+    def _open(self, name: str) -> Table:
+        where = self._table_storage(name)
+        location, fs = where.locator()
+        return open_table(location, fs=fs, storage_options=where.storage_options)
+
+    def table(self, name: str, *, dropped: bool = False) -> Table:
+        """Open table ``name``; TableNotFoundError lists the tables there are, or says
+        when the table was dropped (``dropped=True`` opens it anyway, to read its
+        history or restore it)."""
         try:
-            where = self._table_storage(name)
-            location, fs = where.locator()
-            return open_table(location, fs=fs, storage_options=where.storage_options)
+            table = self._open(name)
         except TableNotFoundError:
             raise TableNotFoundError(name, available=self.tables()) from None
+        if not dropped and table.dropped is not None:
+            raise TableDroppedError(name, table.location, table.dropped)
+        return table
+
+    def drop(self, name: str, *, message: str = "") -> Snapshot:
+        """Drop table ``name`` (one commit; see :meth:`Table.drop`)."""
+        return self.table(name).drop(message=message or f"drop table {name}")
 
     def create(
         self,

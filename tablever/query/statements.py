@@ -15,6 +15,7 @@ from sqlglot import exp
 from tablever.errors import (
     InvalidPredicateError,
     SchemaMismatchError,
+    TableDroppedError,
     TableExistsError,
     TableNotFoundError,
 )
@@ -54,21 +55,35 @@ class _Tables:
     def __init__(self, wh: Warehouse) -> None:
         self.wh = wh
         self.opened: dict[str, Table] = {}
+        self._names: list[str] | None = None
 
     def get(self, name: str) -> Table:
+        """The table, dropped or not (a dropped table's history still reads)."""
         key = name.lower()
         if key not in self.opened:
             match = self.find(name)
             if match is None:
                 raise TableNotFoundError(name, available=self.wh.tables())
-            self.opened[key] = self.wh.table(match)
+            self.opened[key] = self.wh.table(match, dropped=True)
         return self.opened[key]
 
+    def target(self, name: str) -> Table:
+        """The table a statement writes to: not a dropped one."""
+        table = self.get(name)
+        if table.dropped is not None:
+            raise TableDroppedError(name, table.location, table.dropped)
+        return table
+
     def find(self, name: str) -> str | None:
-        return next((t for t in self.wh.tables() if t.lower() == name.lower()), None)
+        if self._names is None:
+            self._names = self.wh.tables(dropped=True)
+        return next((t for t in self._names if t.lower() == name.lower()), None)
 
     def resolve(self, ref: TableRef) -> Snapshot:
-        snap = resolve_ref(self.get(ref.name), ref)
+        table = self.get(ref.name)
+        if ref.kind == "latest" and table.dropped is not None:
+            raise TableDroppedError(ref.name, table.location, table.dropped)
+        snap = resolve_ref(table, ref)
         note_read(snap)  # what a statement reads is an input of what it writes
         return snap
 
@@ -99,13 +114,15 @@ def _run(wh: Warehouse, query: str, *, dialect: str | None,
     create = as_create(tree)
     if create is not None:
         return _create(wh, tables, create, text=text, message=msg)
+    if isinstance(tree, exp.Drop):
+        return _drop(wh, tables, tree, message=msg)
     merging = merge_target(tree)
     if merging is not None:
         return _merge(tables, tree, text=text, message=msg)
     dml = as_dml(tree)
     if dml is None:
         return run_query(tree, tables.resolve, tables.call)
-    target = tables.get(dml.table)
+    target = tables.target(dml.table)
     if dml.kind == "insert":
         rows = _insert_rows(dml, target.schema, tables)
         target.append(rows, message=msg, properties={"sql": text})
@@ -121,11 +138,32 @@ def _run(wh: Warehouse, query: str, *, dialect: str | None,
     return _count(count)
 
 
+def _drop(wh: Warehouse, tables: _Tables, tree: exp.Drop, *, message: str) -> pa.Table:
+    """DROP TABLE [IF EXISTS] t: one commit (Table.drop); the history stays readable."""
+    kind = str(tree.args.get("kind") or "").upper()
+    named = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
+    target = named[0] if len(named) == 1 else None
+    if (kind != "TABLE" or not isinstance(target, exp.Table) or tree.args.get("cascade")
+            or tree.args.get("temporary") or target.args.get("db")):
+        raise InvalidPredicateError(
+            f"DROP {kind or ''} is not supported: DROP TABLE [IF EXISTS] name drops a table")
+    name = tables.find(target.name)
+    if name is None or tables.get(name).dropped is not None:
+        if tree.args.get("exists"):
+            return _count(0)
+        if name is None:
+            raise TableNotFoundError(target.name, available=wh.tables())
+        table = tables.get(name)
+        raise TableDroppedError(name, table.location, table.dropped or 0)
+    tables.get(name).drop(message=message)
+    return _count(1)
+
+
 def _merge(tables: _Tables, tree: Any, *, text: str, message: str) -> pa.Table:
     """MERGE INTO: one commit, DuckDB deciding every row (tablever.query.merge)."""
     from tablever import operations as ops
 
-    target = tables.get(merge_target(tree) or "")
+    target = tables.target(merge_target(tree) or "")
     query, _ = merge_source(tree)
     source = run_query(query, tables.resolve, tables.call)
     plan = merge_plan(tree, target.schema.names, source.column_names)
@@ -140,6 +178,12 @@ def _create(wh: Warehouse, tables: _Tables, create: CreateTable, *, text: str,
     """CREATE TABLE: a new table (version 0, and version 1 with the query's rows), or
     with OR REPLACE on a table that exists, one overwrite commit."""
     existing = tables.find(create.name)
+    if existing is not None and tables.get(existing).dropped is not None:
+        table = tables.get(existing)
+        raise TableExistsError(
+            f"table {existing!r} was dropped at version {table.dropped} and its history is "
+            f"kept: restore it (tablever restore {table.location} {(table.dropped or 1) - 1})"
+            " or choose another name")
     if existing is not None and create.if_not_exists:
         return _count(0)
     if existing is not None and not create.replace:
