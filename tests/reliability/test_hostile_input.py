@@ -101,7 +101,10 @@ ESCAPES = [
     "CREATE VIEW v AS SELECT * FROM read_text('/etc/passwd')",
     "CREATE MACRO m() AS TABLE SELECT * FROM read_text('/etc/passwd')",
     "SELECT 1; COPY (SELECT 1) TO '{out}'",
-    "DROP TABLE {t}",
+    "DROP VIEW {t}",  # DROP TABLE is a supported (versioned) statement of Warehouse.sql
+    "DROP TABLE {t} CASCADE",
+    "MERGE INTO {t} USING (SELECT * FROM read_text('/etc/passwd')) AS s ON true "
+    "WHEN NOT MATCHED THEN INSERT BY NAME",
     "CHECKPOINT",
     "VACUUM",
     "INSERT INTO {t} SELECT 1, content FROM read_text('/etc/passwd')",
