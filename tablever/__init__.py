@@ -47,7 +47,7 @@ from tablever.maintenance import (
     vacuum,
     verify,
 )
-from tablever.reproduce import from_lock
+from tablever.reproduce import from_lock, split_from_lock
 from tablever.snapshot import Snapshot
 from tablever.stages import Stage, StageRun, Stale, repro, stage, status
 from tablever.stages import graph as lineage_graph
@@ -90,6 +90,7 @@ __all__ = [
     "create",
     "expire",
     "from_lock",
+    "split_from_lock",
     "maintain",
     "open",
     "lineage_graph",

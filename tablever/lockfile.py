@@ -27,7 +27,8 @@ def schema_hash(schema: pa.Schema) -> str:
     return hashlib.sha256(canonical_json(schema_to_dict(schema))).hexdigest()
 
 
-def write_lock(snapshot: Snapshot, path: str | os.PathLike[str]) -> str:
+def write_lock(snapshot: Snapshot, path: str | os.PathLike[str], *,
+               extra: dict[str, Any] | None = None) -> str:
     """Write a small JSON file pinning ``snapshot`` (see :func:`from_lock`).
 
     The table is recorded by its absolute path or URI (``"table"``) and, when it is on
@@ -51,6 +52,7 @@ def write_lock(snapshot: Snapshot, path: str | os.PathLike[str]) -> str:
         "timestamp": snapshot.timestamp.isoformat(),
         "tablever_version": __version__,
     }
+    body.update(extra or {})  # e.g. the split a training run used (tablever.splits)
     relative = _relative_location(snapshot, out)
     if relative is not None:
         body["table_relative"] = relative

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tablever.errors import IntegrityError
 from tablever.lockfile import LOCK_FORMAT, schema_hash
 from tablever.snapshot import Snapshot
 from tablever.table import Table
 
-__all__ = ["from_lock"]
+if TYPE_CHECKING:
+    from tablever.splits import SplitView
+
+__all__ = ["from_lock", "split_from_lock"]
 
 
 def _open_first(locations: Sequence[str]) -> Table:
@@ -107,3 +111,22 @@ def from_lock(
     if verify:
         snap.verify()
     return snap
+
+
+def split_from_lock(path: str | os.PathLike[str], *, location: str | None = None,
+                    verify: bool = True) -> SplitView:
+    """The split a lock written by :meth:`tablever.splits.SplitView.lock` pins, checked
+    like :func:`from_lock` (so verified before the first row is read)."""
+    from tablever.errors import CorruptLogError, InvalidValueError
+    from tablever.splits import Split, SplitView  # noqa: F811 - at run time
+
+    snap = from_lock(path, location=location, verify=verify)
+    with open(os.fspath(path), encoding="utf-8") as f:
+        raw = json.load(f).get("split")
+    if not isinstance(raw, dict):
+        raise CorruptLogError(f"lock file {os.fspath(path)}: pins no split (use tv.from_lock)")
+    try:
+        definition = Split.of(raw["fractions"], raw["seed"], raw["key"])
+        return SplitView(snap, definition, raw["name"])
+    except (KeyError, ValueError, TypeError, InvalidValueError) as exc:
+        raise CorruptLogError(f"lock file {os.fspath(path)}: bad split: {exc}") from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import polars
 
     from tablever.readplan import ReadPlan
+    from tablever.splits import SplitView
 
 __all__ = ["Snapshot"]
 
@@ -359,6 +360,72 @@ class Snapshot:
         from tablever.query.sandbox import query_snapshots
 
         return query_snapshots(query, {"t": self})
+
+    def to_batches(
+        self,
+        batch_size: int,
+        *,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        shuffle_seed: int | None = None,
+        epoch: int = 0,
+        shard: tuple[int, int] = (0, 1),
+        with_row_id: bool = False,
+        buffer_rows: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the rows as ``pyarrow.RecordBatch``es of ``batch_size`` (the last may be
+        smaller), in bounded memory (one row group plus a shuffle buffer of
+        ``buffer_rows``, default 16 batches).
+
+        With ``shuffle_seed``, row groups and rows are shuffled, the same way for the
+        same seed and ``epoch``; ``shard=(rank, world_size)`` gives this rank's share:
+        the shards of one epoch are disjoint and cover every row once. Without a seed,
+        rows come in snapshot order. ``where`` is a SQL predicate (DuckDB's rules).
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"),
+            ...               data=pa.table({"x": list(range(10))}))
+            >>> [b.num_rows for b in t.latest().to_batches(4)]
+            [4, 4, 2]
+            >>> halves = [sorted(r for b in t.latest().to_batches(3, shuffle_seed=1,
+            ...                  shard=(k, 2)) for r in b.column("x").to_pylist())
+            ...           for k in (0, 1)]
+            >>> sorted(halves[0] + halves[1]) == list(range(10))
+            True
+        """
+        from tablever.loaders import batches
+
+        note_read(self)
+        return batches(self, batch_size, columns=columns, where=where,
+                       shuffle_seed=shuffle_seed, epoch=epoch, shard=shard,
+                       with_row_id=with_row_id, buffer_rows=buffer_rows)
+
+    def split(self, fractions: Mapping[str, float], *, seed: int = 0,
+              key: str | Sequence[str] | None = None) -> dict[str, SplitView]:
+        """Stable splits of the rows: ``{"train": 0.85, "val": 0.15}`` -> a view per name.
+
+        A row's split is a hash of its key (``_row_id`` by default, or the ``key``
+        columns) and ``seed``, so it never changes in later versions: new rows are
+        assigned, existing ones stay (:mod:`tablever.splits`).
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"),
+            ...               data=pa.table({"x": list(range(1000))}))
+            >>> parts = t.latest().split({"train": 0.8, "val": 0.2}, seed=42)
+            >>> val = set(parts["val"].to_arrow().column("x").to_pylist())
+            >>> 150 < len(val) < 250
+            True
+            >>> _ = t.append(pa.table({"x": list(range(1000, 2000))}))
+            >>> later = t.latest().split({"train": 0.8, "val": 0.2}, seed=42)
+            >>> val <= set(later["val"].to_arrow().column("x").to_pylist())
+            True
+        """
+        from tablever.splits import split
+
+        note_read(self)
+        return split(self, fractions, seed=seed, key=key)
 
     def lock(self, path: str | os.PathLike[str]) -> str:
         """Write a lock file pinning this snapshot (table, version, id, fingerprint, rows,
