@@ -355,6 +355,16 @@ class Graph:
         return {"root": node(self.root), "nodes": [node(n) for n in self.nodes],
                 "edges": [{"from": node(a), "to": node(b)} for a, b in self.edges]}
 
+    def to_dot(self) -> str:
+        """The graph in Graphviz's DOT language (``dot -Tsvg``)."""
+        index = {n: f"n{i}" for i, n in enumerate(self.nodes)}
+        lines = ["digraph lineage {", "    rankdir=LR;"]
+        for n, key in index.items():
+            name = n.location.rstrip("/").rsplit("/", 1)[-1].replace('"', "'")
+            lines.append(f'    {key} [label="{name} v{n.version}"];')
+        lines += [f"    {index[a]} -> {index[b]};" for a, b in self.edges]
+        return "\n".join([*lines, "}"])
+
     def to_mermaid(self) -> str:
         """The graph in Mermaid's flowchart syntax (GitHub and many editors draw it)."""
         index = {n: f"n{i}" for i, n in enumerate(self.nodes)}

@@ -250,6 +250,8 @@ def test_the_command_line_repro_status_and_lineage(wh: tv.Warehouse, tmp_path: P
     assert edges == {("raw", 1, "clean", 1), ("clean", 1, "train", 1)}
     mermaid = cli("lineage", f"{wh.path}/clean", "1", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart LR") and mermaid.count("-->") == 2
+    dot = cli("lineage", f"{wh.path}/clean", "1", "--format", "dot").stdout
+    assert dot.startswith("digraph lineage {") and dot.count("->") == 2
     text = cli("lineage", f"{wh.path}/clean", "1").stdout
     assert "derived from" in text and "used by" in text
     missing = cli("repro", str(tmp_path / "none.py"))

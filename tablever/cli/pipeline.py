@@ -21,8 +21,9 @@ def lineage(
     warehouse: Annotated[str | None, typer.Option(
         "--warehouse", "-w", metavar="FOLDER",
         help="Where to look for derived tables (default: the folder holding PATH).")] = None,
-    fmt: Annotated[Literal["text", "mermaid"], typer.Option(
-        "--format", metavar="FORMAT", help="text, or mermaid for a drawable graph.")] = "text",
+    fmt: Annotated[Literal["text", "mermaid", "dot"], typer.Option(
+        "--format", metavar="FORMAT",
+        help="text; mermaid or dot (Graphviz) for a drawable graph.")] = "text",
     as_json: JsonOpt = False,
 ) -> None:
     """What a version was derived from, and what was derived from it."""
@@ -30,8 +31,8 @@ def lineage(
     if as_json:
         emit_json(g.to_dict())
         return
-    if fmt == "mermaid":
-        say(g.to_mermaid())
+    if fmt in ("mermaid", "dot"):
+        say(g.to_mermaid() if fmt == "mermaid" else g.to_dot())
         return
 
     def show(n: tv.stages.Node) -> str:
