@@ -45,7 +45,7 @@ from tablever.maintenance import (
     vacuum,
     verify,
 )
-from tablever.reproduce import from_lock
+from tablever.reproduce import from_lock, split_from_lock
 from tablever.snapshot import Snapshot
 from tablever.table import Table, create, open_table
 from tablever.version import __version__
@@ -81,6 +81,7 @@ __all__ = [
     "create",
     "expire",
     "from_lock",
+    "split_from_lock",
     "maintain",
     "open",
     "vacuum",

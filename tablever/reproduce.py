@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tablever.errors import IntegrityError
 from tablever.lockfile import LOCK_FORMAT, schema_hash
 from tablever.snapshot import Snapshot
 from tablever.table import Table
 
-__all__ = ["from_lock"]
+if TYPE_CHECKING:
+    from tablever.splits import SplitView
+
+__all__ = ["from_lock", "split_from_lock"]
 
 
 def _open_first(locations: Sequence[str]) -> Table:
@@ -107,3 +111,23 @@ def from_lock(
     if verify:
         snap.verify()
     return snap
+
+
+def split_from_lock(
+    path: str | os.PathLike[str], *, location: str | None = None, verify: bool = True
+) -> SplitView:
+    """The split a lock written by ``SplitView.lock`` pins: its snapshot, opened and
+    checked as :func:`from_lock` does, split again by the recorded definition; an
+    IntegrityError unless the split holds exactly the recorded rows (count and digest
+    of their row ids). A lock without a split is an ``InvalidValueError``.
+    """
+    from tablever.errors import InvalidValueError
+    from tablever.splits import view_from_lock_entry
+
+    snap = from_lock(path, location=location, verify=verify)
+    with open(os.fspath(path), encoding="utf-8") as f:
+        entry = json.load(f).get("split")
+    if not isinstance(entry, dict):
+        raise InvalidValueError(f"lock file {os.fspath(path)} pins no split (write it with "
+                                "snapshot.split(...)[name].lock(path))")
+    return view_from_lock_entry(snap, entry, f"lock {os.fspath(path)}")

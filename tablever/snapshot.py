@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
+    from tablever.loaders import BatchLoader
     from tablever.readplan import ReadPlan
+    from tablever.splits import Splits
 
 __all__ = ["Snapshot"]
 
@@ -332,6 +334,52 @@ class Snapshot:
         cols = self._check_columns(columns)
         conn = conn or default_connection()
         return conn.sql(plan_sql(self.read_plan(), conn, columns=cols, with_row_id=with_row_id))
+
+    def to_batches(
+        self,
+        batch_size: int,
+        *,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        shuffle_seed: int | None = None,
+        epoch: int = 0,
+        shard: tuple[int, int] = (0, 1),
+        buffer_size: int | None = None,
+        with_row_id: bool = False,
+    ) -> BatchLoader:
+        """Stream the rows in ``pyarrow.RecordBatch``es of ``batch_size`` rows (the last
+        may be shorter), in bounded memory: row group by row group, one file open at a
+        time. ``shuffle_seed`` shuffles row groups and rows (within ``buffer_size`` rows)
+        deterministically for each ``epoch``; ``shard=(rank, world_size)`` keeps one
+        part of the rows, the parts together holding each row exactly once. See
+        docs/ml.md and :class:`tablever.loaders.BatchLoader`.
+        """
+        from tablever.loaders import make_loader
+
+        return make_loader(
+            self, batch_size, columns=columns, where=where, shuffle_seed=shuffle_seed,
+            epoch=epoch, shard=shard, buffer_size=buffer_size, with_row_id=with_row_id,
+        )
+
+    def split(
+        self,
+        fractions: Mapping[str, float],
+        *,
+        seed: int = 42,
+        key: str | Sequence[str] | None = None,
+        stratify: str | None = None,
+        tolerance: float = 0.05,
+        min_stratum_rows: int = 1000,
+    ) -> Splits:
+        """Stable named splits: each row goes where a hash of its key (``_row_id`` when
+        ``key`` is None) and ``seed`` sends it, so a row stays in its split in every
+        later version. A mapping of name to :class:`tablever.splits.SplitView`. See
+        :func:`tablever.splits.split` and docs/ml.md.
+        """
+        from tablever.splits import split
+
+        return split(self, fractions, seed=seed, key=key, stratify=stratify,
+                     tolerance=tolerance, min_stratum_rows=min_stratum_rows)
 
     def sql(self, query: str) -> pa.Table:
         """Run a read-only SQL query (DuckDB dialect) where the snapshot is named ``t``.
