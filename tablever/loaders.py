@@ -109,7 +109,7 @@ class BatchLoader:
             raise InvalidValueError(f"buffer_size must be >= 0, got {self.buffer_size}")
         if self.epoch < 0:
             raise InvalidValueError(f"epoch must be >= 0, got {self.epoch}")
-        self.columns = self.snapshot._check_columns(self.columns)
+        self.columns = self.snapshot.check_columns(self.columns)
         if self.columns == [] and not self.with_row_id:
             raise InvalidValueError("to_batches needs a column: columns=[] only with with_row_id=True")
         self._condition: str | None = None

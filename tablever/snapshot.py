@@ -218,6 +218,10 @@ class Snapshot:
         return list(columns)
 
 
+    def check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
+        """``columns`` as a list, or SchemaMismatchError naming unknown or repeated ones."""
+        return self._check_columns(columns)
+
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""
         from tablever.readplan import FileRead, ReadPlan
@@ -360,6 +364,13 @@ class Snapshot:
             self, batch_size, columns=columns, where=where, shuffle_seed=shuffle_seed,
             epoch=epoch, shard=shard, buffer_size=buffer_size, with_row_id=with_row_id,
         )
+
+    def to_hf(self, columns: Sequence[str] | None = None, *, streaming: bool = False) -> Any:
+        """A Hugging Face ``datasets.Dataset`` of the rows (``IterableDataset`` when
+        ``streaming``); see :func:`tablever.hf.to_hf` (``pip install 'tablever[hf]'``)."""
+        from tablever.hf import to_hf
+
+        return to_hf(self, columns=columns, streaming=streaming)
 
     def split(
         self,

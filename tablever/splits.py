@@ -302,7 +302,7 @@ class SplitView:
     def to_arrow(self, columns: Sequence[str] | None = None, where: str | None = None, *,
                  with_row_id: bool = False) -> pa.Table:
         """The split's rows in snapshot order (as ``Snapshot.to_arrow``)."""
-        cols = self._snapshot._check_columns(columns)
+        cols = self._snapshot.check_columns(columns)
         names = list(cols if cols is not None else self.schema.names)
         extra = [c for c in self._keys() if c not in names]
         table = self._snapshot.to_arrow(names + extra, where, with_row_id=True)
@@ -337,6 +337,12 @@ class SplitView:
             shuffle_seed=shuffle_seed, epoch=epoch, shard=shard, buffer_size=buffer_size,
             with_row_id=with_row_id, row_filter=self._mask, filter_columns=self._keys(),
         )
+
+    def to_hf(self, columns: Sequence[str] | None = None, *, streaming: bool = False) -> Any:
+        """A Hugging Face dataset of the split's rows (:func:`tablever.hf.to_hf`)."""
+        from tablever.hf import to_hf
+
+        return to_hf(self, columns=columns, streaming=streaming)
 
     def lock(self, path: str | os.PathLike[str]) -> str:
         """A lock file pinning the snapshot and this split (definition, rows and a digest
