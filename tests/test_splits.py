@@ -39,7 +39,7 @@ def test_no_row_changes_split_over_twenty_random_changes(tmp_path: Path) -> None
     before = _assignment(t.latest())
     next_id = 3000
     for step in range(20):
-        op = rng.choice(["append", "delete", "update"])
+        op = rng.choice(["append", "delete", "update", "compact"])
         if op == "append":
             k = rng.randint(50, 400)
             t.append(pa.table({"id": list(range(next_id, next_id + k)),
@@ -47,8 +47,10 @@ def test_no_row_changes_split_over_twenty_random_changes(tmp_path: Path) -> None
             next_id += k
         elif op == "delete":
             t.delete(f"id % {rng.randint(7, 40)} = {rng.randint(0, 6)}")
-        else:
+        elif op == "update":
             t.update({"label": "'changed'"}, where=f"id % 50 = {rng.randint(0, 49)}")
+        else:
+            tv.compact(t, min_input_files=2)
         snap = t.latest()
         after = _assignment(snap)
         live = set(snap.to_arrow(with_row_id=True).column("_row_id").to_pylist())
