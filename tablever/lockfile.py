@@ -27,14 +27,17 @@ def schema_hash(schema: pa.Schema) -> str:
     return hashlib.sha256(canonical_json(schema_to_dict(schema))).hexdigest()
 
 
-def write_lock(snapshot: Snapshot, path: str | os.PathLike[str], *,
-               extra: dict[str, Any] | None = None) -> str:
+def write_lock(
+    snapshot: Snapshot, path: str | os.PathLike[str], *, split: dict[str, Any] | None = None
+) -> str:
     """Write a small JSON file pinning ``snapshot`` (see :func:`from_lock`).
 
     The table is recorded by its absolute path or URI (``"table"``) and, when it is on
     the local disk under the same root as the lock file, also relative to the lock
     file's folder (``"table_relative": "../wh/events"``), which :func:`from_lock` tries
     first: the lock keeps working when the project moves, and when it is moved alone.
+    ``split`` (a split view's ``lock_entry()``) adds a ``"split"`` entry, which readers
+    that do not know it ignore: ``from_lock`` still reopens the snapshot.
     """
     from tablever.format.commit import canonical_json
     from tablever.version import __version__
@@ -52,7 +55,8 @@ def write_lock(snapshot: Snapshot, path: str | os.PathLike[str], *,
         "timestamp": snapshot.timestamp.isoformat(),
         "tablever_version": __version__,
     }
-    body.update(extra or {})  # e.g. the split a training run used (tablever.splits)
+    if split is not None:
+        body["split"] = split
     relative = _relative_location(snapshot, out)
     if relative is not None:
         body["table_relative"] = relative

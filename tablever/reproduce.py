@@ -113,20 +113,21 @@ def from_lock(
     return snap
 
 
-def split_from_lock(path: str | os.PathLike[str], *, location: str | None = None,
-                    verify: bool = True) -> SplitView:
-    """The split a lock written by :meth:`tablever.splits.SplitView.lock` pins, checked
-    like :func:`from_lock` (so verified before the first row is read)."""
-    from tablever.errors import CorruptLogError, InvalidValueError
-    from tablever.splits import Split, SplitView  # noqa: F811 - at run time
+def split_from_lock(
+    path: str | os.PathLike[str], *, location: str | None = None, verify: bool = True
+) -> SplitView:
+    """The split a lock written by ``SplitView.lock`` pins: its snapshot, opened and
+    checked as :func:`from_lock` does, split again by the recorded definition; an
+    IntegrityError unless the split holds exactly the recorded rows (count and digest
+    of their row ids). A lock without a split is an ``InvalidValueError``.
+    """
+    from tablever.errors import InvalidValueError
+    from tablever.splits import view_from_lock_entry
 
     snap = from_lock(path, location=location, verify=verify)
     with open(os.fspath(path), encoding="utf-8") as f:
-        raw = json.load(f).get("split")
-    if not isinstance(raw, dict):
-        raise CorruptLogError(f"lock file {os.fspath(path)}: pins no split (use tv.from_lock)")
-    try:
-        definition = Split.of(raw["fractions"], raw["seed"], raw["key"])
-        return SplitView(snap, definition, raw["name"])
-    except (KeyError, ValueError, TypeError, InvalidValueError) as exc:
-        raise CorruptLogError(f"lock file {os.fspath(path)}: bad split: {exc}") from exc
+        entry = json.load(f).get("split")
+    if not isinstance(entry, dict):
+        raise InvalidValueError(f"lock file {os.fspath(path)} pins no split (write it with "
+                                "snapshot.split(...)[name].lock(path))")
+    return view_from_lock_entry(snap, entry, f"lock {os.fspath(path)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
+    from tablever.loaders import BatchLoader
     from tablever.readplan import ReadPlan
-    from tablever.splits import SplitView
+    from tablever.splits import Splits
 
 __all__ = ["Snapshot"]
 
@@ -224,6 +225,10 @@ class Snapshot:
         return list(columns)
 
 
+    def check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
+        """``columns`` as a list, or SchemaMismatchError naming unknown or repeated ones."""
+        return self._check_columns(columns)
+
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""
         from tablever.readplan import FileRead, ReadPlan
@@ -347,6 +352,62 @@ class Snapshot:
         conn = conn or default_connection()
         return conn.sql(plan_sql(self.read_plan(), conn, columns=cols, with_row_id=with_row_id))
 
+    def to_batches(
+        self,
+        batch_size: int,
+        *,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        shuffle_seed: int | None = None,
+        epoch: int = 0,
+        shard: tuple[int, int] = (0, 1),
+        buffer_size: int | None = None,
+        with_row_id: bool = False,
+    ) -> BatchLoader:
+        """Stream the rows in ``pyarrow.RecordBatch``es of ``batch_size`` rows (the last
+        may be shorter), in bounded memory: row group by row group, one file open at a
+        time. ``shuffle_seed`` shuffles row groups and rows (within ``buffer_size`` rows)
+        deterministically for each ``epoch``; ``shard=(rank, world_size)`` keeps one
+        part of the rows, the parts together holding each row exactly once. See
+        docs/ml.md and :class:`tablever.loaders.BatchLoader`.
+        """
+        from tablever.loaders import make_loader
+
+        note_read(self)
+        return make_loader(
+            self, batch_size, columns=columns, where=where, shuffle_seed=shuffle_seed,
+            epoch=epoch, shard=shard, buffer_size=buffer_size, with_row_id=with_row_id,
+        )
+
+    def to_hf(self, columns: Sequence[str] | None = None, *, streaming: bool = False) -> Any:
+        """A Hugging Face ``datasets.Dataset`` of the rows (``IterableDataset`` when
+        ``streaming``); see :func:`tablever.hf.to_hf` (``pip install 'tablever[hf]'``)."""
+        from tablever.hf import to_hf
+
+        note_read(self)
+        return to_hf(self, columns=columns, streaming=streaming)
+
+    def split(
+        self,
+        fractions: Mapping[str, float],
+        *,
+        seed: int = 42,
+        key: str | Sequence[str] | None = None,
+        stratify: str | None = None,
+        tolerance: float = 0.05,
+        min_stratum_rows: int = 1000,
+    ) -> Splits:
+        """Stable named splits: each row goes where a hash of its key (``_row_id`` when
+        ``key`` is None) and ``seed`` sends it, so a row stays in its split in every
+        later version. A mapping of name to :class:`tablever.splits.SplitView`. See
+        :func:`tablever.splits.split` and docs/ml.md.
+        """
+        from tablever.splits import split
+
+        note_read(self)
+        return split(self, fractions, seed=seed, key=key, stratify=stratify,
+                     tolerance=tolerance, min_stratum_rows=min_stratum_rows)
+
     def sql(self, query: str) -> pa.Table:
         """Run a read-only SQL query (DuckDB dialect) where the snapshot is named ``t``.
 
@@ -360,72 +421,6 @@ class Snapshot:
         from tablever.query.sandbox import query_snapshots
 
         return query_snapshots(query, {"t": self})
-
-    def to_batches(
-        self,
-        batch_size: int,
-        *,
-        columns: Sequence[str] | None = None,
-        where: str | None = None,
-        shuffle_seed: int | None = None,
-        epoch: int = 0,
-        shard: tuple[int, int] = (0, 1),
-        with_row_id: bool = False,
-        buffer_rows: int | None = None,
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream the rows as ``pyarrow.RecordBatch``es of ``batch_size`` (the last may be
-        smaller), in bounded memory (one row group plus a shuffle buffer of
-        ``buffer_rows``, default 16 batches).
-
-        With ``shuffle_seed``, row groups and rows are shuffled, the same way for the
-        same seed and ``epoch``; ``shard=(rank, world_size)`` gives this rank's share:
-        the shards of one epoch are disjoint and cover every row once. Without a seed,
-        rows come in snapshot order. ``where`` is a SQL predicate (DuckDB's rules).
-
-        Example:
-            >>> import pyarrow as pa, tablever as tv, tempfile, os
-            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"),
-            ...               data=pa.table({"x": list(range(10))}))
-            >>> [b.num_rows for b in t.latest().to_batches(4)]
-            [4, 4, 2]
-            >>> halves = [sorted(r for b in t.latest().to_batches(3, shuffle_seed=1,
-            ...                  shard=(k, 2)) for r in b.column("x").to_pylist())
-            ...           for k in (0, 1)]
-            >>> sorted(halves[0] + halves[1]) == list(range(10))
-            True
-        """
-        from tablever.loaders import batches
-
-        note_read(self)
-        return batches(self, batch_size, columns=columns, where=where,
-                       shuffle_seed=shuffle_seed, epoch=epoch, shard=shard,
-                       with_row_id=with_row_id, buffer_rows=buffer_rows)
-
-    def split(self, fractions: Mapping[str, float], *, seed: int = 0,
-              key: str | Sequence[str] | None = None) -> dict[str, SplitView]:
-        """Stable splits of the rows: ``{"train": 0.85, "val": 0.15}`` -> a view per name.
-
-        A row's split is a hash of its key (``_row_id`` by default, or the ``key``
-        columns) and ``seed``, so it never changes in later versions: new rows are
-        assigned, existing ones stay (:mod:`tablever.splits`).
-
-        Example:
-            >>> import pyarrow as pa, tablever as tv, tempfile, os
-            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"),
-            ...               data=pa.table({"x": list(range(1000))}))
-            >>> parts = t.latest().split({"train": 0.8, "val": 0.2}, seed=42)
-            >>> val = set(parts["val"].to_arrow().column("x").to_pylist())
-            >>> 150 < len(val) < 250
-            True
-            >>> _ = t.append(pa.table({"x": list(range(1000, 2000))}))
-            >>> later = t.latest().split({"train": 0.8, "val": 0.2}, seed=42)
-            >>> val <= set(later["val"].to_arrow().column("x").to_pylist())
-            True
-        """
-        from tablever.splits import split
-
-        note_read(self)
-        return split(self, fractions, seed=seed, key=key)
 
     def lock(self, path: str | os.PathLike[str]) -> str:
         """Write a lock file pinning this snapshot (table, version, id, fingerprint, rows,
