@@ -24,6 +24,7 @@ from tablever.errors import (
     CommitConflictError,
     CorruptLogError,
     DuplicateKeyError,
+    ExportError,
     IntegrityError,
     InvalidNameError,
     InvalidPredicateError,
@@ -36,6 +37,7 @@ from tablever.errors import (
     TableverError,
 )
 from tablever.format.refs import Ref
+from tablever.iceberg import IcebergExport, export_iceberg
 from tablever.lineage import Diff
 from tablever.maintenance import (
     MaintenanceReport,
@@ -64,6 +66,8 @@ __all__ = [
     "CorruptLogError",
     "Diff",
     "DuplicateKeyError",
+    "ExportError",
+    "IcebergExport",
     "IntegrityError",
     "InvalidNameError",
     "InvalidValueError",
@@ -87,6 +91,7 @@ __all__ = [
     "compact",
     "create",
     "expire",
+    "export_iceberg",
     "from_lock",
     "maintain",
     "open",

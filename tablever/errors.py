@@ -18,6 +18,7 @@ thing that was wrong. Third-party errors are wrapped with ``raise ... from exc``
     ├── DuplicateKeyError      (also ValueError; upsert source repeats a key)
     ├── CommitConflictError    (lost the race after retries; safe to rerun)
     ├── IntegrityError         (a file's bytes do not match its hash)
+    ├── ExportError            (a version another format cannot express, or its old export)
     └── CorruptLogError        (unreadable or hostile commit, checkpoint or path)
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "CommitConflictError",
     "CorruptLogError",
     "DuplicateKeyError",
+    "ExportError",
     "IntegrityError",
     "NameTakenError",
     "InvalidNameError",
@@ -131,6 +133,11 @@ class CommitConflictError(TableverError):
 
 class IntegrityError(TableverError):
     """A file's bytes (or a snapshot's identity) do not match what the log recorded."""
+
+
+class ExportError(TableverError):
+    """A version cannot be written in another format (Iceberg metadata), or an earlier
+    export in the target folder is unreadable."""
 
 
 class CorruptLogError(TableverError):
