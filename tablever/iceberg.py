@@ -14,6 +14,10 @@ Iceberg readers ignore it.
 Everything written is named by a digest of what it holds, so a second export writes
 only what is new (manifests of unchanged file groups are reused) and an export that
 finds nothing new writes only the metadata file if the tags changed.
+
+Why one module: the export is one mapping (versions, files and vectors to snapshots,
+manifests and delete files), and its incremental reuse depends on every name it writes;
+split, the naming rules would be spread over several files that must agree.
 """
 
 from __future__ import annotations
@@ -27,9 +31,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from tablever.table import Table
-
 import pyarrow as pa
 
 from tablever.deletes import load_positions
@@ -39,6 +40,9 @@ from tablever.format.layout import ICEBERG_DIR
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
 from tablever.storage import Storage
+
+if TYPE_CHECKING:
+    from tablever.table import Table
 
 __all__ = ["IcebergExport", "export_iceberg", "snapshot_id_of"]
 

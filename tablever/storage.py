@@ -226,8 +226,7 @@ class Storage:
         return self.root if self.is_local else str(self._remote.uri)
 
     def location_of(self, rel: str) -> str:
-        """The absolute location of ``rel`` as another engine names it: a local path on
-        a local disk, ``s3://bucket/key`` on S3, ``<scheme>://<path>`` elsewhere."""
+        """``rel`` as another engine names it: a local path, ``s3://bucket/key``..."""
         if self.is_local:
             return self.full(rel)
         base = str(self._remote.uri).rstrip("/")
