@@ -8,8 +8,8 @@ manifests list each data file with the sequence number of the version that made 
 each deletion vector becomes a position-delete file (Parquet, ``file_path``/``pos``)
 written under the export folder, in a delete manifest. Parquet files carry no field ids:
 the table property ``schema.name-mapping.default`` maps column names to ids (kept from
-one export to the next). The physical ``_row_id`` column of some files is not mapped, so
-Iceberg readers ignore it.
+one export to the next). The physical ``_row_id`` column of some files is mapped to an
+id that no schema holds, as a dropped column's, so Iceberg readers skip it.
 
 Everything written is named by a digest of what it holds, so a second export writes
 only what is new (manifests of unchanged file groups are reused) and an export that
@@ -213,10 +213,12 @@ class _Exporter:
         for i, (known, _) in enumerate(self.schemas):
             if known.equals(arrow):
                 return i
-        for f in arrow:
-            for path in (f.name, *_field_paths(f.type, f.name)):
-                if path not in self.ids:
-                    self.ids[path] = max(self.ids.values(), default=0) + 1
+        # _row_id is mapped but in no schema, as a dropped column is: Iceberg readers
+        # skip a file column whose id the schema lacks (an unmapped one is an error).
+        for path in [p for f in arrow for p in (f.name, *_field_paths(f.type, f.name))] + [
+                ROW_ID]:
+            if path not in self.ids:
+                self.ids[path] = max(self.ids.values(), default=0) + 1
         from pyiceberg.io.pyarrow import pyarrow_to_schema
         from pyiceberg.schema import Schema
         from pyiceberg.table.name_mapping import parse_mapping_from_json
