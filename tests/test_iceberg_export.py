@@ -206,3 +206,28 @@ def test_unreadable_earlier_export_is_an_export_error(path: str) -> None:
     Storage(out.location).write_file("metadata/version-hint.text", b"nope.metadata.json")
     with pytest.raises(tv.ExportError, match="unreadable"):
         tv.export_iceberg(t)
+
+
+def test_after_expire_the_retained_versions_export(path: str) -> None:
+    t = _history(path)
+    first = tv.export_iceberg(t)
+    tv.expire(t, keep_last=3, older_than="0s")
+    retained = [s.version for s in t.history()]
+    assert len(retained) < len(first.snapshots)
+    out = tv.export_iceberg(t)
+    assert sorted(out.snapshots) == sorted(retained)
+    ice = _open(out)
+    assert {s.snapshot_id for s in ice.metadata.snapshots} == set(out.snapshots.values())
+    for v in retained:
+        _assert_same(ice, out.snapshots[v], t.as_of(v))
+
+
+def test_copy_leaves_the_export_behind(path: str) -> None:
+    t = _history(path)
+    tv.export_iceberg(t)
+    dst = path + "-copy"
+    tv.copy(t.location, dst)
+    assert not Storage(dst).exists("_tablever/iceberg/metadata/version-hint.text")
+    out = tv.export_iceberg(dst)
+    assert out.location.startswith(dst.split("://")[-1]) or out.location.startswith(dst)
+    _assert_same(_open(out), out.snapshots[t.latest().version], tv.open(dst).latest())
