@@ -176,7 +176,8 @@ class _Exporter:
         self.existing = {i.path: i.size for i in out.walk("")}
         self.written: list[str] = []
         self.bytes = 0
-        self.reused = 0
+        self.earlier = set(self.existing)  # what an earlier export wrote
+        self.reused: set[str] = set()
         self.ids: dict[str, int] = {}
         self.schemas: list[tuple[pa.Schema, Any]] = []  # (arrow, iceberg)
 
@@ -187,6 +188,10 @@ class _Exporter:
         self.existing[rel] = len(data)
         self.written.append(rel)
         self.bytes += len(data)
+
+    def note_reuse(self, rel: str) -> None:
+        if rel in self.earlier:
+            self.reused.add(rel)
 
     def loc(self, rel: str) -> str:
         return self.out.location_of(rel)
@@ -240,7 +245,7 @@ class _Exporter:
         data_loc = self.src.location_of(f.path)
         rel = f"deletes/{_digest([data_loc, dv.sha256])}.parquet"
         if rel in self.existing:
-            self.reused += 1
+            self.note_reuse(rel)
             return rel, self.existing[rel]
         import pyarrow.parquet as pq
 
@@ -299,7 +304,7 @@ class _Exporter:
         rows = sum(e[3] for e in entries)
         kind = ManifestContent.DATA if group.content == "data" else ManifestContent.DELETES
         if rel in self.existing:
-            self.reused += 1
+            self.note_reuse(rel)
             length = self.existing[rel]
         else:
             schema = self.schemas[schema_ids[owner]][1]
@@ -513,7 +518,7 @@ def export_iceberg(
     return IcebergExport(
         metadata_location=ex.loc(f"metadata/{name}"), location=out.uri,
         snapshots=dict(snap_ids), tags=tags, written=tuple(ex.written),
-        bytes_written=ex.bytes, reused=ex.reused)
+        bytes_written=ex.bytes, reused=len(ex.reused))
 
 
 def _check_paths(state: TableState) -> None:
