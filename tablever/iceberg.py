@@ -4,7 +4,8 @@ any Iceberg reader, no data copied (``pip install 'tablever[iceberg]'``).
 docs/iceberg.md describes the mapping. In short: one Iceberg snapshot per retained
 version (id: the first 16 hex digits of the version's id, as a positive 63-bit number;
 sequence number: version + 1), the latest on branch ``main``, each tag a tag ref. Data
-manifests list each data file with the sequence number of the version that made it live;
+manifests list each data file, with column metrics from its stats, and the sequence
+number of the version that made it live;
 each deletion vector becomes a position-delete file (Parquet, ``file_path``/``pos``)
 written under the export folder, in a delete manifest. Parquet files carry no field ids:
 the table property ``schema.name-mapping.default`` maps column names to ids (kept from
@@ -26,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -296,9 +298,10 @@ class _Exporter:
                 rel, size = self.delete_file(f, dv)
                 path, count = self.loc(rel), dv.rows
                 content = DataFileContent.POSITION_DELETES
-            entries.append((content, path, size, count))
+            stats = f.stats if group.content == "data" else {}
+            entries.append((content, path, size, count, stats))
         desc = [group.content, snap_ids[since], seq[since], snap_ids[owner], int(status),
-                [list(e[1:]) for e in entries], schema_ids[owner]]
+                [list(e[1:]) for e in entries], schema_ids[owner], _METRICS]
         rel = f"metadata/manifest-{_digest(desc)}.avro"
         added = len(entries) if owner == since else 0
         rows = sum(e[3] for e in entries)
@@ -312,11 +315,12 @@ class _Exporter:
             writer_cls = ManifestWriterV2 if group.content == "data" else _delete_writer()
             with writer_cls(UNPARTITIONED_PARTITION_SPEC, schema, target, snap_ids[owner],
                             "deflate") as writer:
-                for content, path, size, count in entries:
+                for content, path, size, count, stats in entries:
+                    metrics = _metrics(schema, stats, count) if stats else {}
                     datafile = IcebergFile.from_args(
                         _table_format_version=2, content=content, file_path=path,
                         file_format=FileFormat.PARQUET, partition=Record(),
-                        record_count=count, file_size_in_bytes=size)
+                        record_count=count, file_size_in_bytes=size, **metrics)
                     writer.add_entry(ManifestEntry.from_args(
                         _table_format_version=2, status=status, snapshot_id=snap_ids[since],
                         sequence_number=seq[since], file_sequence_number=seq[since],
@@ -344,6 +348,77 @@ class _Exporter:
                 writer.add_manifests(manifests)
             self.put(rel, target.value)
         return self.loc(rel)
+
+
+_METRICS = 1  # how _metrics derives column metrics: a change renames every manifest
+
+
+def _bound(t: Any, value: Any) -> Any:
+    """A tablever stats bound (JSON) as the Python value Iceberg serializes for type
+    ``t``, or None where there is no exact equivalent."""
+    import datetime as dt
+
+    from pyiceberg.types import (
+        BooleanType,
+        DateType,
+        DoubleType,
+        FloatType,
+        IntegerType,
+        LongType,
+        StringType,
+        TimestampType,
+        TimestamptzType,
+    )
+    from pyiceberg.utils.datetime import date_to_days, datetime_to_micros
+
+    if isinstance(t, (IntegerType, LongType)) and type(value) is int:
+        return value
+    if isinstance(t, (FloatType, DoubleType)) and type(value) in (int, float):
+        return float(value)
+    if isinstance(t, StringType) and isinstance(value, str):
+        return value
+    if isinstance(t, BooleanType) and isinstance(value, bool):
+        return value
+    if isinstance(t, DateType) and isinstance(value, str):
+        return date_to_days(dt.date.fromisoformat(value))
+    if isinstance(t, (TimestampType, TimestamptzType)) and isinstance(value, str):
+        stamp = dt.datetime.fromisoformat(value)
+        if (stamp.tzinfo is None) != isinstance(t, TimestampType):
+            return None
+        return datetime_to_micros(stamp)
+    return None
+
+
+def _metrics(schema: Any, stats: Mapping[str, Mapping[str, Any]], rows: int) -> dict[str, Any]:
+    """Iceberg column metrics of a data file from its tablever stats: value and null
+    counts of each top-level primitive column, and lower/upper bounds where tablever
+    holds exact ones (Iceberg readers prune files by them)."""
+    from pyiceberg.conversions import to_bytes
+
+    values: dict[int, int] = {}
+    nulls: dict[int, int] = {}
+    lower: dict[int, bytes] = {}
+    upper: dict[int, bytes] = {}
+    for name, st in stats.items():
+        try:
+            field = schema.find_field(name)
+        except ValueError:
+            continue  # _row_id
+        if not field.field_type.is_primitive or name not in {f.name for f in schema.fields}:
+            continue
+        values[field.field_id] = rows
+        nulls[field.field_id] = int(st.get("nulls", 0))
+        if "min" in st and "max" in st:
+            lo, hi = _bound(field.field_type, st["min"]), _bound(field.field_type, st["max"])
+            if lo is None or hi is None:
+                continue
+            try:
+                lower[field.field_id] = to_bytes(field.field_type, lo)
+                upper[field.field_id] = to_bytes(field.field_type, hi)
+            except (OverflowError, ValueError, TypeError, ArithmeticError, struct.error):
+                lower.pop(field.field_id, None)
+    return {"value_counts": values, "null_value_counts": nulls, "lower_bounds": lower,
+            "upper_bounds": upper}
 
 
 def _delete_writer() -> Any:
