@@ -24,6 +24,7 @@ from tablever.errors import (
     CommitConflictError,
     CorruptLogError,
     DuplicateKeyError,
+    ExportError,
     IntegrityError,
     InvalidNameError,
     InvalidPredicateError,
@@ -37,6 +38,7 @@ from tablever.errors import (
     TableverError,
 )
 from tablever.format.refs import Ref
+from tablever.iceberg import IcebergExport, export_iceberg
 from tablever.lineage import Diff
 from tablever.maintenance import (
     MaintenanceReport,
@@ -65,6 +67,8 @@ __all__ = [
     "CorruptLogError",
     "Diff",
     "DuplicateKeyError",
+    "ExportError",
+    "IcebergExport",
     "IntegrityError",
     "InvalidNameError",
     "InvalidValueError",
@@ -89,6 +93,7 @@ __all__ = [
     "compact",
     "create",
     "expire",
+    "export_iceberg",
     "from_lock",
     "split_from_lock",
     "maintain",

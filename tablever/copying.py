@@ -25,6 +25,7 @@ from tablever.format.layout import (
     COMMIT_NAME,
     DATA_DIR,
     DELETES_DIR,
+    ICEBERG_DIR,
     LOG_DIR,
     META,
     RUNS_DIR,
@@ -112,8 +113,11 @@ def copy(
             "whole table to a new location"
         )
     have = {i.path: i.size for top in (DATA_DIR, DELETES_DIR, META) for i in dst.walk(top)}
+    # An Iceberg export names the source's files by absolute location: it stays behind
+    # (export again at the destination).
     files = [i for top in (DATA_DIR, DELETES_DIR, META) for i in src.walk(top)
-             if not os.path.basename(i.path).startswith(TMP_PREFIX)]
+             if not os.path.basename(i.path).startswith(TMP_PREFIX)
+             and not i.path.startswith(f"{ICEBERG_DIR}/")]
     # content first, then checkpoints and expired records, the log, then tags and runs
     content: list[FileInfo] = []
     other: list[FileInfo] = []

@@ -19,6 +19,7 @@ thing that was wrong. Third-party errors are wrapped with ``raise ... from exc``
     ├── DuplicateKeyError      (also ValueError; upsert source repeats a key)
     ├── CommitConflictError    (lost the race after retries; safe to rerun)
     ├── IntegrityError         (a file's bytes do not match its hash)
+    ├── ExportError            (a version another format cannot express, or its old export)
     └── CorruptLogError        (unreadable or hostile commit, checkpoint or path)
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "CommitConflictError",
     "CorruptLogError",
     "DuplicateKeyError",
+    "ExportError",
     "IntegrityError",
     "NameTakenError",
     "InvalidNameError",
@@ -145,6 +147,11 @@ class CommitConflictError(TableverError):
 
 class IntegrityError(TableverError):
     """A file's bytes (or a snapshot's identity) do not match what the log recorded."""
+
+
+class ExportError(TableverError):
+    """A version cannot be written in another format (Iceberg metadata), or an earlier
+    export in the target folder is unreadable."""
 
 
 class CorruptLogError(TableverError):

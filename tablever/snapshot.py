@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from tablever.loaders import BatchLoader
     from tablever.readplan import ReadPlan
+    from tablever.scanplan import ScanPlan
     from tablever.splits import Splits
 
 __all__ = ["Snapshot"]
@@ -228,6 +229,28 @@ class Snapshot:
     def check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
         """``columns`` as a list, or SchemaMismatchError naming unknown or repeated ones."""
         return self._check_columns(columns)
+
+    def plan(self, columns: Sequence[str] | None = None, where: str | None = None) -> ScanPlan:
+        """The file tasks of this version, for an engine that reads the files itself.
+
+        Each :class:`~tablever.scanplan.FileTask` gives a data file's absolute location
+        (a local path, or an ``s3://`` URI), size, row count, row ids, the positions its
+        deletion vector removes and the statistics pruning used. ``columns`` sets the
+        plan's schema; ``where`` (DuckDB SQL) leaves out the files whose min/max
+        statistics show no row can match; the engine still applies it to the rows.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.table({"x": [1]}))
+            >>> _ = t.append(pa.table({"x": [1, 2, 3]}))
+            >>> plan = t.delete("x = 2").plan()
+            >>> [(task.rows, task.live_rows, task.deleted.tolist()) for task in plan.tasks]
+            [(3, 2, [1])]
+        """
+        from tablever.scanplan import plan_scan
+
+        note_read(self)
+        return plan_scan(self, self._check_columns(columns), where)
 
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""

@@ -225,6 +225,13 @@ class Storage:
     def uri(self) -> str:
         return self.root if self.is_local else str(self._remote.uri)
 
+    def location_of(self, rel: str) -> str:
+        """``rel`` as another engine names it: a local path, ``s3://bucket/key``..."""
+        if self.is_local:
+            return self.full(rel)
+        base = str(self._remote.uri).rstrip("/")
+        return f"{base}/{rel}" if rel else base
+
     def locator(self) -> tuple[str, pafs.FileSystem | None]:
         """(location, fs) that open this storage again (the fs for a caller's own)."""
         return (self.root, self.fs) if self.fs is not None else (self.uri, None)

@@ -89,7 +89,7 @@ def _story(tmp_path: Path) -> None:
     t.tag("v2.0")
 
 
-@pytest.mark.parametrize("page", ["docs/sql.md", "docs/ml.md"])
+@pytest.mark.parametrize("page", ["docs/sql.md", "docs/ml.md", "docs/iceberg.md"])
 def test_python_examples_run_as_written(page: str, tmp_path: Path) -> None:
     blocks = _python_blocks(page)
     assert blocks

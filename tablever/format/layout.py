@@ -8,6 +8,7 @@ The one place that spells the on-disk layout (docs/format.md describes it)::
     _tablever/checkpoints/<version:020d>.parquet
     _tablever/tags/<name>.json, _tablever/runs/<run id>.json
     _tablever/expired/<expired ms:020d>-<16 hex>.json
+    _tablever/iceberg/...               Iceberg metadata over the data files (an export)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 
 __all__ = [
     "CKPT_DIR", "CKPT_NAME", "COMMIT_NAME", "DATA_DIR", "DELETES_DIR", "EXPIRED_DIR",
-    "EXPIRED_NAME", "LOG_DIR", "META", "ROOTS", "RUNS_DIR", "STORED", "TAGS_DIR",
+    "EXPIRED_NAME", "ICEBERG_DIR", "LOG_DIR", "META", "ROOTS", "RUNS_DIR", "STORED", "TAGS_DIR",
     "checkpoint_path", "commit_path", "content_path", "expired_path", "run_path", "tag_path",
 ]
 
@@ -28,6 +29,7 @@ CKPT_DIR = f"{META}/checkpoints"
 TAGS_DIR = f"{META}/tags"
 RUNS_DIR = f"{META}/runs"
 EXPIRED_DIR = f"{META}/expired"
+ICEBERG_DIR = f"{META}/iceberg"  # tv.export_iceberg's default folder (docs/iceberg.md)
 ROOTS = (DATA_DIR, DELETES_DIR, META)  # nothing of a table lives elsewhere
 
 COMMIT_NAME = re.compile(r"^([0-9]{20})\.json\Z")  # [0-9]: \d takes any digit

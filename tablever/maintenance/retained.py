@@ -18,6 +18,7 @@ from tablever.format.layout import (
     COMMIT_NAME,
     EXPIRED_DIR,
     EXPIRED_NAME,
+    ICEBERG_DIR,
     LOG_DIR,
     RUNS_DIR,
     TAGS_DIR,
@@ -101,7 +102,7 @@ def referenced_paths(log: Log, versions: Sequence[int]) -> set[str]:
 
 
 def meta_kind(path: str) -> str | None:
-    """``commit`` / ``checkpoint`` / ``tag`` / ``run`` / ``expired`` for a known file
+    """``commit`` / ``checkpoint`` / ``tag`` / ``run`` / ``expired`` / ``iceberg`` for a known file
     under ``_tablever/``, else None."""
     head, _, name = path.rpartition("/")
     if head == LOG_DIR and COMMIT_NAME.match(name):
@@ -116,4 +117,6 @@ def meta_kind(path: str) -> str | None:
         return "tag" if head == TAGS_DIR else "run"
     if head == EXPIRED_DIR and EXPIRED_NAME.match(name):
         return "expired"
+    if path.startswith(f"{ICEBERG_DIR}/"):
+        return "iceberg"  # an export's files: not the table's, never judged
     return None
