@@ -5,7 +5,7 @@ The verbs live in one module per theme; importing them registers them on ``app``
 
 from __future__ import annotations
 
-from tablever.cli import data, history, maintenance, sql, tags, writes  # noqa: F401
+from tablever.cli import data, history, maintenance, sql, tags, ui, writes  # noqa: F401
 from tablever.cli.common import CliError, app, command, group
 
 __all__ = ["CliError", "app", "command", "group", "main"]
@@ -15,7 +15,7 @@ __all__ = ["CliError", "app", "command", "group", "main"]
 STORY = (
     "create", "append", "upsert", "overwrite", "delete", "filter", "update", "restore",
     "tag", "tags", "log", "show", "diff", "changes", "read", "sql", "lock", "link-run",
-    "runs", "ls", "verify", "maintain", "compact", "expire", "vacuum", "set-property",
+    "runs", "ls", "ui", "verify", "maintain", "compact", "expire", "vacuum", "set-property",
 )
 
 
