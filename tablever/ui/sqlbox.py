@@ -112,9 +112,13 @@ class SqlBox:
         theirs.close()
         self._conn = ours
         # Starting Python and loading DuckDB is not the query's time.
-        if not ours.poll(STARTUP_SECONDS) or ours.recv() != ("ready",):
+        try:
+            ready = ours.poll(STARTUP_SECONDS) and ours.recv() == ("ready",)
+        except EOFError:
+            ready = False
+        if not ready:
             self.stop()
-            raise TableverError(f"the SQL worker did not start within {STARTUP_SECONDS} s")
+            raise TableverError(f"the SQL worker did not start (within {STARTUP_SECONDS} s)")
         return ours
 
     def stop(self) -> None:
