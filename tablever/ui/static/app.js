@@ -68,7 +68,7 @@ function rowsTable(columns, rows, testid) {
 }
 
 function metricsText(metrics) {
-  return Object.entries(metrics || {}).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(4) : v}`).join(" ");
+  return Object.entries(metrics || {}).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(4) : cellText(v)}`).join(" ");
 }
 
 // --- the version graph ------------------------------------------------------------
