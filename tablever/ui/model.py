@@ -5,6 +5,7 @@ Every function reads; none writes to a table.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ import pyarrow as pa
 import tablever as tv
 from tablever.cli.common import jsonable
 
-__all__ = ["Source", "diff_json", "graph_json", "open_source", "version_json"]
+__all__ = ["Source", "diff_json", "graph_json", "mlflow_url", "open_source", "version_json"]
 
 HEAD_ROWS = 20
 SAMPLE_ROWS = 10
@@ -63,8 +64,29 @@ def _time(s: tv.Snapshot) -> str:
     return s.timestamp.isoformat(timespec="milliseconds")
 
 
-def _run(run: tv.Run) -> dict[str, Any]:
-    return jsonable({**run.to_dict(), "created_at": run.created_at.isoformat(timespec="milliseconds")})
+def mlflow_url(run: tv.Run, tracking_uri: str | None) -> str | None:
+    """The run's page on an MLflow tracking server (``http(s)://...``), or None.
+
+    Example:
+        >>> run = tv.Run("abc123", 3, "f" * 64, None,
+        ...              artifact_uri="mlflow-artifacts:/7/abc123/artifacts")
+        >>> mlflow_url(run, "http://127.0.0.1:5000/")
+        'http://127.0.0.1:5000/#/experiments/7/runs/abc123'
+        >>> mlflow_url(run, "sqlite:///mlflow.db") is None
+        True
+    """
+    if not tracking_uri or not tracking_uri.startswith(("http://", "https://")):
+        return None
+    base = tracking_uri.rstrip("/")
+    found = re.search(r"/(\d+)/" + re.escape(run.run_id) + r"/artifacts/?$", run.artifact_uri or "")
+    if found:
+        return f"{base}/#/experiments/{found.group(1)}/runs/{run.run_id}"
+    return f"{base}/#/runs/{run.run_id}"
+
+
+def _run(run: tv.Run, tracking_uri: str | None = None) -> dict[str, Any]:
+    return jsonable({**run.to_dict(), "created_at": run.created_at.isoformat(timespec="milliseconds"),
+                     "mlflow_url": mlflow_url(run, tracking_uri)})
 
 
 def _schema(schema: pa.Schema) -> list[dict[str, Any]]:
@@ -128,8 +150,10 @@ def graph_json(table: tv.Table) -> dict[str, Any]:
     }
 
 
-def version_json(table: tv.Table, ref: tv.Ref, *, rows: int = HEAD_ROWS) -> dict[str, Any]:
-    """One version: ids, hashes, summary, schema and its change, runs and first rows."""
+def version_json(table: tv.Table, ref: tv.Ref, *, rows: int = HEAD_ROWS,
+                 tracking_uri: str | None = None) -> dict[str, Any]:
+    """One version: ids, hashes, summary, schema and its change, runs (with their page
+    on the MLflow server at ``tracking_uri``, if one is given) and first rows."""
     s = table.as_of(ref)
     parent: tv.Snapshot | None = None
     if s.parent_id is not None:
@@ -137,7 +161,7 @@ def version_json(table: tv.Table, ref: tv.Ref, *, rows: int = HEAD_ROWS) -> dict
             parent = table.as_of(s.version - 1)
         except tv.RefNotFoundError:  # expired
             parent = None
-    runs = [_run(r) for r in table.runs() if r.version == s.version]
+    runs = [_run(r, tracking_uri) for r in table.runs() if r.version == s.version]
     head = s.head(rows)
     summary = s.summary
     return jsonable({

@@ -9,6 +9,7 @@ web page elsewhere cannot reach the server through a name that resolves to 127.0
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -53,6 +54,8 @@ class Guard:
         host = headers.get(b"host", b"").decode("latin-1").lower()
         server = scope.get("server") or (None, None)
         allowed = {f"{h}:{server[1]}" for h in self.hosts}
+        if server[1] == 80:  # a browser leaves out the default port
+            allowed.update(self.hosts)
         if host not in allowed:
             response: Response = _error(
                 403, f"refused: Host {host or '(none)'!r} is not this server's address "
@@ -86,8 +89,12 @@ def _ref(raw: str) -> tv.Ref:
 
 
 def make_app(source: Source, *, sql_timeout: float = 10.0, sql_rows: int = 1000,
-             hosts: tuple[str, ...] = LOOPBACK) -> Starlette:
-    """The ASGI application serving ``source`` (see docs/ui.md for the endpoints)."""
+             hosts: tuple[str, ...] = LOOPBACK, tracking_uri: str | None = None) -> Starlette:
+    """The ASGI application serving ``source`` (see docs/ui.md for the endpoints); runs
+    link to their page on the MLflow server at ``tracking_uri`` (default: the
+    ``MLFLOW_TRACKING_URI`` environment variable) when it is an http(s) URI."""
+    if tracking_uri is None:
+        tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
     box = SqlBox(source.location, source.kind, storage_options=source.storage_options,
                  timeout=sql_timeout, max_rows=sql_rows)
 
@@ -105,7 +112,8 @@ def make_app(source: Source, *, sql_timeout: float = 10.0, sql_rows: int = 1000,
     def version(request: Request) -> Response:
         table = source.table(request.path_params["table"])
         rows = _int(request, "rows", 20, MAX_HEAD)
-        return JSONResponse(version_json(table, _ref(request.path_params["ref"]), rows=rows))
+        return JSONResponse(version_json(table, _ref(request.path_params["ref"]), rows=rows,
+                                         tracking_uri=tracking_uri))
 
     def diff(request: Request) -> Response:
         table = source.table(request.path_params["table"])

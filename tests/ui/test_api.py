@@ -173,3 +173,24 @@ def test_page_and_assets_are_served(served: Served) -> None:
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for asset in ("app.js", "style.css"):
         assert httpx.get(f"{served.url}static/{asset}", timeout=60).status_code == 200
+
+
+def test_runs_link_to_mlflow_only_with_an_http_tracking_uri(served: Served) -> None:
+    from starlette.testclient import TestClient
+
+    from tablever.ui.model import open_source
+    from tablever.ui.server import make_app
+
+    events = served.warehouse.table("events")
+    version = events.as_of("v2.0").version
+    for uri, expected in (
+        ("http://mlflow.local:5000/", "http://mlflow.local:5000/#/experiments/1/runs/run-2"),
+        ("sqlite:///mlflow.db", None),
+    ):
+        app = make_app(open_source(str(served.root)), tracking_uri=uri,
+                       hosts=("testserver",))
+        with TestClient(app, base_url="http://testserver:80") as client:
+            body = client.get(f"/api/tables/events/versions/{version}").json()
+        assert [r["mlflow_url"] for r in body["runs"]] == [expected]
+    body = get(served, f"/api/tables/events/versions/{version}").json()
+    assert [r["mlflow_url"] for r in body["runs"]] == [None]  # no tracking URI given

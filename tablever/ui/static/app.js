@@ -218,7 +218,7 @@ function runsSection(runs) {
   return el("div", { class: "scroll" }, el("table", { class: "grid", "data-testid": "runs" },
     el("thead", {}, el("tr", {}, ["run", "model", "metrics", "params", "artifacts", "linked (UTC)"].map((h) => el("th", {}, h)))),
     el("tbody", {}, runs.map((r) => el("tr", { "data-run": r.run_id },
-      el("td", {}, r.run_id), el("td", {}, r.model || ""), el("td", { "data-testid": "metrics" }, metricsText(r.metrics)),
+      el("td", {}, r.mlflow_url ? el("a", { href: r.mlflow_url, target: "_blank", rel: "noopener noreferrer", title: "the run in MLflow" }, r.run_id) : r.run_id), el("td", {}, r.model || ""), el("td", { "data-testid": "metrics" }, metricsText(r.metrics)),
       el("td", {}, metricsText(r.params)), el("td", {}, r.artifact_uri || ""), el("td", {}, fmtTime(r.created_at)))))));
 }
 
