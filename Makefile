@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-dev
 # The demo needs tablever and its runtime dependencies only; tests and lint add [dev].
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint bench bench-s3 bench-spark soak clean fuzz
+.PHONY: demo test lint bench bench-s3 bench-spark soak clean fuzz screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check tablever tests benchmarks examples
 	$(BIN)/mypy
+
+# The page of tablever ui in headless Chromium (/usr/bin/chromium), saved as docs/ui-*.png
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.ui.screenshots docs
 
 clean:
 	rm -rf $(VENV) demo-warehouse .pytest_cache

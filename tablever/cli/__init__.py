@@ -5,7 +5,17 @@ The verbs live in one module per theme; importing them registers them on ``app``
 
 from __future__ import annotations
 
-from tablever.cli import data, export, history, maintenance, pipeline, sql, tags, writes  # noqa: F401
+from tablever.cli import (  # noqa: F401
+    data,
+    export,
+    history,
+    maintenance,
+    pipeline,
+    sql,
+    tags,
+    ui,
+    writes,
+)
 from tablever.cli.common import CliError, app, command, group
 
 __all__ = ["CliError", "app", "command", "group", "main"]
@@ -15,8 +25,8 @@ __all__ = ["CliError", "app", "command", "group", "main"]
 STORY = (
     "create", "append", "upsert", "overwrite", "delete", "filter", "update", "restore",
     "tag", "tags", "log", "show", "diff", "changes", "read", "sql", "lock", "link-run",
-    "runs", "lineage", "status", "repro", "ls", "verify", "maintain", "compact", "expire", "vacuum", "set-property",
-    "export",
+    "runs", "lineage", "status", "repro", "ls", "ui", "verify", "maintain", "compact",
+    "expire", "vacuum", "set-property", "export",
 )
 
 
