@@ -398,15 +398,29 @@ class Log:
 
         Also returns what the checkpoint knew of the history before it (for refs).
         """
-        history: list[VersionInfo] = []
-        state: TableState | None = None
         if base is not None and base.version <= version:
             try:
-                return self._replay(base, version), history
+                return self._replay(base, version), []
             except CorruptLogError as exc:
                 if not isinstance(exc.__cause__, FileNotFoundError):
                     raise
                 # Commits after ``base`` were expired meanwhile: start from a checkpoint.
+        for attempt in range(3):
+            try:
+                return self._load_from_checkpoint(version)
+            except (CorruptLogError, FileNotFoundError) as exc:
+                # An expire removed commits or checkpoints between listing them and
+                # reading them; it writes the checkpoint that replaces them first, so
+                # listing again finds it.
+                gone = isinstance(exc, FileNotFoundError) or isinstance(
+                    exc.__cause__, FileNotFoundError)
+                if not gone or attempt == 2 or isinstance(exc, TableNotFoundError):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _load_from_checkpoint(self, version: int) -> tuple[TableState, list[VersionInfo]]:
+        history: list[VersionInfo] = []
+        state: TableState | None = None
         ckpts = [ck for ck in self.list_checkpoints() if ck <= version]
         for i in range(len(ckpts) - 1, -1, -1):
             ck = ckpts[i]

@@ -403,3 +403,33 @@ def test_a_large_checkpoint_stays_parsed(monkeypatch: pytest.MonkeyPatch) -> Non
     assert cache.get((2, b"b")) is None
     cache.put((3, b"c"), "three", 20)  # over the budget together: the oldest goes
     assert cache.get((1, b"a")) is None and cache.get((3, b"c")) == "three"
+
+
+def test_a_reader_that_listed_checkpoints_before_an_expire_lists_again(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An expire writes the checkpoint that replaces the commits it removes, then removes
+    them; a reader that listed the checkpoints just before finds the commits gone and
+    must list again, not report a corrupt log."""
+    from tablever.log import Log
+
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 5})
+    for i in range(12):
+        t.append(_one_row(i), provenance=False)
+    stale = Log(t.storage).list_checkpoints()
+    tv.expire(t, older_than="0s", keep_last=2)
+    log = Log(t.storage)
+    assert not log.has_commit(6)  # the commits after the stale checkpoint are gone
+    calls = {"n": 0}
+    real = Log.list_checkpoints
+
+    def listing(self: Log) -> list[int]:
+        calls["n"] += 1
+        return stale if calls["n"] == 1 else real(self)
+
+    monkeypatch.setattr(Log, "list_checkpoints", listing)
+    tv.clear_caches()
+    state, _ = log.load_state(12)
+    assert state.version == 12 and calls["n"] >= 2
+    assert state.id == t.latest().id
