@@ -177,7 +177,20 @@ def version_json(table: tv.Table, ref: tv.Ref, *, rows: int = HEAD_ROWS,
         "schema_changes": schema_changes(parent.schema if parent else None, s.schema),
         "tags": sorted(r.name for r in table.tag_records() if r.version == s.version),
         "runs": runs, "head": head.to_pylist(), "head_columns": head.column_names,
+        "inputs": [_input(table, i) for i in s.inputs],
     })
+
+
+def _input(table: tv.Table, inp: Any) -> dict[str, Any]:
+    """A version this one was derived from; ``table`` names it when it lives in the same
+    folder (so the page can switch to it), else None."""
+    def parent(location: str) -> str:
+        return location.rstrip("/").rsplit("/", 1)[0]
+
+    name = inp.location.rstrip("/").rsplit("/", 1)[-1]
+    return {"location": inp.location, "version": inp.version, "id": inp.id,
+            "short_id": inp.id[:12], "fingerprint": inp.fingerprint,
+            "table": name if parent(inp.location) == parent(table.location) else None}
 
 
 def _updates(rows: pa.Table, keys: list[str]) -> list[dict[str, Any]]:

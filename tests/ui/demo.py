@@ -47,5 +47,6 @@ def build(root: str | os.PathLike[str]) -> tv.Warehouse:
                     metrics={"accuracy": 0.87, "f1": 0.85},
                     artifact_uri="mlflow-artifacts:/1/run-2/artifacts")
     labels = wh.create("labels", schema=pa.schema([("name", pa.string())]))
-    labels.append(pa.table({"name": LABELS}), message="label names")
+    labels.append(pa.table({"name": LABELS}), message="label names",
+                  inputs=[events.as_of("v2.0")])  # lineage: made from events v2.0
     return wh

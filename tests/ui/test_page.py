@@ -174,6 +174,19 @@ def test_table_switcher(page: Any, served: Served) -> None:
     assert shown == [s.version for s in labels.history()]
 
 
+def test_lineage_links_to_the_input_version(page: Any, served: Served) -> None:
+    events = served.warehouse.table("events")
+    labels = served.warehouse.table("labels")
+    (inp,) = labels.latest().inputs
+    page.select_option("#table-select", "labels")
+    detail_of(page, labels.latest().version)
+    link = page.wait_for_selector(f"[data-testid=inputs] [data-input='events@{inp.version}'] a")
+    assert link.inner_text() == f"events v{inp.version}"
+    link.click()
+    detail_of(page, inp.version)
+    assert text(page, "fingerprint") == events.as_of(inp.version).fingerprint
+
+
 def test_narrow_window(page: Any) -> None:
     page.set_viewport_size({"width": 380, "height": 800})
     page.wait_for_timeout(100)

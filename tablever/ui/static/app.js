@@ -196,7 +196,7 @@ function provenanceText(p) {
   const parts = [];
   if (p.git_commit) parts.push(`git ${String(p.git_commit).slice(0, 12)}${p.git_dirty ? " (dirty)" : ""}`);
   for (const [k, label] of [["host", "host"], ["user", "user"], ["python", "python"], ["tablever_version", "tablever"]]) if (p[k]) parts.push(`${label} ${p[k]}`);
-  for (const [k, v] of Object.entries(p)) if (!["git_commit", "git_dirty", "host", "user", "python", "tablever_version"].includes(k)) parts.push(`${k} ${cellText(v)}`);
+  for (const [k, v] of Object.entries(p)) if (!["git_commit", "git_dirty", "host", "user", "python", "tablever_version", "inputs"].includes(k)) parts.push(`${k} ${cellText(v)}`);
   return parts.join(" · ") || "—";
 }
 
@@ -211,6 +211,15 @@ function schemaTable(d) {
     el("thead", {}, el("tr", {}, el("th", {}, "column"), el("th", {}, "type"), el("th", {}, "nullable"), el("th", {}, "change"))),
     el("tbody", {}, rows))),
   dropped.length ? el("p", { class: "del" }, `dropped: ${dropped.join(", ")}`) : null];
+}
+
+function inputsSection(inputs) {
+  if (!inputs.length) return el("p", { class: "muted" }, "Derived from no recorded table version.");
+  return el("ul", { "data-testid": "inputs" }, inputs.map((i) => el("li", { "data-input": `${i.table || i.location}@${i.version}` },
+    i.table && state.tables.includes(i.table)
+      ? el("a", { href: `#${enc(i.table)}/${i.version}`, onclick: (e) => { e.preventDefault(); loadTable(i.table, i.version); } }, `${i.table} v${i.version}`)
+      : `${i.location} v${i.version}`,
+    " ", el("span", { class: "id" }, i.short_id))));
 }
 
 function runsSection(runs) {
@@ -259,6 +268,7 @@ async function select(version) {
       Object.keys(d.properties).length ? ["properties", metricsText(d.properties)] : null,
     ]),
     el("h3", {}, "Schema"), schemaTable(d),
+    el("h3", {}, "Derived from"), inputsSection(d.inputs || []),
     el("h3", {}, "Runs"), runsSection(d.runs),
     el("h3", {}, `First rows (${d.head.length} of ${d.num_rows})`), rowsTable(d.head_columns, d.head, "head"),
     el("h3", {}, "Diff"),
