@@ -661,6 +661,47 @@ def add_column(
     )
 
 
+def alter_column(
+    writer: Writer,
+    name: str,
+    dtype: pa.DataType,
+    *,
+    message: str = "",
+    provenance: bool = True,
+) -> TableState:
+    """Widen column ``name`` to ``dtype`` (see :func:`tablever.schema.column_widening`);
+    the files already written are read cast to it, none is rewritten."""
+    from tablever.schema import column_widening
+
+    if not isinstance(dtype, pa.DataType):
+        raise InvalidValueError(f"alter_column needs a pyarrow type, not {dtype!r}")
+
+    current = writer.schema
+    if name in current.names and name != ROW_ID and current.field(name).type == dtype:
+        return writer.state
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema]:
+        schema = schema_from_dict(state.schema)
+        if name == ROW_ID or name not in schema.names:
+            raise SchemaMismatchError(
+                f"no column {name!r} to alter (columns: {', '.join(schema.names)})", [name])
+        i = schema.get_field_index(name)
+        old = schema.field(i)
+        if old.type == dtype:  # a racing writer made the same change: commit it anyway
+            return Actions(), schema
+        if column_widening(old.type, dtype) is None:
+            raise SchemaMismatchError(
+                f"column {name!r} cannot change from {old.type} to {dtype}: only widening "
+                "signed integers (int8 -> int16 -> int32 -> int64) and floats "
+                "(float16 -> float32 -> float64) keeps every value", [name])
+        return Actions(), schema.set(i, pa.field(name, dtype, nullable=old.nullable))
+
+    return writer.commit(
+        "alter-column", build, message=message or f"alter column {name} type {dtype}",
+        allow_empty=True, provenance=provenance,
+    )
+
+
 
 def merge(
     writer: Writer,

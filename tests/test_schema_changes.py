@@ -29,6 +29,12 @@ def test_add_column_reads_null_for_old_rows_on_every_path(table: tv.Table) -> No
     rows = sorted(tuple(r.values()) for r in snap.to_arrow().to_pylist())
     assert rows == want
     assert sorted(snap.to_polars().rows()) == want
+    assert sorted(snap.lazy().collect().rows()) == want
+    assert sorted(snap.relation().fetchall()) == want
+    added = table.diff(before, snap.version).added
+    assert added.column("id").to_pylist() == [4] and added.column("score").to_pylist() == [0.5]
+    changes = table.changes(before + 1, snap.version)
+    assert changes.column("id").to_pylist() == [4]
     # DuckDB on the same rows is the reference
     ref = duckdb.sql("SELECT * FROM (VALUES (1,'a',NULL::DOUBLE),(2,'b',NULL),(3,'c',NULL),"
                      "(4,'d',0.5)) v(id,label,score) WHERE score IS NULL ORDER BY id").fetchall()
@@ -69,3 +75,54 @@ def test_add_not_null_column_on_empty_table(path: str) -> None:
     assert not s.schema.field("must").nullable
     with pytest.raises(tv.TableverError):
         t.add_column("x", "int64")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def narrow(path: str) -> tv.Table:
+    t = tv.create(path, schema=pa.schema([("i", pa.int8()), ("f", pa.float32())]))
+    t.append(pa.table({"i": pa.array([1, -2], pa.int8()), "f": pa.array([0.5, None], pa.float32())}))
+    return t
+
+
+@pytest.mark.parametrize("steps", [
+    [pa.int16(), pa.int32(), pa.int64()], [pa.int64()], [pa.int32()],
+])
+def test_alter_column_widens_and_old_versions_keep_their_type(
+        narrow: tv.Table, steps: list[pa.DataType]) -> None:
+    first = narrow.latest().version
+    for dtype in steps:
+        narrow.alter_column("i", dtype)
+    narrow.alter_column("f", pa.float64())
+    narrow.append(pa.table({"i": pa.array([300], steps[-1]), "f": [1.25]}))
+    snap = tv.open_table(narrow.location).latest()
+    got = snap.to_arrow()
+    assert got.schema.field("i").type == steps[-1] and got.schema.field("f").type == pa.float64()
+    ref = duckdb.sql("SELECT * FROM (VALUES (1::TINYINT, 0.5::FLOAT), (-2, NULL), (300::INT, 1.25))"
+                     " v(i, f) ORDER BY i").fetchall()
+    assert sorted(snap.to_polars().rows()) == ref
+    assert sorted(snap.lazy().collect().rows()) == ref
+    assert sorted(snap.relation().fetchall()) == ref
+    sql = narrow.sql(f"SELECT i, f FROM {narrow.name} WHERE i > 0 ORDER BY i")
+    assert [tuple(r.values()) for r in sql.to_pylist()] == [x for x in ref if x[0] > 0]
+    old = narrow.as_of(first).to_arrow()
+    assert old.schema.field("i").type == pa.int8() and old.column("i").to_pylist() == [1, -2]
+    tv.compact(narrow)
+    assert sorted(tv.open_table(narrow.location).latest().to_polars().rows()) == ref
+
+
+@pytest.mark.parametrize(("name", "dtype", "match"), [
+    ("i", pa.int8(), None), ("i", pa.uint8(), "cannot change"), ("f", pa.float16(), "cannot change"),
+    ("i", pa.float64(), "cannot change"), ("i", pa.string(), "cannot change"),
+    ("nope", pa.int64(), "no column"), ("_row_id", pa.int64(), "no column"),
+])
+def test_alter_column_refusals_change_nothing(
+        narrow: tv.Table, name: str, dtype: pa.DataType, match: str | None) -> None:
+    narrow.alter_column("i", pa.int16())
+    head = narrow.latest()
+    if match is None:  # narrowing back
+        match = "cannot change"
+    with pytest.raises(tv.SchemaMismatchError, match=match):
+        narrow.alter_column(name, dtype)
+    assert narrow.latest().id == head.id
+    # the same type again commits nothing
+    assert narrow.alter_column("i", pa.int16()).version == head.version
