@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import polars as pl
 import pyarrow as pa
@@ -126,3 +128,30 @@ def test_alter_column_refusals_change_nothing(
     assert narrow.latest().id == head.id
     # the same type again commits nothing
     assert narrow.alter_column("i", pa.int16()).version == head.version
+
+
+def test_sql_alter_table_matches_duckdb(tmp_path: Path) -> None:
+    wh = tv.Warehouse(str(tmp_path / "wh"))
+    con = duckdb.connect()
+    for q in ["CREATE TABLE e (id INTEGER, x FLOAT)", "INSERT INTO e VALUES (1, 0.5), (2, NULL)",
+              "ALTER TABLE e ADD COLUMN note VARCHAR", "ALTER TABLE e ALTER COLUMN id TYPE BIGINT",
+              "ALTER TABLE e ALTER COLUMN x SET DATA TYPE DOUBLE",
+              "INSERT INTO e VALUES (3000000000, 1.5, 'n')"]:
+        wh.sql(q)
+        con.execute(q)
+    got = wh.sql("SELECT * FROM e ORDER BY id")
+    assert [tuple(r.values()) for r in got.to_pylist()] == con.sql(
+        "SELECT * FROM e ORDER BY id").fetchall()
+    assert got.schema.types == [pa.int64(), pa.float64(), pa.string()]
+    old = wh.sql("SELECT * FROM e VERSION AS OF 1")
+    assert old.schema.names == ["id", "x"] and old.schema.types == [pa.int32(), pa.float32()]
+    head = wh.table("e").latest().id
+    for q, err in [("ALTER TABLE e RENAME TO f", "not atomic"),
+                   ("ALTER TABLE e ALTER COLUMN id TYPE INTEGER", "cannot change"),
+                   ("ALTER TABLE e ADD COLUMN NOTE INTEGER", "in case|already"),
+                   ("ALTER TABLE e ADD COLUMN must INTEGER NOT NULL", "NOT NULL"),
+                   ("ALTER TABLE e DROP COLUMN note", "not supported yet"),
+                   ("ALTER TABLE missing ADD COLUMN y INTEGER", "missing")]:
+        with pytest.raises(tv.TableverError, match=err):
+            wh.sql(q)
+    assert wh.table("e").latest().id == head and wh.tables() == ["e"]
