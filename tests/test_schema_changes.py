@@ -155,3 +155,24 @@ def test_sql_alter_table_matches_duckdb(tmp_path: Path) -> None:
         with pytest.raises(tv.TableverError, match=err):
             wh.sql(q)
     assert wh.table("e").latest().id == head and wh.tables() == ["e"]
+
+
+def test_cli_schema_add_and_alter(table: tv.Table) -> None:
+    from tablever.cli import main
+
+    def run(*args: str) -> int:
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
+    head = table.latest().version
+    assert run("schema", "add", table.location, "n", "int32") == 0
+    assert run("schema", "alter", table.location, "n", "int64") == 0
+    assert run("schema", "alter", table.location, "n", "int16") != 0
+    assert run("schema", "add", table.location, "label", "string") != 0
+    t = tv.open_table(table.location)
+    assert t.latest().version == head + 2
+    assert t.schema.field("n").type == pa.int64()
+    assert t.latest().to_arrow().column("n").to_pylist() == [None, None, None]

@@ -5,7 +5,7 @@ The verbs live in one module per theme; importing them registers them on ``app``
 
 from __future__ import annotations
 
-from tablever.cli import data, history, maintenance, pipeline, sql, tags, writes  # noqa: F401
+from tablever.cli import data, history, maintenance, pipeline, schema, sql, tags, writes  # noqa: F401
 from tablever.cli.common import CliError, app, command, group
 
 __all__ = ["CliError", "app", "command", "group", "main"]
