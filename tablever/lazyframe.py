@@ -27,7 +27,8 @@ def lazy_frame(snap: Snapshot, *, with_row_id: bool = False) -> polars.LazyFrame
 
     def flush() -> None:
         if clean:
-            parts.append(_scan(pl, [r.path for r in clean], [r for r in clean], with_row_id))
+            parts.append(_scan(pl, [r.path for r in clean], [r for r in clean], with_row_id,
+                               target=target))
             clean.clear()
 
     for r in plan.files:
@@ -69,8 +70,20 @@ def _position_name(columns: Sequence[str]) -> str:
 
 
 def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
-          keep_pos: bool = False) -> Any:
-    lf = pl.scan_parquet(paths) if len(paths) > 1 else pl.scan_parquet(paths[0])
+          keep_pos: bool = False, target: Any = None) -> Any:
+    if len(paths) > 1:
+        # Files written before a column was widened hold the narrower type: scan them
+        # all as the version's types (polars would take the first file's)
+        cols = reads[0].columns
+        if (target is not None and hasattr(pl, "ScanCastOptions")
+                and all(c in target or c == ROW_ID for c in cols)):
+            schema = {c: pl.Int64 if c == ROW_ID else target[c] for c in cols}
+            lf = pl.scan_parquet(paths, schema=schema, cast_options=pl.ScanCastOptions(
+                integer_cast="upcast", float_cast="upcast"))
+        else:
+            lf = pl.scan_parquet(paths)
+    else:
+        lf = pl.scan_parquet(paths[0])
     pos = _position_name(reads[0].columns)
     if with_row_id or keep_pos:
         lf = lf.with_row_index(pos)

@@ -619,6 +619,89 @@ def set_properties(
     )
 
 
+def add_column(
+    writer: Writer,
+    name: str,
+    dtype: pa.DataType,
+    *,
+    nullable: bool = True,
+    message: str = "",
+    provenance: bool = True,
+) -> TableState:
+    """Add a column at the end of the schema; the rows already in the table read it as
+    NULL, so it must be nullable unless the version has no live rows. No file is
+    rewritten."""
+    from tablever.schema import check_case_clashes, check_scan_columns
+
+    if not isinstance(name, str) or not name:
+        raise InvalidValueError(f"add_column needs a column name, not {name!r}")
+    if not isinstance(dtype, pa.DataType):
+        raise InvalidValueError(f"add_column needs a pyarrow type, not {dtype!r}")
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema]:
+        schema = schema_from_dict(state.schema)
+        if name == ROW_ID:
+            raise SchemaMismatchError(
+                f"column name {ROW_ID!r} is reserved for the row ids", [name])
+        if name in schema.names:
+            raise SchemaMismatchError(
+                f"column {name!r} already exists: pick another name", [name])
+        names = [*schema.names, name]
+        check_scan_columns(names)
+        check_case_clashes(names)
+        if not nullable and Snapshot(writer.storage, state).num_rows:
+            raise SchemaMismatchError(
+                f"column {name!r} cannot be NOT NULL: the rows already in the table "
+                "would read it as NULL (add it nullable)", [name])
+        return Actions(), schema.append(pa.field(name, dtype, nullable=nullable))
+
+    return writer.commit(
+        "add-column", build, message=message or f"add column {name}", allow_empty=True,
+        provenance=provenance,
+    )
+
+
+def alter_column(
+    writer: Writer,
+    name: str,
+    dtype: pa.DataType,
+    *,
+    message: str = "",
+    provenance: bool = True,
+) -> TableState:
+    """Widen column ``name`` to ``dtype`` (see :func:`tablever.schema.column_widening`);
+    the files already written are read cast to it, none is rewritten."""
+    from tablever.schema import column_widening
+
+    if not isinstance(dtype, pa.DataType):
+        raise InvalidValueError(f"alter_column needs a pyarrow type, not {dtype!r}")
+
+    current = writer.schema
+    if name in current.names and name != ROW_ID and current.field(name).type == dtype:
+        return writer.state
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, pa.Schema]:
+        schema = schema_from_dict(state.schema)
+        if name == ROW_ID or name not in schema.names:
+            raise SchemaMismatchError(
+                f"no column {name!r} to alter (columns: {', '.join(schema.names)})", [name])
+        i = schema.get_field_index(name)
+        old = schema.field(i)
+        if old.type == dtype:  # a racing writer made the same change: commit it anyway
+            return Actions(), schema
+        if column_widening(old.type, dtype) is None:
+            raise SchemaMismatchError(
+                f"column {name!r} cannot change from {old.type} to {dtype}: only widening "
+                "signed integers (int8 -> int16 -> int32 -> int64) and floats "
+                "(float16 -> float32 -> float64) keeps every value", [name])
+        return Actions(), schema.set(i, pa.field(name, dtype, nullable=old.nullable))
+
+    return writer.commit(
+        "alter-column", build, message=message or f"alter column {name} type {dtype}",
+        allow_empty=True, provenance=provenance,
+    )
+
+
 
 def merge(
     writer: Writer,

@@ -14,6 +14,7 @@ __all__ = [
     "canonical_types",
     "check_case_clashes",
     "check_scan_columns",
+    "column_widening",
     "conform",
     "merge_schemas",
     "schema_from_dict",
@@ -239,6 +240,13 @@ def _merge_widening(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
                       (pa.float16(), pa.float32())):
         return new
     return None
+
+
+def column_widening(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
+    """``new`` if a column of type ``old`` may become ``new`` (the widenings of
+    ``schema_mode="merge"``: signed integers to wider signed integers, floats to wider
+    floats; integers to floats are not, int64 -> float64 loses digits), else None."""
+    return _merge_widening(old, new)
 
 
 # Columns DuckDB's Parquet scan adds, which a stored column of the same name (in any

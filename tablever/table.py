@@ -574,6 +574,51 @@ class Table:
             check_partition_by(properties[PARTITION_BY], self.schema)
         return self._write(ops.set_properties, properties, message=message, provenance=provenance)
 
+    def add_column(
+        self,
+        name: str,
+        dtype: pa.DataType,
+        *,
+        nullable: bool = True,
+        message: str = "",
+        provenance: bool = True,
+    ) -> Snapshot:
+        """Add column ``name`` of type ``dtype`` at the end of the schema, as one commit
+        that rewrites no file: the rows already in the table read it as NULL, older
+        versions read without it. A name already taken (in any case), a reserved name
+        or ``nullable=False`` on a table with rows is a :class:`SchemaMismatchError`
+        and changes nothing.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), data=pa.table({"x": [1]}))
+            >>> s = t.add_column("note", pa.string())
+            >>> t.as_of(s.version).to_arrow().to_pylist(), t.as_of(0).schema.names
+            ([{'x': 1, 'note': None}], ['x'])
+        """
+        return self._write(ops.add_column, name, dtype, nullable=nullable, message=message,
+                           provenance=provenance)
+
+    def alter_column(
+        self, name: str, dtype: pa.DataType, *, message: str = "", provenance: bool = True
+    ) -> Snapshot:
+        """Widen column ``name`` to ``dtype`` as one commit that rewrites no file: signed
+        integers to wider signed integers, floats to wider floats (integers to floats are
+        refused: int64 -> float64 loses digits). Older versions read with their own type.
+        An unknown column or a narrowing or other change is a :class:`SchemaMismatchError`
+        and changes nothing; the type the column already has commits nothing.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"),
+            ...               data=pa.table({"x": pa.array([1], pa.int32())}))
+            >>> s = t.alter_column("x", pa.int64())
+            >>> s.to_arrow().schema.field("x").type, t.as_of(s.version - 1).schema.field("x").type
+            (DataType(int64), DataType(int32))
+        """
+        return self._write(ops.alter_column, name, dtype, message=message,
+                           provenance=provenance)
+
     def diff(self, a: Ref, b: Ref = None, *, on: Sequence[str] | None = None) -> Diff:
         """What changed from ``a`` to ``b`` (computed from row ids and deletion vectors)."""
         from tablever.lineage import diff

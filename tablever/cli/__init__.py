@@ -11,6 +11,7 @@ from tablever.cli import (  # noqa: F401
     history,
     maintenance,
     pipeline,
+    schema,
     sql,
     tags,
     ui,

@@ -172,3 +172,9 @@ def as_describe(sql: str, *, dialect: str | None = None) -> Describe | ShowTable
     check_read_only(tree)
     (ref,) = table_refs(tree)
     return Describe(ref)
+
+
+def column_def(item: exp.Expr) -> Column:
+    """A column definition of CREATE TABLE or ALTER TABLE ADD COLUMN (name, type,
+    NOT NULL); any other constraint is an InvalidPredicateError."""
+    return _column(item)

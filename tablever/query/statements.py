@@ -19,7 +19,7 @@ from tablever.errors import (
     TableExistsError,
     TableNotFoundError,
 )
-from tablever.query.ddl import CreateTable, Describe, as_create, as_describe
+from tablever.query.ddl import Column, CreateTable, Describe, as_create, as_describe, column_def
 from tablever.query.engine import (
     cached_sandbox,
     cast_values,
@@ -116,6 +116,8 @@ def _run(wh: Warehouse, query: str, *, dialect: str | None,
         return _create(wh, tables, create, text=text, message=msg)
     if isinstance(tree, exp.Drop):
         return _drop(wh, tables, tree, message=msg)
+    if isinstance(tree, exp.Alter):
+        return _alter(tables, tree, message=msg)
     merging = merge_target(tree)
     if merging is not None:
         return _merge(tables, tree, text=text, message=msg)
@@ -157,6 +159,38 @@ def _drop(wh: Warehouse, tables: _Tables, tree: exp.Drop, *, message: str) -> pa
         raise TableDroppedError(name, table.location, table.dropped or 0)
     tables.get(name).drop(message=message)
     return _count(1)
+
+
+def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
+    """ALTER TABLE t ADD COLUMN c TYPE [NOT NULL] | ALTER COLUMN c [SET DATA] TYPE T: one
+    commit (Table.add_column, Table.alter_column); other ALTERs are refused."""
+    actions = tree.args.get("actions") or []
+    target = tree.this
+    if (str(tree.args.get("kind") or "").upper() != "TABLE" or len(actions) != 1
+            or not isinstance(target, exp.Table)):
+        raise InvalidPredicateError(
+            "this ALTER is not supported: ALTER TABLE name ADD COLUMN c TYPE or "
+            "ALTER TABLE name ALTER COLUMN c TYPE T, one change per statement")
+    action = actions[0]
+    if isinstance(action, exp.AlterRename):
+        raise InvalidPredicateError(
+            f"ALTER TABLE {target.name} RENAME TO is refused: renaming a table's folder is "
+            "not atomic on object stores; tv.copy the table to the new name, then DROP TABLE")
+    table = tables.target(target.name)
+    if isinstance(action, exp.ColumnDef) and isinstance(action.args.get("kind"), exp.DataType):
+        col = column_def(action)
+        field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
+        table.add_column(col.name, field.type, nullable=field.nullable, message=message)
+        return _count(0)
+    if (isinstance(action, exp.AlterColumn) and isinstance(action.args.get("dtype"), exp.DataType)
+            and not action.args.get("using") and not action.args.get("collate")):
+        col = Column(action.name, action.args["dtype"], False)
+        field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
+        table.alter_column(action.name, field.type, message=message)
+        return _count(0)
+    raise InvalidPredicateError(
+        f"ALTER TABLE {target.name} {action.sql('duckdb')} is not supported yet: "
+        "ADD COLUMN and ALTER COLUMN ... TYPE are")
 
 
 def _merge(tables: _Tables, tree: Any, *, text: str, message: str) -> pa.Table:
