@@ -200,7 +200,9 @@ def _copy_versions(src: Storage, dst: Storage, refs: Iterable[Any],
                 "copy grows forward; copy it to a new location"
             )
     todo = [v for v in wanted if v not in here]
-    states = {v: Log(src).load_state(v)[0] for v in todo}
+    src_log = Log(src)
+    states = {v: src_log.load_state(v)[0] for v in todo}
+    expired = list(src_log.read_expired().values())  # read once, not per version
     files: dict[str, int | None] = {}  # path -> size (None: a vector, size not logged)
     for state in states.values():
         for f in state.files.values():
@@ -224,7 +226,7 @@ def _copy_versions(src: Storage, dst: Storage, refs: Iterable[Any],
     for v in todo:
         left_out = [by_version.get(u) for u in range(previous + 1, v)]
         gone = [ExpiredVersion(i.version, i.id, i.timestamp_ms, 0) for i in left_out if i]
-        gone += [e for e in Log(src).read_expired().values() if previous < e.version < v]
+        gone += [e for e in expired if previous < e.version < v]
         if gone:
             dst_log.write_expired(sorted(gone, key=lambda e: e.version), int(time.time() * 1000),
                                   copied_from=src.uri)

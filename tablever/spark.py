@@ -88,7 +88,8 @@ def read(
     df = (spark.read.option("mergeSchema", "true").parquet(*paths)
           .select("*", F.col("_metadata.row_index").alias(_POS),
                   F.regexp_extract(F.col("_metadata.file_path"), _NAME, 1).alias(_FILE)))
-    deleted = [(dv.data_file, load_positions(storage, dv, _rows(files, dv.data_file)))
+    rows_of = {f.path: f.rows for f in files}
+    deleted = [(dv.data_file, load_positions(storage, dv, rows_of[dv.data_file]))
                for dv in snap.deletion_vectors]
     if deleted:
         gone = pa.table({
@@ -120,10 +121,6 @@ def read(
 
 def _sha(path: str) -> str:
     return path.rsplit("/", 1)[-1].split(".", 1)[0]
-
-
-def _rows(files: Sequence[Any], path: str) -> int:
-    return next(int(f.rows) for f in files if f.path == path)
 
 
 def _write_task(location: str, options: Mapping[str, Any], schema_ipc: bytes,
