@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import tablever as tv
 from tablever.ui.model import Source, diff_json, graph_json, open_source, version_json
@@ -39,8 +39,23 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
+# Every answer: the page loads only its own files, no other site may frame it, and
+# nothing is cached or sniffed.
+PAGE_HEADERS = (
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+     b"base-uri 'none'; form-action 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+)
+
+
 class Guard:
-    """403 for a foreign Host header, 405 for any method but GET and HEAD."""
+    """403 for a foreign Host header, 405 for any method but GET and HEAD.
+
+    Every response carries ``PAGE_HEADERS`` (a Content-Security-Policy among them).
+    """
 
     def __init__(self, app: ASGIApp, *, hosts: tuple[str, ...] = LOOPBACK) -> None:
         self.app = app
@@ -50,6 +65,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = _with_headers(send)
         headers = dict(scope.get("headers") or [])
         host = headers.get(b"host", b"").decode("latin-1").lower()
         server = scope.get("server") or (None, None)
@@ -67,6 +83,16 @@ class Guard:
             await self.app(scope, receive, send)
             return
         await response(scope, receive, send)
+
+
+def _with_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            names = {k.lower() for k, _ in message.get("headers", [])}
+            extra = [(k, v) for k, v in PAGE_HEADERS if k not in names]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+    return wrapped
 
 
 def _int(request: Request, name: str, default: int, most: int) -> int:

@@ -175,6 +175,22 @@ def test_page_and_assets_are_served(served: Served) -> None:
         assert httpx.get(f"{served.url}static/{asset}", timeout=60).status_code == 200
 
 
+def test_every_answer_carries_a_content_security_policy(served: Served) -> None:
+    # the browser tests (test_page.py) run the page under this same policy
+    base = served.url.rstrip("/")
+    answers = [httpx.get(base + p, timeout=60) for p in
+               ("/", "/static/app.js", "/api/tables", "/api/tables/nope/graph")]
+    answers.append(httpx.post(base + "/api/tables", timeout=60))
+    answers.append(httpx.get(base + "/api/tables", headers={"Host": "evil.example"},
+                             timeout=60))
+    assert [r.status_code for r in answers] == [200, 200, 200, 404, 405, 403]
+    for r in answers:
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers.get_list("content-security-policy") == [csp]
+
+
 def test_runs_link_to_mlflow_only_with_an_http_tracking_uri(served: Served) -> None:
     from starlette.testclient import TestClient
 

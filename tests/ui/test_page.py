@@ -40,6 +40,9 @@ def page(context: Any, served: Served) -> Iterator[Any]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # a Content-Security-Policy violation is a console message, not a page error
+    page.on("console", lambda msg: errors.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
     page.goto(served.url)
     page.wait_for_selector("[data-testid=detail]")
     yield page
