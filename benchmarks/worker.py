@@ -461,20 +461,23 @@ def phase_smallread(
     system: System, spec: DataSpec, rec: Recorder, commits: int, token: Any
 ) -> None:
     """The reads of the many-small-commits table (``commits`` commits), in a process that
-    did not write it. DuckDB, sqlglot and the system's library are imported first, so the
-    clock sees opening and reading, not imports."""
+    did not write it. DuckDB, sqlglot, pandas and the system's library are imported first,
+    so the clock sees opening and reading, not imports."""
     import duckdb  # noqa: F401
 
     from benchmarks.systems.base import AGG_SQL
 
     with contextlib.suppress(ImportError):
         import sqlglot.dialects.duckdb  # noqa: F401
+    with contextlib.suppress(ImportError):  # DuckDB imports it when first handed Arrow data
+        import pandas  # noqa: F401
     system.warm_imports()
     n = commits * SMALL_ROWS
     opened = rec.run("s_open", lambda: system.open_version(token))
     if rec.ok("s_open") and opened != n:
         rec.steps["s_open"] = {"error": f"wrong answer: {opened} rows, expected {n}"}
     agg = rec.run("s_agg", lambda: system.aggregate())
+    rec.run("s_agg2", lambda: system.aggregate())  # the first query's set-up paid
     rec.run("s_read", lambda: system.read())
     rec.run("s_lookup", lambda: system.lookup(SMALL_FIRST_ID + n // 2 + 3))
     files = rec.run("s_files", system.live_files)
