@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-dev
 # The demo needs tablever and its runtime dependencies only; tests and lint add [dev].
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint bench bench-s3 bench-spark soak clean fuzz screenshots
+.PHONY: demo test lint bench bench-scale bench-s3 bench-spark soak clean fuzz screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ clean:
 
 bench:
 	bash benchmarks/run.sh $(ARGS)
+
+# tablever's scale curves (live files, history, rows), long: make bench-scale ARGS="--max 10000"
+bench-scale:
+	BENCH_MODULE=benchmarks.scale bash benchmarks/run.sh $(ARGS)
 
 # tablever, deltalake and Lance on one local S3 server (moto): make bench-s3 ARGS="--commits 50"
 bench-s3:

@@ -2,8 +2,10 @@
 
 Generates the shared data once, runs one worker process per (system, repetition) for the
 main workload (repetitions interleaved across systems, so machine noise spreads evenly),
-then the long-history workload per system and the tablever-only checks, and prints the
-medians with tablever/peer ratios. Results go to ``benchmarks/results/<timestamp>.json``.
+then the long-history workload per system, the many-small-commits workload (built in one
+process, read in new ones) and the tablever-only checks, and prints the medians with
+tablever/peer ratios, and each step's peak resident memory. Results go to
+``benchmarks/results/<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ MAIN_STEPS = [
     ("filter_label", "seconds", "filter out label 'noise' (~8%)", "s"),
     ("read_after", "seconds", "read latest after deletes", "s"),
     ("agg_after", "seconds", "group-by after deletes", "s"),
+    ("agg_clean", "seconds", "group-by, the same rows written clean (1 commit)", "s"),
+    ("agg_clean", "ratio", "  group-by after deletes / clean", "x"),
     ("lookup", "seconds", "point lookup by id", "ms"),
     ("tt_first_read", "seconds", "time travel v_first: open + read", "s"),
     ("tt_middle_read", "seconds", "time travel v_middle: open + read", "s"),
@@ -69,6 +73,55 @@ HISTORY_STEPS = [
     ("open_v1", "seconds", "open version 1 again (writer process, median of 5)", "ms"),
     ("open_vlast", "seconds", "open the last version again (writer process, median of 5)", "ms"),
 ]
+SMALL_STEPS = [
+    ("s_build", "seconds", "build: the commits (made: the next row)", "s"),
+    ("s_build", "commits", "  commits made", "n"),
+    ("s_build", "first10", "  commit latency, commits 2-11 (median)", "ms"),
+    ("s_build", "c1000", "  commit latency, commits 991-1000 (median)", "ms"),
+    ("s_build", "last10", "  commit latency, the last 10 commits (median)", "ms"),
+    ("s_open", "seconds", "open the latest in a new process", "ms"),
+    ("s_agg", "seconds", "DuckDB group-by", "ms"),
+    ("s_agg2", "seconds", "  the same group-by again in that process", "ms"),
+    ("s_read", "seconds", "full read -> Arrow", "ms"),
+    ("s_lookup", "seconds", "point lookup by id", "ms"),
+    ("s_files", "files", "live data files", "n"),
+    ("s_raw_agg", "seconds", "raw: read_parquet group-by over the same files", "ms"),
+    ("s_raw_read", "seconds", "raw: read_parquet full read, same files", "ms"),
+    ("s_agg", "vs_raw", "  group-by / raw", "x"),
+    ("s_read", "vs_raw", "  full read / raw", "x"),
+    ("m_maintain", "seconds", "tablever: maintain (default policy, compacts)", "s"),
+    ("m_open", "seconds", "  after maintain: open the latest, new process", "ms"),
+    ("m_agg", "seconds", "  after maintain: DuckDB group-by", "ms"),
+    ("m_agg2", "seconds", "  after maintain: the same group-by again", "ms"),
+    ("m_read", "seconds", "  after maintain: full read -> Arrow", "ms"),
+    ("m_lookup", "seconds", "  after maintain: point lookup by id", "ms"),
+    ("m_files", "files", "  after maintain: live data files", "n"),
+    ("m_raw_agg", "seconds", "  after maintain: raw read_parquet group-by", "ms"),
+    ("m_agg", "vs_raw", "  after maintain: group-by / raw", "x"),
+]
+# (key, label) of the steps whose peak resident memory is shown
+MEM_MAIN = [
+    ("append_large", "append the large batch"),
+    ("append_small", "200 small appends (all)"),
+    ("read_before", "read latest -> Arrow"),
+    ("agg_before", "DuckDB group-by, latest"),
+    ("delete_5pct", "delete 5%"),
+    ("filter_label", "filter by label"),
+    ("read_after", "read after deletes"),
+    ("agg_after", "group-by after deletes"),
+    ("lookup", "point lookup"),
+    ("tt_first_read", "time travel v_first: read"),
+    ("compact", "compact 200 files"),
+    ("expire_vacuum", "expire + vacuum"),
+]
+MEM_SMALL = [
+    ("s_build", "build (all commits, writer process)"),
+    ("s_open", "open the latest"),
+    ("s_agg", "DuckDB group-by"),
+    ("s_read", "full read -> Arrow"),
+    ("s_lookup", "point lookup"),
+    ("m_maintain", "tablever: maintain"),
+]
 TV_CHECKS = [  # (key, label, unit, target)
     ("to_arrow", "to_arrow() of the large snapshot vs pq.read_table", "s", "<= 1.2x"),
     ("sql_count", "Warehouse.sql count(*) vs read_parquet", "ms", "<= 1.1x"),
@@ -80,18 +133,28 @@ TV_CHECKS = [  # (key, label, unit, target)
     ("plan_latest", "sql count(*) VERSION AS OF latest, long history", "ms", ""),
     ("vacuum_many", "vacuum of the unreferenced files", "s", "< 10 s"),
 ]
-SCALE = {"s": 1.0, "ms": 1e3, "KB": 1e-3}  # KB and MB are decimal
+SCALE = {"s": 1.0, "ms": 1e3, "KB": 1e-3, "x": 1.0, "n": 1.0}  # KB and MB are decimal
 
 
 def _worker(
-    system: str, phase: str, args: argparse.Namespace, spec: Path, work: Path, tag: str
+    system: str,
+    phase: str,
+    args: argparse.Namespace,
+    spec: Path,
+    work: Path,
+    tag: str,
+    *,
+    wdir: Path | None = None,
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
+    """Run one worker process; ``wdir`` (kept afterwards) reuses a table another built."""
     python = sys.executable
     if system == "ducklake":
         python = args.ducklake_python
         if not Path(python).exists():
             return {"fatal": f"environment missing: {python} (run benchmarks/run.sh)"}
-    wdir = work / f"{system}-{tag}"
+    keep_dir = args.keep or wdir is not None
+    wdir = wdir or work / f"{system}-{tag}"
     out = work / f"{system}-{tag}.json"
     log = work / f"{system}-{tag}.log"
     cmd = [
@@ -116,6 +179,11 @@ def _worker(
         str(args.sql_rows),
         "--plan-commits",
         str(args.plan_commits),
+        "--small-commits",
+        str(args.small_commits),
+        "--small-budget",
+        str(args.small_budget),
+        *(extra or []),
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     t0 = time.perf_counter()
@@ -134,17 +202,68 @@ def _worker(
     if rc == "timeout":
         res["fatal"] = f"timeout after {args.timeout}s"
     res["wall"] = elapsed
-    if not args.keep:
+    if not keep_dir:
         shutil.rmtree(wdir, ignore_errors=True)
     tail = log.read_text()[-2000:] if log.exists() else ""
     if res.get("fatal") or any("error" in v for v in res.get("steps", {}).values()):
         res["log_tail"] = tail
     print(
-        f"  {system:9s} {phase:8s} {tag:5s} {elapsed:7.1f}s"
+        f"  {system:9s} {phase:10s} {tag:6s} {elapsed:7.1f}s"
         + (f"  FATAL {res['fatal']}" if res.get("fatal") else ""),
         flush=True,
     )
     return res
+
+
+def _small(
+    system: str, args: argparse.Namespace, spec: Path, work: Path
+) -> dict[str, Any]:
+    """The many-small-commits workload of one system: build in one process, read in
+    ``--repeat`` new ones; on tablever, maintain in another and read again."""
+    wdir = work / f"{system}-small"
+    out: dict[str, Any] = {"build": _worker(system, "small", args, spec, work, "build", wdir=wdir)}
+
+    def reads(build: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+        extra = build.get("extra", {})
+        step = build.get("steps", {}).get("s_build", {})
+        if build.get("fatal") or "commits" not in step:
+            return []
+        cmd = ["--token", json.dumps(extra.get("latest_token")), "--small-commits",
+               str(int(step["commits"]))]
+        return [
+            _worker(system, "smallread", args, spec, work, f"{tag}{r}", wdir=wdir, extra=cmd)
+            for r in range(args.repeat)
+        ]
+
+    out["read"] = reads(out["build"], "read")
+    if system == "tablever":
+        maint = _worker(system, "smallmaint", args, spec, work, "maint", wdir=wdir)
+        out["maint"] = maint
+        out["read_maintained"] = reads(
+            {**maint, "steps": out["build"].get("steps", {})}, "mread"
+        )
+    if not args.keep:
+        shutil.rmtree(wdir, ignore_errors=True)
+    return out
+
+
+def _merge_small(runs: dict[str, Any]) -> dict[str, Any]:
+    merged = _merge([runs["build"]])
+    merged.update(_merge(runs["read"]) if runs["read"] else {})
+    if "maint" in runs:
+        m = _merge([runs["maint"]])
+        if "s_maintain" in m:
+            merged["m_maintain"] = m["s_maintain"]
+        for step, res in (_merge(runs["read_maintained"]) if runs["read_maintained"] else {}).items():
+            merged["m_" + step.removeprefix("s_")] = res
+    else:
+        for key, *_ in SMALL_STEPS:
+            if key.startswith("m_"):
+                merged[key] = {"skipped": "maintain runs on tablever only"}
+    stopped = runs["build"].get("extra", {}).get("stopped")
+    if stopped and "seconds" in merged.get("s_build", {}):
+        merged["s_build"]["note"] = stopped
+    return merged
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -197,6 +316,10 @@ def _cell(
     if not isinstance(val, (int, float)):
         return "n/a", None
     v = val * SCALE[unit]
+    if unit == "x":
+        return f"{v:.2f}x", float(val)
+    if unit == "n":
+        return f"{v:,.0f}", float(val)
     txt = f"{v:.1f}" if unit == "KB" or v >= 100 else f"{v:.3g}"
     return txt, float(val)
 
@@ -245,13 +368,20 @@ def _render(title: str, header: list[str], rows: list[list[str]]) -> None:
 def report(result: dict[str, Any]) -> None:
     cfg = result["config"]
     names: list[str] = cfg["systems"]
-    peers = [s for s in names if s != "tablever"] if "tablever" in names else []
     main = result["main"]
-    fmt = {"rows": f"{cfg['rows']:,}", "crows": f"{cfg['rows']:,}"}
+    fmt = {
+        "rows": f"{cfg['rows']:,}",
+        "crows": f"{cfg['rows']:,}",
+        "small": f"{cfg.get('small_commits', 0):,}",
+    }
 
     def table(
-        title: str, steps: list[tuple[str, str, str, str]], data: dict[str, dict[str, Any]]
+        title: str,
+        steps: list[tuple[str, str, str, str]],
+        data: dict[str, dict[str, Any]],
+        names: list[str] = names,
     ) -> None:
+        peers = [s for s in names if s != "tablever"] if "tablever" in names else []
         header = ["step", *names, *[f"tv/{p}" for p in peers]]
         rows = []
         for key, field, label, unit in steps:
@@ -260,9 +390,29 @@ def report(result: dict[str, Any]) -> None:
                 txt, val = _cell(data.get(s, {}).get(key) if s in data else None, field, unit, s)
                 cells.append(txt)
                 vals[s] = val
-            ratios = [_ratio(vals.get("tablever"), vals[p]) for p in peers]
-            rows.append([f"{label.format(**fmt)} [{unit}]", *cells, *ratios])
+            ratios = [
+                _ratio(vals.get("tablever"), vals[p]) if unit not in ("x", "n") else ""
+                for p in peers
+            ]
+            suffix = f" [{unit}]" if unit not in ("x", "n") else ""
+            rows.append([f"{label.format(**fmt)}{suffix}", *cells, *ratios])
         _render(title, header, rows)
+
+    def mem_table(
+        title: str, steps: list[tuple[str, str]], data: dict[str, Any], names: list[str] = names
+    ) -> None:
+        rows = []
+        for key, label in steps:
+            cells = []
+            for s in names:
+                res = data.get(s, {}).get(key)
+                peak, delta = (res or {}).get("rss_peak"), (res or {}).get("rss_delta")
+                if isinstance(peak, (int, float)) and isinstance(delta, (int, float)):
+                    cells.append(f"{peak / 1e6:,.0f} (+{delta / 1e6:,.0f})")
+                else:
+                    cells.append(_cell(res, "rss_peak", "n", s)[0])
+            rows.append([label, *cells])
+        _render(title, ["step", *names], rows)
 
     if main:
         table(
@@ -281,11 +431,31 @@ def report(result: dict[str, Any]) -> None:
         bytes_rows.append([label, *cells])
     if main:
         _render("Bytes on disk, MB (data + metadata)", ["after step", *names], bytes_rows)
+        mem_table(
+            "Peak resident memory of the worker process during each step, MB "
+            "(+ growth over its resident memory when the step began)",
+            MEM_MAIN,
+            main,
+        )
     if result.get("history"):
         table(
             f"Long history: {cfg['history']:,} commits of 1,000 rows",
             HISTORY_STEPS,
             result["history"],
+        )
+    if result.get("small"):
+        table(
+            f"Many small commits: {cfg['small_commits']:,} commits of 10 rows, read in new "
+            f"processes (median of {cfg['repeat']})",
+            SMALL_STEPS,
+            result["small"],
+            [s for s in names if s in result["small"]],
+        )
+        mem_table(
+            "Many small commits: peak resident memory during each step, MB (+ growth)",
+            MEM_SMALL,
+            result["small"],
+            [s for s in names if s in result["small"]],
         )
     tvm = result.get("tvmicro", {})
     if tvm:
@@ -327,12 +497,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--systems", default="all", help="all, or a comma list of " + ",".join(systems.ALL)
     )
-    ap.add_argument("--phases", default="main,history,tvmicro")
+    ap.add_argument("--phases", default="main,history,small,tvmicro")
     ap.add_argument("--history", type=int, default=1_000, help="commits in the history phase")
     ap.add_argument(
         "--iceberg-history",
         action="store_true",
-        help="also run the history phase on pyiceberg (several minutes)",
+        help="also run the history and small-commits phases on pyiceberg (several minutes)",
+    )
+    ap.add_argument(
+        "--small-commits",
+        type=int,
+        default=5_000,
+        help="commits of 10 rows in the many-small-commits phase",
+    )
+    ap.add_argument(
+        "--small-budget",
+        type=float,
+        default=240.0,
+        help="seconds a system may spend on those commits; it stops there (recorded)",
     )
     ap.add_argument(
         "--sql-rows",
@@ -380,6 +562,13 @@ def main(argv: list[str] | None = None) -> int:
     generate(work / "data", rows=args.rows)
     if "history" in phases:
         write_ipc(make_rows(10**12, 1_000 * args.history, 7), work / "data" / "history.arrow")
+    if "small" in phases:
+        from benchmarks.worker import SMALL_FIRST_ID, SMALL_ROWS
+
+        write_ipc(
+            make_rows(SMALL_FIRST_ID, SMALL_ROWS * args.small_commits, 11),
+            work / "data" / "small_commits.arrow",
+        )
     print(f"  data generated in {time.perf_counter() - t0:.1f}s", flush=True)
     spec_path = work / "data" / "spec.json"
 
@@ -392,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
             "history": args.history,
             "sql_rows": args.sql_rows,
             "plan_commits": args.plan_commits,
+            "small_commits": args.small_commits,
+            "small_budget": args.small_budget,
             "spec": json.loads(spec_path.read_text()),
         },
         "machine": {
@@ -402,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {},
         "main": {},
         "history": {},
+        "small": {},
         "tvmicro": {},
     }
     if "main" in phases:
@@ -428,6 +620,14 @@ def main(argv: list[str] | None = None) -> int:
             hist[n] = _worker(n, "history", args, spec_path, work, "hist")
         result["runs"]["history"] = hist
         result["history"] = {n: _merge([h]) for n, h in hist.items()}
+    if "small" in phases:
+        result["runs"]["small"] = {}
+        for n in names:
+            if n == "raw" or (n == "iceberg" and not args.iceberg_history):
+                continue
+            runs_n = _small(n, args, spec_path, work)
+            result["runs"]["small"][n] = runs_n
+            result["small"][n] = _merge_small(runs_n)
     if "tvmicro" in phases and "tablever" in names:
         tvm = _worker("tablever", "tvmicro", args, spec_path, work, "micro")
         result["runs"]["tvmicro"] = tvm

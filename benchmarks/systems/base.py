@@ -58,6 +58,10 @@ class System:
         """Expire every version but the latest, then delete the files only they used."""
         raise Unsupported("no expire/vacuum")
 
+    def maintain(self) -> None:
+        """The system's routine upkeep of a table written by another process."""
+        raise Unsupported("run on tablever only")
+
     # -- reads ----------------------------------------------------------------------
     def current_version(self) -> Any:
         raise Unsupported("no versions")
@@ -73,6 +77,10 @@ class System:
     def lookup(self, row_id: int) -> pa.Table:
         """Open afresh and fetch the row(s) with ``id = row_id``."""
         raise NotImplementedError
+
+    def live_files(self) -> list[str]:
+        """Absolute paths of the latest version's Parquet data files (opened afresh)."""
+        raise Unsupported("no Parquet file list")
 
     def open_version(self, version: Any) -> int:
         """Open the table afresh at ``version`` and return its row count (no scan)."""

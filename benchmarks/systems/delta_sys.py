@@ -58,6 +58,9 @@ class Delta(System):
         dt.cleanup_metadata()
         dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
 
+    def live_files(self) -> list[str]:
+        return [u.removeprefix("file://") for u in self._open().file_uris()]
+
     def current_version(self) -> int:
         return self._open().version()
 

@@ -81,6 +81,11 @@ class DuckLake(System):
         self.con.execute("CALL ducklake_expire_snapshots('lake', older_than => now())").fetchall()
         self.con.execute("CALL ducklake_cleanup_old_files('lake', cleanup_all => true)").fetchall()
 
+    def live_files(self) -> list[str]:
+        attach(self.con, self.root)
+        rows = self.con.execute("SELECT data_file FROM ducklake_list_files('lake', 't')")
+        return [r[0] for r in rows.fetchall()]
+
     def current_version(self) -> int:
         return int(
             self.con.execute("SELECT id FROM ducklake_current_snapshot('lake')").fetchall()[0][0]

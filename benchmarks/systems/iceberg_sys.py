@@ -75,6 +75,10 @@ class Iceberg(System):
         tbl = self.tbl
         tbl.maintenance.expire_snapshots().older_than(datetime.now(timezone.utc)).commit()
 
+    def live_files(self) -> list[str]:
+        tasks = self._open().scan().plan_files()
+        return [t.file.file_path.removeprefix("file://") for t in tasks]
+
     def current_version(self) -> int:
         snap = self._open().current_snapshot()
         assert snap is not None

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from benchmarks.systems.base import AGG_SQL, System, to_arrow
+from benchmarks.systems.base import AGG_SQL, System, Unsupported, to_arrow
 
 
 class Lance(System):
@@ -45,6 +45,9 @@ class Lance(System):
 
     def expire_vacuum(self) -> None:
         self._open().cleanup_old_versions(older_than=timedelta(0))
+
+    def live_files(self) -> list[str]:
+        raise Unsupported("Lance data files are not Parquet")
 
     def current_version(self) -> int:
         return int(self._open().version)

@@ -64,6 +64,14 @@ class Tablever(System):
         tv.expire(t, older_than="0s", keep_last=1)
         tv.vacuum(t, grace="0s")
 
+    def maintain(self) -> None:
+        import tablever as tv
+
+        tv.maintain(tv.open(self.path))  # the default policy: compacts; expires nothing
+
+    def live_files(self) -> list[str]:
+        return [str(self.root / "events" / f) for f in self._snap().files]
+
     def current_version(self) -> int:
         return int(self._snap().version)
 
