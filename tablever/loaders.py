@@ -142,7 +142,8 @@ class BatchLoader:
         if self._condition is not None:
             from tablever.query.predicate import prune
 
-            files = prune(self._tree, files, self.snapshot.schema)
+            files = prune(self._tree, files, self.snapshot.schema,
+                          stored=self.snapshot.state.schema)
         if not files:
             return []
         plan = self.snapshot.read_plan(files)

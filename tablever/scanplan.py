@@ -140,7 +140,7 @@ def plan_scan(snap: Snapshot, columns: Sequence[str] | None, where: str | None) 
 
         tree = parse_expression(where, snap.schema.names)
         check_expressions(snap.schema, tree.sql(dialect="duckdb"), where)
-        chosen = prune(tree, files, snap.schema)
+        chosen = prune(tree, files, snap.schema, stored=snap.state.schema)
     storage = snap.storage
     state = snap.state
     with_dv = [(f, state.deletes[f.key]) for f in chosen if f.key in state.deletes]

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,6 +27,7 @@ from tablever import caches
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import sum_hex, sum_rows
 from tablever.format.commit import DataFile
+from tablever.format.fieldids import FIELD_ID_KEY
 from tablever.format.layout import DATA_DIR, DELETES_DIR, content_path
 from tablever.storage import Storage, fault_point, mark_verified
 
@@ -46,6 +47,8 @@ __all__ = [
     "write_data_file",
     "write_data_files",
     "write_positions",
+    "with_field_ids",
+    "with_schema_ids",
 ]
 
 ROW_GROUP_SIZE = 131_072
@@ -273,7 +276,35 @@ def write_data_file(
         first_row_id=first_row_id,
         stats=column_stats(table),
         content_hash=content_hex,
+        field_ids=_field_ids(table.schema),
     )
+
+
+def _field_ids(schema: pa.Schema) -> dict[str, int] | None:
+    """The field ids the columns of ``schema`` carry (``PARQUET:field_id``, format 2),
+    or None when none does."""
+    out = {}
+    for f in schema:
+        raw = (f.metadata or {}).get(FIELD_ID_KEY)
+        if raw is not None:
+            out[f.name] = int(raw)
+    return out or None
+
+
+def with_schema_ids(schema: pa.Schema, ids: Mapping[str, int]) -> pa.Schema:
+    """``schema`` with each column named in ``ids`` carrying its field id."""
+    if not ids:
+        return schema
+    return pa.schema([f.with_metadata({FIELD_ID_KEY: str(ids[f.name]).encode()})
+                      if f.name in ids else f.remove_metadata() for f in schema])
+
+
+def with_field_ids(table: pa.Table, ids: Mapping[str, int]) -> pa.Table:
+    """``table`` with each column named in ``ids`` carrying its field id, which Parquet
+    stores in the file (and :func:`write_data_file` in the log). Unchanged without ids."""
+    if not ids:
+        return table
+    return table.cast(with_schema_ids(table.schema, ids))
 
 
 @with_fast_pool
