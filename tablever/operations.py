@@ -785,13 +785,11 @@ def upgrade_format(writer: Writer, *, message: str = "",
     if has_ids(writer.state.schema):
         return writer.state
 
-    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, Any] | None:
-        if has_ids(state.schema):
-            return None  # a racing writer upgraded it
-        return Actions(), upgraded(state.schema)
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, Any]:
+        return Actions(), upgraded(state.schema)  # as is if a racing writer upgraded it
 
     return writer.commit("upgrade", build, message=message or "upgrade to format 2 "
-                         "(column field ids)", provenance=provenance)
+                         "(column field ids)", allow_empty=True, provenance=provenance)
 
 
 _UPGRADE_NOTE = " (upgrades the table to format 2: column field ids)"

@@ -29,9 +29,11 @@ __all__ = [
     "ids_by_name",
     "legacy_ids",
     "renamed",
+    "renamed_between",
     "renames",
     "sum_applies",
     "table_stats",
+    "union",
     "upgraded",
 ]
 
@@ -151,3 +153,30 @@ def sum_applies(f: DataFile, schema: Mapping[str, Any], row_id: str = "_row_id")
     held = {src for src in columns.values() if src is not None}
     return not renames(f, schema) and all(
         name == row_id or (name in held and columns.get(name) == name) for name in f.stats)
+
+
+def union(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of two versions' schemas (``b``'s first, then those of ``a`` that
+    ``b`` lacks): what a diff between them shows. With field ids a column renamed from
+    ``a`` to ``b`` is one column (under ``b``'s name), and a column of ``a`` whose name
+    ``b`` gave to another column is left out; without ids columns match by name."""
+    if not has_ids(a) and not has_ids(b):
+        names = {f["name"] for f in b["fields"]}
+        return {"fields": [*b["fields"], *(f for f in a["fields"] if f["name"] not in names)]}
+    base = b if has_ids(b) else a
+    a, b = legacy_ids(a, base), legacy_ids(b, base)
+    ids = {f["id"] for f in b["fields"]}
+    names = {f["name"] for f in b["fields"]}
+    extra = [f for f in a["fields"] if f["id"] not in ids and f["name"] not in names]
+    return {**b, "fields": [*b["fields"], *extra],
+            "last_column_id": max(int(a["last_column_id"]), int(b["last_column_id"]))}
+
+
+def renamed_between(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, str]:
+    """Columns of ``a`` that ``b`` holds under another name (by field id): old -> new."""
+    if not has_ids(a) and not has_ids(b):
+        return {}
+    base = b if has_ids(b) else a
+    new = {f["id"]: f["name"] for f in legacy_ids(b, base)["fields"]}
+    return {f["name"]: new[f["id"]] for f in legacy_ids(a, base)["fields"]
+            if f["id"] in new and new[f["id"]] != f["name"]}
