@@ -172,6 +172,10 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
         raise InvalidPredicateError(
             "this ALTER is not supported: ALTER TABLE name ADD COLUMN c TYPE, ALTER COLUMN "
             "c TYPE T, RENAME COLUMN a TO b or DROP COLUMN c, one change per statement")
+    if target.args.get("version") or target.args.get("when"):
+        raise InvalidPredicateError(
+            f"ALTER TABLE {target.name}: a schema change makes a new latest version; an old "
+            "version cannot be altered (restore it first, then alter)")
     action = actions[0]
     if isinstance(action, exp.AlterRename):
         raise InvalidPredicateError(
