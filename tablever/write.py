@@ -27,8 +27,9 @@ from tablever import caches
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import sum_hex, sum_rows
 from tablever.format.commit import DataFile
-from tablever.format.fieldids import FIELD_ID_KEY
+from tablever.format.fieldids import FIELD_ID_KEY, ROW_ID_FIELD_ID
 from tablever.format.layout import DATA_DIR, DELETES_DIR, content_path
+from tablever.schema import ROW_ID
 from tablever.storage import Storage, fault_point, mark_verified
 
 __all__ = [
@@ -245,6 +246,7 @@ def write_data_file(
     """Write ``table`` as one data file. ``content_sum`` is the file's content-hash sum
     when the caller already knows it (compaction adds up its inputs' sums); ``on_rows(n)``
     is told of the rows as they are encoded."""
+    table = _tag_row_ids(table)
     if content_sum is not None:
         data = parquet_bytes(table, compression, on_rows=on_rows)
         content_hex = sum_hex(content_sum)
@@ -286,7 +288,7 @@ def _field_ids(schema: pa.Schema) -> dict[str, int] | None:
     out = {}
     for f in schema:
         raw = (f.metadata or {}).get(FIELD_ID_KEY)
-        if raw is not None:
+        if raw is not None and f.name != ROW_ID:
             out[f.name] = int(raw)
     return out or None
 
@@ -305,6 +307,18 @@ def with_field_ids(table: pa.Table, ids: Mapping[str, int]) -> pa.Table:
     if not ids:
         return table
     return table.cast(with_schema_ids(table.schema, ids))
+
+
+def _tag_row_ids(table: pa.Table) -> pa.Table:
+    """A table whose columns carry field ids gets one for its ``_row_id`` column too
+    (:data:`~tablever.format.fieldids.ROW_ID_FIELD_ID`): engines that read Parquet by
+    field id then read the file by id alone."""
+    i = table.schema.get_field_index(ROW_ID)
+    if i < 0 or not _field_ids(table.schema) or (table.schema.field(i).metadata or {}).get(
+            FIELD_ID_KEY):
+        return table
+    tagged = table.schema.field(i).with_metadata({FIELD_ID_KEY: str(ROW_ID_FIELD_ID).encode()})
+    return table.cast(table.schema.set(i, tagged))
 
 
 @with_fast_pool

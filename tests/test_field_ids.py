@@ -20,7 +20,7 @@ import pytest
 
 import tablever as tv
 from tablever import operations as ops
-from tablever.format.fieldids import FIELD_ID_KEY
+from tablever.format.fieldids import FIELD_ID_KEY, ROW_ID_FIELD_ID
 
 pytestmark = pytest.mark.storages  # tests taking ``path`` run on the local disk and on S3
 
@@ -207,7 +207,8 @@ def test_compaction_after_renames_and_drops_keeps_every_version(path: str) -> No
     local = t.storage.local_path(f.path, sha256=f.sha256)
     in_file = {x.name: int(x.metadata[FIELD_ID_KEY]) for x in pq.read_schema(local)
                if x.metadata and FIELD_ID_KEY in x.metadata}
-    assert in_file == ids  # ... and in the Parquet schema
+    # ... and in the Parquet schema, _row_id under the id Iceberg reserves for it
+    assert in_file == {**ids, "_row_id": ROW_ID_FIELD_ID}
     again.latest().verify()
 
 

@@ -22,6 +22,7 @@ from tablever.format.commit import DataFile
 
 __all__ = [
     "FIELD_ID_KEY",
+    "ROW_ID_FIELD_ID",
     "carry_ids",
     "dropped",
     "file_columns",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 FIELD_ID_KEY = b"PARQUET:field_id"  # the Arrow field metadata Parquet stores ids under
+# The id a format-2 data file gives its physical ``_row_id`` column: the one Iceberg
+# reserves for row lineage's ``_row_id``, never a column id of a table.
+ROW_ID_FIELD_ID = 2147483540
 
 
 def has_ids(schema: Mapping[str, Any]) -> bool:
