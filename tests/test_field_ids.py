@@ -92,7 +92,17 @@ def _read_paths(snap: tv.Snapshot) -> dict[str, pa.Table]:
         "relation": snap.relation().to_arrow_table(),
         "sql": snap.sql("SELECT * FROM t"),
         "plan": _by_plan(snap),
+        "batches": _batches(snap),
+        "head": snap.head(100),
     }
+
+
+def _batches(snap: tv.Snapshot) -> pa.Table:
+    batches = list(snap.to_batches(2))
+    if not batches:
+        return snap.schema.empty_table()
+    out = pa.Table.from_batches(batches)
+    return out.drop_columns([c for c in out.column_names if c == "_row_id"])
 
 
 def _warehouse(path: str) -> tv.Warehouse:
