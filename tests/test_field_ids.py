@@ -402,3 +402,33 @@ def test_a_column_added_by_a_racing_writer_conflicts_instead_of_misreading(
     with pytest.raises(tv.CommitConflictError, match="columns changed"):
         ops.append(stale, pa.table({"a": [2], "m": ["x"]}), schema_mode="merge")
     assert t.latest().id == head
+
+
+def test_sql_rename_and_drop_match_duckdb(tmp_path: Path) -> None:
+    wh = tv.Warehouse(str(tmp_path / "wh"))
+    con = duckdb.connect()
+    statements = [
+        "CREATE TABLE e (id INTEGER, Note VARCHAR, x DOUBLE)",
+        "INSERT INTO e VALUES (1, 'a', 0.5), (2, 'b', NULL)",
+        "ALTER TABLE e RENAME COLUMN NOTE TO Label",  # a column named in another case
+        "ALTER TABLE e DROP COLUMN IF EXISTS nope",  # no-op in both
+        "ALTER TABLE e DROP COLUMN X",
+        "INSERT INTO e VALUES (3, 'c')",
+        "ALTER TABLE e ADD COLUMN x VARCHAR",
+    ]
+    for q in statements:
+        got = wh.sql(q)
+        con.execute(q)
+        if q.startswith("ALTER"):
+            assert got.to_pylist() == [{"count": 0}]
+    rel = con.sql("SELECT * FROM e ORDER BY id")
+    out = wh.sql("SELECT * FROM e ORDER BY id")
+    assert out.column_names == rel.columns == ["id", "Label", "x"]
+    assert [tuple(r.values()) for r in out.to_pylist()] == rel.fetchall()
+    assert [s.operation for s in reversed(wh.table("e").history())] == [
+        "create", "append", "rename-column", "drop-column", "append", "add-column"]
+    for q in ("ALTER TABLE e DROP COLUMN nope", "ALTER TABLE e RENAME COLUMN id TO LABEL"):
+        with pytest.raises(tv.SchemaMismatchError):
+            wh.sql(q)
+        with pytest.raises(duckdb.Error):
+            con.execute(q)

@@ -193,18 +193,22 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
         field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
         table.alter_column(action.name, field.type, message=message)
         return _count(0)
+    # SQL names columns in any case, as DuckDB does (names differing only in case are
+    # refused in a table, so at most one column matches)
+    names = {n.lower(): n for n in table.schema.names}
     if isinstance(action, exp.RenameColumn) and not action.args.get("exists"):
         old, new = action.this, action.args.get("to")
         if isinstance(old, exp.Column) and isinstance(new, exp.Column) and not old.table:
-            table.rename_column(old.name, new.name, message=message)
+            table.rename_column(names.get(old.name.lower(), old.name), new.name,
+                                message=message)
             return _count(0)
     if (isinstance(action, exp.Drop) and str(action.args.get("kind") or "").upper() == "COLUMN"
             and len(action.args.get("tables") or []) == 1 and not action.args.get("cascade")):
         (col,) = action.args["tables"]
         if isinstance(col, exp.Column) and not col.table:
-            if action.args.get("exists") and col.name not in table.schema.names:
+            if action.args.get("exists") and col.name.lower() not in names:
                 return _count(0)
-            table.drop_column(col.name, message=message)
+            table.drop_column(names.get(col.name.lower(), col.name), message=message)
             return _count(0)
     raise InvalidPredicateError(
         f"ALTER TABLE {target.name} {action.sql('duckdb')} is not supported: ADD COLUMN, "
