@@ -21,6 +21,8 @@ from tablever.catalog import Run
 from tablever.copying import CopyReport, copy
 from tablever.errors import (
     AmbiguousRefError,
+    ColumnInUseError,
+    ColumnNotFoundError,
     CommitConflictError,
     CorruptLogError,
     DuplicateKeyError,
@@ -36,6 +38,7 @@ from tablever.errors import (
     TableExistsError,
     TableNotFoundError,
     TableverError,
+    UnsupportedFormatError,
 )
 from tablever.format.refs import Ref
 from tablever.iceberg import IcebergExport, export_iceberg
@@ -63,6 +66,8 @@ __all__ = [
     "clear_caches",
     "lineage",
     "AmbiguousRefError",
+    "ColumnInUseError",
+    "ColumnNotFoundError",
     "CommitConflictError",
     "CorruptLogError",
     "Diff",
@@ -88,6 +93,7 @@ __all__ = [
     "TableExistsError",
     "TableNotFoundError",
     "TableverError",
+    "UnsupportedFormatError",
     "Warehouse",
     "__version__",
     "compact",

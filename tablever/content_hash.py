@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from tablever.errors import IntegrityError, SchemaMismatchError
 from tablever.format.commit import DataFile, DeleteVector, canonical_json
+from tablever.format.fieldids import file_columns, sum_applies
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_to_dict
 from tablever.storage import Storage
@@ -553,15 +554,22 @@ def _deleted_sum(storage: Storage, f: DataFile, positions: np.ndarray) -> int:
 
 
 def file_sum(storage: Storage, f: DataFile, deleted: np.ndarray | None,
-             columns: Iterable[str] | None = None) -> int:
+             columns: Mapping[str, str | None] | None = None) -> int:
     """Sum of the live rows of ``f`` computed by reading it (files without a stored sum,
-    or holding columns the snapshot no longer has: only ``columns`` are hashed)."""
+    or whose columns the snapshot no longer has under the same names). ``columns`` maps
+    each column of the snapshot to the file's column holding it (or None): only those
+    are hashed, under the snapshot's names."""
     pf = _open(storage, f)
     names = [c for c in pf.schema_arrow.names if c != ROW_ID]
+    rename: dict[str, str] = {}
     if columns is not None:
-        keep = set(columns)
-        names = [c for c in names if c in keep]
+        present = set(names)
+        rename = {src: name for name, src in columns.items()
+                  if src is not None and src in present}
+        names = [c for c in names if c in rename]
     table = _read_groups(pf, f, range(pf.metadata.num_row_groups), names)
+    if rename:
+        table = table.rename_columns([rename[c] for c in table.column_names])
     if deleted is None or len(deleted) == 0:
         return sum_rows(table)
     live = np.ones(table.num_rows, dtype=bool)
@@ -572,14 +580,14 @@ def file_sum(storage: Storage, f: DataFile, deleted: np.ndarray | None,
 def snapshot_sum(storage: Storage, state: TableState, positions: Positions) -> int:
     """The 128-bit sum of a snapshot's live rows: stored file sums minus the hashes of the
     rows at deletion-vector positions (cached per data file and vector)."""
-    names = {fld["name"] for fld in state.schema["fields"]}
     total = 0
     for f in state.files.values():
         dv = state.deletes.get(f.key)
-        file_columns = set(f.stats) - {ROW_ID}
-        if f.content_hash is None or not file_columns <= names:
+        if f.content_hash is None or not sum_applies(f, state.schema, ROW_ID):
+            # the stored sum hashes the file's own column names: a column renamed or
+            # dropped since means hashing the rows as the version names them
             deleted = positions(dv, f.rows) if dv else None
-            total += file_sum(storage, f, deleted, names)
+            total += file_sum(storage, f, deleted, file_columns(f, state.schema))
             continue
         total += int(f.content_hash, 16)
         if dv is None:

@@ -15,18 +15,23 @@ thing that was wrong. Third-party errors are wrapped with ``raise ... from exc``
     │   ├── NameTakenError     (a tag or run id that exists; ``kind``, ``name``)
     │   └── InvalidValueError  (an argument or property value that is not allowed)
     ├── SchemaMismatchError    (also ValueError; names each offending column)
+    │   ├── ColumnNotFoundError (no column of that name in the version)
+    │   └── ColumnInUseError   (a column a table property or the schema still needs)
     ├── InvalidPredicateError  (also ValueError; bad SQL predicate or query, with position)
     ├── DuplicateKeyError      (also ValueError; upsert source repeats a key)
     ├── CommitConflictError    (lost the race after retries; safe to rerun)
     ├── IntegrityError         (a file's bytes do not match its hash)
     ├── ExportError            (a version another format cannot express, or its old export)
-    └── CorruptLogError        (unreadable or hostile commit, checkpoint or path)
+    ├── CorruptLogError        (unreadable or hostile commit, checkpoint or path)
+    └── UnsupportedFormatError (a table written in a newer format; ``format``)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AmbiguousRefError",
+    "ColumnInUseError",
+    "ColumnNotFoundError",
     "CommitConflictError",
     "CorruptLogError",
     "DuplicateKeyError",
@@ -42,6 +47,7 @@ __all__ = [
     "TableExistsError",
     "TableNotFoundError",
     "TableverError",
+    "UnsupportedFormatError",
 ]
 
 
@@ -124,6 +130,15 @@ class SchemaMismatchError(TableverError, ValueError):
         super().__init__(message)
 
 
+class ColumnNotFoundError(SchemaMismatchError):
+    """A schema change names a column the version does not have (``columns``: it)."""
+
+
+class ColumnInUseError(SchemaMismatchError):
+    """A column cannot be dropped: a table property (``partition_by``) names it, or it
+    is the table's last column."""
+
+
 class InvalidPredicateError(TableverError, ValueError):
     """A SQL predicate, expression or query is invalid; carries the position if known."""
 
@@ -156,3 +171,14 @@ class ExportError(TableverError):
 
 class CorruptLogError(TableverError):
     """A commit, checkpoint or path in the log is unreadable, inconsistent or hostile."""
+
+
+class UnsupportedFormatError(TableverError):
+    """A commit written in a format this tablever cannot read (a newer release wrote
+    it); ``format`` is its number. Reading on could misread the table, so nothing is read."""
+
+    def __init__(self, fmt: object, where: str) -> None:
+        self.format = fmt
+        super().__init__(
+            f"{where}: the table uses format {fmt!r}, which this tablever cannot read "
+            "(it reads formats 1 and 2): upgrade tablever to read it")

@@ -7,10 +7,12 @@ sequence number: version + 1), the latest on branch ``main``, each tag a tag ref
 manifests list each data file, with column metrics from its stats, and the sequence
 number of the version that made it live;
 each deletion vector becomes a position-delete file (Parquet, ``file_path``/``pos``)
-written under the export folder, in a delete manifest. Parquet files carry no field ids:
-the table property ``schema.name-mapping.default`` maps column names to ids (kept from
-one export to the next). The physical ``_row_id`` column of some files is mapped to an
-id that no schema holds, as a dropped column's, so Iceberg readers skip it.
+written under the export folder, in a delete manifest. Format-1 Parquet files carry no
+field ids: the table property ``schema.name-mapping.default`` maps column names to ids
+(kept from one export to the next). A table with field ids (format 2) exports its own
+ids, which its newer files carry (``_TableIds``). The physical ``_row_id`` column of
+some files is mapped to an id that no schema holds, as a dropped column's, so Iceberg
+readers skip it.
 
 Everything written is named by a digest of what it holds, so a second export writes
 only what is new (manifests of unchanged file groups are reused) and an export that
@@ -38,6 +40,13 @@ import pyarrow as pa
 from tablever.deletes import load_positions
 from tablever.errors import ExportError, TableverError
 from tablever.format.commit import DataFile, DeleteVector, FileKey, canonical_json
+from tablever.format.fieldids import (
+    ROW_ID_FIELD_ID,
+    has_ids,
+    ids_by_name,
+    legacy_ids,
+    table_stats,
+)
 from tablever.format.layout import ICEBERG_DIR
 from tablever.format.state import TableState
 from tablever.schema import ROW_ID, schema_from_dict
@@ -138,6 +147,67 @@ def _mapping_from_json(entries: Sequence[Mapping[str, Any]], prefix: str = "") -
     return out
 
 
+_NESTED_BASE = 1_000_000  # ids of nested fields of a table with field ids: above its columns
+
+
+class _TableIds:
+    """The Iceberg field ids of a table with field ids (format 2): each column keeps the
+    table's id, in every version (versions from before the upgrade included); nested
+    fields get ids from 1,000,000 on, by column id and path; ``_row_id`` the id Iceberg
+    reserves for it. ``mapping`` is the name mapping Iceberg readers apply to files
+    without ids (written before the upgrade, or holding nested columns): every name a
+    column has in such a file. A name that would stand for two columns there (dropped and
+    added again) cannot be expressed: an :class:`ExportError`."""
+
+    def __init__(self, states: Mapping[int, TableState]) -> None:
+        self.newest = states[max(states)].schema
+        self._stored = {v: legacy_ids(s.schema, self.newest) for v, s in states.items()}
+        keys: set[tuple[int, str]] = set()
+        for stored in self._stored.values():
+            for f in schema_from_dict(stored):
+                fid = ids_by_name(stored)[f.name]
+                keys.update((fid, p.split(".", 1)[1]) for p in _field_paths(f.type, f.name))
+        self.nested = {k: _NESTED_BASE + i for i, k in enumerate(sorted(keys))}
+        names: dict[str, int] = {ROW_ID: ROW_ID_FIELD_ID}
+        for v, state in states.items():
+            stored = self._stored[v]
+            nested_cols = {f.name for f in schema_from_dict(stored)
+                           if pa.types.is_nested(f.type)}
+            for f in state.files.values():
+                if f.field_ids is not None and not nested_cols & set(table_stats(f, stored)):
+                    continue  # every column carries its id: read by id alone
+                held = f.field_ids if f.field_ids is not None else {
+                    n: i for n, i in stored.get("name_mapping", {}).items() if n in f.stats}
+                for name, fid in held.items():
+                    if names.setdefault(name, fid) != fid:
+                        raise ExportError(
+                            f"column name {name!r} stands for two columns in files without "
+                            "field ids (dropped and added again, and nested or written "
+                            "before the upgrade): Iceberg's name mapping cannot tell them "
+                            "apart; expire the versions holding the older column's files, "
+                            "or add the new column under another name")
+        self.last = max([*self.nested.values(),
+                         *(int(s["last_column_id"]) for s in self._stored.values())])
+        by_id: dict[int, list[str]] = {}
+        for name, fid in names.items():
+            by_id.setdefault(fid, []).append(name)
+        for stored in self._stored.values():
+            for c in stored["fields"]:
+                by_id.setdefault(c["id"], [])
+        self.mapping = []
+        for fid, col_names in sorted(by_id.items()):
+            children = {p: i for (top, p), i in self.nested.items() if top == fid}
+            entry: dict[str, Any] = {"field-id": fid, "names": sorted(col_names)}
+            if children:
+                entry["fields"] = _mapping_json(children)
+            if entry["names"]:
+                self.mapping.append(entry)
+
+    def stored(self, state: TableState) -> Mapping[str, Any]:
+        """``state``'s schema with field ids (those of the newest version's ids)."""
+        return self._stored[state.version]
+
+
 class _Output:
     """An Iceberg ``OutputFile`` kept in memory: its bytes go through Storage after."""
 
@@ -182,6 +252,7 @@ class _Exporter:
         self.reused: set[str] = set()
         self.ids: dict[str, int] = {}
         self.schemas: list[tuple[pa.Schema, Any]] = []  # (arrow, iceberg)
+        self.by_id: _TableIds | None = None  # a table with field ids (format 2)
 
     # --- writing --------------------------------------------------------------------
 
@@ -215,6 +286,8 @@ class _Exporter:
             ) from exc
 
     def schema_id(self, state: TableState) -> int:
+        if self.by_id is not None:
+            return self._schema_id_by_field_id(state)
         arrow = schema_from_dict(state.schema)
         arrow = pa.schema([f for f in arrow if f.name != ROW_ID])
         for i, (known, _) in enumerate(self.schemas):
@@ -239,6 +312,41 @@ class _Exporter:
             ) from exc
         self.schemas.append((arrow, Schema(*converted.fields, schema_id=len(self.schemas))))
         return len(self.schemas) - 1
+
+    def _schema_id_by_field_id(self, state: TableState) -> int:
+        """The Iceberg schema of a version of a table with field ids: its columns keep
+        the table's ids (which format-2 data files carry), nested fields get theirs
+        from :class:`_TableIds`."""
+        assert self.by_id is not None
+        stored = self.by_id.stored(state)
+        arrow = pa.schema([f for f in schema_from_dict(stored) if f.name != ROW_ID])
+        ids = {f["name"]: f["id"] for f in stored["fields"]}
+        for i, (known, ice) in enumerate(self.schemas):
+            if known.equals(arrow) and {f.name: f.field_id for f in ice.fields} == ids:
+                return i
+        paths = dict(ids)
+        for f in arrow:
+            for sub in _field_paths(f.type, f.name):
+                paths[sub] = self.by_id.nested[(ids[f.name], sub.split(".", 1)[1])]
+        from pyiceberg.io.pyarrow import pyarrow_to_schema
+        from pyiceberg.schema import Schema
+        from pyiceberg.table.name_mapping import parse_mapping_from_json
+
+        mapping = parse_mapping_from_json(json.dumps(_mapping_json(paths)))
+        try:
+            converted = pyarrow_to_schema(arrow, name_mapping=mapping, format_version=2)
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise ExportError(
+                f"version {state.version}: its schema has no Iceberg v2 equivalent ({exc})"
+            ) from exc
+        self.schemas.append((arrow, Schema(*converted.fields, schema_id=len(self.schemas))))
+        return len(self.schemas) - 1
+
+    def stats_of(self, f: DataFile, state: TableState) -> Mapping[str, Mapping[str, Any]]:
+        """The stats of ``f`` under the names of ``state``'s columns (as its schema has them)."""
+        if self.by_id is None:
+            return f.stats
+        return table_stats(f, self.by_id.stored(state))
 
     # --- files ----------------------------------------------------------------------
 
@@ -298,10 +406,12 @@ class _Exporter:
                 rel, size = self.delete_file(f, dv)
                 path, count = self.loc(rel), dv.rows
                 content = DataFileContent.POSITION_DELETES
-            stats = f.stats if group.content == "data" else {}
+            stats = self.stats_of(f, state) if group.content == "data" else {}
             entries.append((content, path, size, count, stats))
         desc = [group.content, snap_ids[since], seq[since], snap_ids[owner], int(status),
                 [list(e[1:]) for e in entries], schema_ids[owner], _METRICS]
+        if self.by_id is not None:  # metrics are keyed by ids: a manifest names its ids
+            desc.append([[f.name, f.field_id] for f in self.schemas[schema_ids[owner]][1].fields])
         rel = f"metadata/manifest-{_digest(desc)}.avro"
         added = len(entries) if owner == since else 0
         rows = sum(e[3] for e in entries)
@@ -495,11 +605,14 @@ def export_iceberg(
         loc = os.fspath(location)
         out = Storage(loc, None, src.storage_options if loc.startswith("s3://") else None)
     ex = _Exporter(table, out)
-    ex.load_previous()
 
     infos = table.versions()
     states = {i.version: table.as_of(i.version).state for i in infos}
     versions = sorted(states)
+    if has_ids(states[versions[-1]].schema):
+        ex.by_id = _TableIds(states)  # the table's own ids, whatever an export said before
+    else:
+        ex.load_previous()
     seq = {v: v + 1 for v in versions}
     snap_ids = {v: snapshot_id_of(states[v].id) for v in versions}
     schema_ids = {v: ex.schema_id(states[v]) for v in versions}
@@ -567,7 +680,8 @@ def export_iceberg(
         "location": out.uri,
         "last-sequence-number": seq[latest],
         "last-updated-ms": states[latest].commit.timestamp_ms,
-        "last-column-id": max(ex.ids.values(), default=0),
+        "last-column-id": ex.by_id.last if ex.by_id is not None else max(ex.ids.values(),
+                                                                         default=0),
         "current-schema-id": schema_ids[latest],
         "schemas": [json.loads(s.model_dump_json(by_alias=True)) for _, s in ex.schemas],
         "default-spec-id": 0,
@@ -575,7 +689,8 @@ def export_iceberg(
         "last-partition-id": 999,
         "default-sort-order-id": 0,
         "sort-orders": [{"order-id": 0, "fields": []}],
-        "properties": {_MAPPING_KEY: json.dumps(_mapping_json(ex.ids)),
+        "properties": {_MAPPING_KEY: json.dumps(ex.by_id.mapping if ex.by_id is not None
+                                                else _mapping_json(ex.ids)),
                        "tablever.location": src.uri, "tablever.version": str(latest)},
         "current-snapshot-id": snap_ids[latest],
         "refs": refs,

@@ -28,17 +28,17 @@ def lazy_frame(snap: Snapshot, *, with_row_id: bool = False) -> polars.LazyFrame
     def flush() -> None:
         if clean:
             parts.append(_scan(pl, [r.path for r in clean], [r for r in clean], with_row_id,
-                               target=target))
+                               target=target, names=schema.names))
             clean.clear()
 
     for r in plan.files:
         if r.deleted is None:
-            if clean and clean[-1].columns != r.columns:
+            if clean and (clean[-1].columns, clean[-1].renames) != (r.columns, r.renames):
                 flush()
             clean.append(r)
             continue
         flush()
-        lf = _scan(pl, [r.path], [r], with_row_id, keep_pos=True)
+        lf = _scan(pl, [r.path], [r], with_row_id, keep_pos=True, names=schema.names)
         pos = _position_name(r.columns)
         lf = lf.filter(~pl.col(pos).is_in(pl.Series(r.deleted).implode())).drop(pos)
         parts.append(lf)
@@ -70,12 +70,12 @@ def _position_name(columns: Sequence[str]) -> str:
 
 
 def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
-          keep_pos: bool = False, target: Any = None) -> Any:
+          keep_pos: bool = False, target: Any = None, names: Sequence[str] = ()) -> Any:
     if len(paths) > 1:
         # Files written before a column was widened hold the narrower type: scan them
         # all as the version's types (polars would take the first file's)
         cols = reads[0].columns
-        if (target is not None and hasattr(pl, "ScanCastOptions")
+        if (target is not None and hasattr(pl, "ScanCastOptions") and not reads[0].renames
                 and all(c in target or c == ROW_ID for c in cols)):
             schema = {c: pl.Int64 if c == ROW_ID else target[c] for c in cols}
             lf = pl.scan_parquet(paths, schema=schema, cast_options=pl.ScanCastOptions(
@@ -84,6 +84,11 @@ def _scan(pl: Any, paths: list[str], reads: list[Any], with_row_id: bool,
             lf = pl.scan_parquet(paths)
     else:
         lf = pl.scan_parquet(paths[0])
+    if reads[0].renames:  # format 2: this file's columns under the version's names
+        r = reads[0]
+        keep = [pl.col(src).alias(n) for n in names
+                if (src := r.source(n)) is not None and src in r.columns]
+        lf = lf.select(keep + ([pl.col(ROW_ID)] if ROW_ID in r.columns else []))
     pos = _position_name(reads[0].columns)
     if with_row_id or keep_pos:
         lf = lf.with_row_index(pos)

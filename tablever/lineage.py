@@ -11,7 +11,7 @@ same ``_row_id`` and identical values (a compaction or restore moved them) cance
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +21,11 @@ import pyarrow as pa
 from tablever.deletes import load_positions
 from tablever.errors import IntegrityError, RefNotFoundError, SchemaMismatchError
 from tablever.format.commit import DataFile
+from tablever.format.fieldids import renamed_between, renames, union
 from tablever.format.state import TableState
 from tablever.integrity import ensure_verified
 from tablever.readers import file_rows
-from tablever.schema import RESERVED_PREFIX, ROW_ID
+from tablever.schema import RESERVED_PREFIX, ROW_ID, schema_from_dict
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
 from tablever.upstream import Input, capture
@@ -82,9 +83,11 @@ class Diff:
 
 
 def _file_rows(
-    storage: Storage, f: DataFile, schema: pa.Schema, positions: np.ndarray
+    storage: Storage, f: DataFile, schema: pa.Schema, positions: np.ndarray,
+    stored: Mapping[str, Any],
 ) -> pa.Table:
-    """Rows at ``positions`` of one data file, in ``schema``, with ``_row_id``."""
+    """Rows at ``positions`` of one data file, in ``schema`` (``stored``: the same as the
+    log stores it, whose field ids map the file's columns), with ``_row_id``."""
     (path,) = ensure_verified(storage, [f])
     try:
         raw = read_parquet(path, threads=True)
@@ -92,7 +95,7 @@ def _file_rows(
         raise IntegrityError(f"data file {f.path} is missing") from exc
     except (pa.ArrowException, OSError) as exc:
         raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
-    return file_rows(f, raw, schema, positions)
+    return file_rows(f, raw, schema, positions, renames=renames(f, stored))
 
 
 def _deleted(storage: Storage, state: TableState, f: DataFile) -> np.ndarray:
@@ -100,25 +103,19 @@ def _deleted(storage: Storage, state: TableState, f: DataFile) -> np.ndarray:
     return load_positions(storage, dv, f.rows) if dv else np.array([], dtype=np.int64)
 
 
-def _union_schema(a: pa.Schema, b: pa.Schema) -> pa.Schema:
-    fields = list(b)
-    for f in a:
-        if b.get_field_index(f.name) < 0:
-            fields.append(f)
-    return pa.schema(fields)
-
-
 def _row_versions(
-    storage: Storage, a: TableState, b: TableState, schema: pa.Schema
+    storage: Storage, a: TableState, b: TableState, stored: Mapping[str, Any]
 ) -> tuple[pa.Table, pa.Table]:
-    """(added, removed) row versions from ``a`` to ``b``."""
+    """(added, removed) row versions from ``a`` to ``b``, in the schema ``stored`` (a
+    union of both versions' schemas, :func:`tablever.format.fieldids.union`)."""
+    schema = schema_from_dict(stored)
     added, removed = [], []
     for key, f in a.files.items():
         gone_a = _deleted(storage, a, f)
         if key not in b.files:
             live = np.setdiff1d(np.arange(f.rows, dtype=np.int64), gone_a)
             if len(live):
-                removed.append(_file_rows(storage, f, schema, live))
+                removed.append(_file_rows(storage, f, schema, live, stored))
             continue
         if a.deletes.get(key) == b.deletes.get(key):
             continue
@@ -126,15 +123,15 @@ def _row_versions(
         newly = np.setdiff1d(gone_b, gone_a)
         back = np.setdiff1d(gone_a, gone_b)
         if len(newly):
-            removed.append(_file_rows(storage, f, schema, newly))
+            removed.append(_file_rows(storage, f, schema, newly, stored))
         if len(back):
-            added.append(_file_rows(storage, f, schema, back))
+            added.append(_file_rows(storage, f, schema, back, stored))
     for key, f in b.files.items():
         if key in a.files:
             continue
         live = np.setdiff1d(np.arange(f.rows, dtype=np.int64), _deleted(storage, b, f))
         if len(live):
-            added.append(_file_rows(storage, f, schema, live))
+            added.append(_file_rows(storage, f, schema, live, stored))
     full = schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
 
     def cat(parts: list[pa.Table]) -> pa.Table:
@@ -166,15 +163,19 @@ def _cancel_moves(added: pa.Table, removed: pa.Table) -> tuple[pa.Table, pa.Tabl
     return keep_a.to_arrow().cast(added.schema), keep_r.to_arrow().cast(removed.schema)
 
 
-def _schema_changes(a: pa.Schema, b: pa.Schema) -> dict[str, Any]:
-    added = [f.name for f in b if a.get_field_index(f.name) < 0]
-    dropped = [f.name for f in a if b.get_field_index(f.name) < 0]
+def _schema_changes(a: pa.Schema, b: pa.Schema, moved: Mapping[str, str]) -> dict[str, Any]:
+    new_names = set(moved.values())
+    added = [f.name for f in b if a.get_field_index(f.name) < 0 and f.name not in new_names]
+    dropped = [f.name for f in a if b.get_field_index(f.name) < 0 and f.name not in moved]
+    before = {moved.get(f.name, f.name): f for f in a}
     retyped = {
-        f.name: [str(a.field(f.name).type), str(f.type)]
+        f.name: [str(before[f.name].type), str(f.type)]
         for f in b
-        if a.get_field_index(f.name) >= 0 and a.field(f.name).type != f.type
+        if f.name in before and before[f.name].type != f.type
     }
     out: dict[str, Any] = {}
+    if moved:
+        out["renamed_columns"] = dict(moved)
     if added:
         out["added_columns"] = added
     if dropped:
@@ -186,11 +187,13 @@ def _schema_changes(a: pa.Schema, b: pa.Schema) -> dict[str, Any]:
 
 def diff(a: Snapshot, b: Snapshot, *, on: Sequence[str] | None = None) -> Diff:
     """Row-level difference from snapshot ``a`` to snapshot ``b``."""
-    schema = _union_schema(a.schema, b.schema)
+    stored = union(a.state.schema, b.state.schema)
+    schema = schema_from_dict(stored)
     storage = a.storage
-    added, removed = _row_versions(storage, a.state, b.state, schema)
+    added, removed = _row_versions(storage, a.state, b.state, stored)
     added, removed = _cancel_moves(added, removed)
-    changes = _schema_changes(a.schema, b.schema)
+    changes = _schema_changes(a.schema, b.schema, renamed_between(a.state.schema,
+                                                                  b.state.schema))
     if on is None:
         return Diff(a.version, b.version, added, removed, schema_changes=changes)
     keys = [on] if isinstance(on, str) else list(on)
@@ -261,7 +264,7 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
         )
     parts = []
     prev = table.as_of(start)
-    schema = prev.schema
+    stored: Mapping[str, Any] = prev.state.schema
     snaps = [prev]
     for v in range(start + 1, end + 1):
         try:
@@ -271,7 +274,8 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
                 v, f"changes({start}, {end}) needs every version between them, and {exc}; "
                 f"diff({start}, {end}) compares the two versions without them",
             ) from exc
-        schema = _union_schema(schema, snaps[-1].schema)
+        stored = union(stored, snaps[-1].state.schema)
+    schema = schema_from_dict(stored)
     taken = [n for n in schema.names if n in ("_change", "_version")]
     if taken:
         raise SchemaMismatchError(
@@ -281,7 +285,7 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
         )
     storage = table.storage
     for before, after in zip(snaps, snaps[1:], strict=False):
-        added, removed = _row_versions(storage, before.state, after.state, schema)
+        added, removed = _row_versions(storage, before.state, after.state, stored)
         added, removed = _cancel_moves(added, removed)
         for rows, kind in ((removed, "delete"), (added, "insert")):
             if rows.num_rows:

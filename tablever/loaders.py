@@ -142,7 +142,8 @@ class BatchLoader:
         if self._condition is not None:
             from tablever.query.predicate import prune
 
-            files = prune(self._tree, files, self.snapshot.schema)
+            files = prune(self._tree, files, self.snapshot.schema,
+                          stored=self.snapshot.state.schema)
         if not files:
             return []
         plan = self.snapshot.read_plan(files)
@@ -202,7 +203,7 @@ class BatchLoader:
         try:
             with pq.ParquetFile(u.read.path, page_checksum_verification=True) as pf:
                 present = set(pf.schema_arrow.names)
-                names = [c for c in wanted if c in present]
+                names = [src for c in wanted if (src := u.read.source(c)) in present]
                 if u.file.first_row_id is None:
                     names.append(ROW_ID)
                 raw = pf.read_row_group(u.row_group, columns=names)
@@ -218,7 +219,7 @@ class BatchLoader:
             ids = pa.array(positions + u.file.first_row_id, pa.int64())
         else:
             ids = raw.column(ROW_ID).combine_chunks().cast(pa.int64())
-        arrays = [*conform_columns(raw, fields), ids]
+        arrays = [*conform_columns(raw, fields, u.read.renames), ids]
         out_schema = pa.schema([*fields, pa.field(ROW_ID, pa.int64(), nullable=False)])
         return _batch(pa.Table.from_arrays(arrays, schema=out_schema), out_schema)
 

@@ -97,13 +97,18 @@ def _parse_expired(raw: bytes, path: str) -> list[ExpiredVersion]:
 def _checkpoint_content_hash(cols: dict[str, list[Any]], i: int) -> dict[str, Any]:
     """The ``content_hash`` of row ``i`` of a checkpoint (absent in older checkpoints)."""
     value = cols.get("content_hash", [None] * (i + 1))[i]
-    return {} if value is None else {"content_hash": {"sum": value, "rows": cols["rows"][i]}}
+    out = {} if value is None else {"content_hash": {"sum": value, "rows": cols["rows"][i]}}
+    ids = cols.get("field_ids", [None] * (i + 1))[i]  # absent before format 2
+    if ids is not None:
+        out["field_ids"] = json.loads(ids)
+    return out
 
 
 _CKPT_TYPES = {
     "path": pa.string(), "sha256": pa.string(), "bytes": pa.int64(), "rows": pa.int64(),
     "first_row_id": pa.int64(), "stats": pa.string(), "dv_path": pa.string(),
     "dv_sha256": pa.string(), "dv_rows": pa.int64(), "content_hash": pa.string(),
+    "field_ids": pa.string(),
 }
 
 
@@ -117,7 +122,7 @@ def _checkpoint_entries(
         want = _CKPT_TYPES.get(name)
         if want is not None and col.type != want:
             return None
-    if any(c not in cols for c in _CKPT_TYPES if c != "content_hash"):
+    if any(c not in cols for c in _CKPT_TYPES if c not in ("content_hash", "field_ids")):
         return None
     if any(table.column(c).null_count for c in ("path", "sha256", "bytes", "rows", "stats")):
         return None
@@ -265,6 +270,10 @@ class Log:
                 "content_hash": pa.array([f.content_hash for f in files], pa.string()),
             }
         )
+        if any(f.field_ids is not None for f in files):  # format 2 (absent before it)
+            table = table.append_column("field_ids", pa.array(
+                [None if f.field_ids is None else canonical_json(dict(f.field_ids)).decode()
+                 for f in files], pa.string()))
         meta = {
             "version": state.version,
             "id": state.id,

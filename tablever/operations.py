@@ -21,8 +21,11 @@ import pyarrow.compute as pc
 
 from tablever.deletes import load_positions
 from tablever.errors import (
+    ColumnInUseError,
+    ColumnNotFoundError,
     CommitConflictError,
     DuplicateKeyError,
+    InvalidNameError,
     InvalidPredicateError,
     InvalidValueError,
     SchemaMismatchError,
@@ -30,6 +33,15 @@ from tablever.errors import (
     TableverError,
 )
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
+from tablever.format.fieldids import (
+    carry_ids,
+    dropped,
+    has_ids,
+    ids_by_name,
+    legacy_ids,
+    renamed,
+    upgraded,
+)
 from tablever.format.state import TableState, touched_keys
 from tablever.integrity import diagnose
 from tablever.partitioning import write_partitioned
@@ -39,6 +51,7 @@ from tablever.schema import (
     conform,
     merge_schemas,
     schema_from_dict,
+    schema_to_dict,
     to_arrow_table,
 )
 from tablever.snapshot import Snapshot
@@ -49,8 +62,9 @@ from tablever.write import Progress, RowProgress, sorted_unique, write_positions
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["DROPPED", "add_files", "append", "delete", "drop", "filter", "merge", "overwrite",
-           "renumber", "replace_files", "restore", "set_properties", "update", "upsert"]
+__all__ = ["DROPPED", "add_files", "append", "delete", "drop", "drop_column", "filter", "merge",
+           "overwrite", "rename_column", "renumber", "replace_files", "restore",
+           "set_properties", "update", "upgrade_format", "upsert"]
 
 DROPPED = "dropped"  # the table property a drop sets (its value: the version dropped at)
 
@@ -63,6 +77,37 @@ def renumber(files: Sequence[DataFile], start: int) -> list[DataFile]:
         out.append(replace(f, first_row_id=start))
         start += f.rows
     return out
+
+
+def write_ids(schema: pa.Schema, base: Mapping[str, Any]) -> dict[str, int] | None:
+    """The field ids files of ``schema`` (a write's columns) carry when committed on
+    a version of schema ``base``: the ids of ``base``'s columns by name, and the ids new
+    columns will get; None for a format-1 table."""
+    if not has_ids(base):
+        return None
+    plain = pa.schema([f for f in schema if f.name != ROW_ID])
+    return ids_by_name(carry_ids(schema_to_dict(plain), base))
+
+
+def _check_ids(files: Sequence[DataFile], new_schema: pa.Schema | None,
+               state: TableState) -> None:
+    """CommitConflictError when files written with field ids would land on a version
+    whose ids for their columns differ (a column renamed, dropped or added by a writer
+    that won the race): their rows would read as other columns."""
+    target = carry_ids(schema_to_dict(new_schema), state.schema) if new_schema is not None \
+        else state.schema
+    if not has_ids(target):
+        if any(f.field_ids for f in files):
+            raise CommitConflictError("the table's format changed while writing; "
+                                      "nothing was committed, rerun the operation")
+        return
+    final = ids_by_name(target)
+    for f in files:
+        known = f.field_ids if f.field_ids is not None else {}
+        if any(final.get(name) != fid for name, fid in known.items()):
+            raise CommitConflictError(
+                "the table's columns changed while writing (a column renamed, dropped or "
+                "added by another writer); nothing was committed, rerun the operation")
 
 
 def _counter(progress: Progress | None, total: int) -> Callable[[int], None] | None:
@@ -101,6 +146,7 @@ def append(
     # consecutive row-id ranges below, in part order (docs/format.md).
     files = write_partitioned(writer.storage, rows, first_row_id=0,
                               properties=writer.state.properties,
+                              field_ids=write_ids(rows.schema, writer.state.schema),
                               on_rows=_counter(progress, rows.num_rows))
     return add_files(writer, files, rows.schema, schema_mode=schema_mode, message=message,
                      properties=properties, allow_empty=allow_empty, provenance=provenance,
@@ -155,6 +201,7 @@ def add_files(
                     )
         elif schema_mode == "merge" and target != table_schema:
             new_schema = target
+        _check_ids(files, new_schema, state)
         return Actions(add=tuple(renumber(files, state.next_row_id))), new_schema
 
     return writer.commit(
@@ -279,7 +326,8 @@ def delete(
     def compute(state: TableState) -> tuple[Actions, None] | None:
         from tablever.query.predicate import prune
 
-        files = prune(tree, state.files.values(), schema_from_dict(state.schema))
+        files = prune(tree, state.files.values(), schema_from_dict(state.schema),
+                      stored=state.schema)
         if not files:
             return None
         hits = _matches(writer.storage, state, files, condition, shown=where)
@@ -384,7 +432,7 @@ def update(
         from tablever.query.predicate import prune
 
         current = schema_from_dict(state.schema)
-        files = prune(tree, state.files.values(), current)
+        files = prune(tree, state.files.values(), current, stored=state.schema)
         if not files:
             return None
         select = [f"({assignments[n]}) AS {quote(n)}" if n in assignments else quote(n)
@@ -400,6 +448,7 @@ def update(
         new_rows = new_rows.append_column(ROW_ID, hits.column(ROW_ID).cast(pa.int64()))
         dels = _deletion_actions(writer.storage, state, files, hits.select(["__tv_file", "__tv_pos"]))
         added = write_partitioned(writer.storage, new_rows, first_row_id=None,
+                                  field_ids=ids_by_name(state.schema),
                                   properties=state.properties)
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
 
@@ -467,7 +516,7 @@ def upsert(
 
         current = schema_from_dict(state.schema)
         rows = conform(source, current, mode="merge") if current != schema else source
-        files = prune(prune_tree, state.files.values(), current)
+        files = prune(prune_tree, state.files.values(), current, stored=state.schema)
         matched_src = np.array([], dtype=np.int64)
         matched_ids = np.array([], dtype=np.int64)
         dels = Actions()
@@ -498,7 +547,8 @@ def upsert(
         row_ids[fresh] = state.next_row_id + np.arange(int(fresh.sum()), dtype=np.int64)
         out = rows.append_column(ROW_ID, pa.array(row_ids, pa.int64()))
         added = write_partitioned(writer.storage, out, first_row_id=None,
-                                  properties=state.properties)
+                                  properties=state.properties,
+                                  field_ids=ids_by_name(state.schema))
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
 
     props = {**dict(properties or {}), "on": keys}
@@ -522,7 +572,8 @@ def overwrite(
     ``progress`` as for :func:`append`."""
     rows = conform(to_arrow_table(data), writer.schema)
     files = write_partitioned(writer.storage, rows, first_row_id=0, properties=writer.state.properties,
-                              on_rows=_counter(progress, rows.num_rows))
+                              on_rows=_counter(progress, rows.num_rows),
+                              field_ids=write_ids(rows.schema, writer.state.schema))
     return replace_files(writer, files, message=message, properties=properties,
                          allow_empty=allow_empty, provenance=provenance)
 
@@ -540,6 +591,7 @@ def replace_files(
     ids) as the table's only rows: an overwrite of files written elsewhere."""
 
     def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, None] | None:
+        _check_ids(files, None, state)
         added = renumber(files, state.next_row_id)
         actions = Actions(add=tuple(added), remove=tuple(state.files))
         return None if actions.empty else (actions, None)
@@ -581,7 +633,10 @@ def restore(
                 adds.append(f)
                 if key in tstate.deletes:
                     vectors.append(tstate.deletes[key])
-        new_schema = schema_from_dict(tstate.schema) if tstate.schema != state.schema else None
+        # the target's own columns and ids (a version from before the upgrade gets the
+        # ids its files map to), never a format-2 table back to format 1
+        wanted = legacy_ids(tstate.schema, state.schema)
+        new_schema = wanted if wanted != dict(state.schema) else None
         # restoring a version from before a drop brings the table back
         undrop = ({DROPPED: None} if state.properties.get(DROPPED) is not None
                   and tstate.properties.get(DROPPED) is None else None)
@@ -703,6 +758,108 @@ def alter_column(
 
 
 
+def _column_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name or name != name.strip() or any(
+            ord(ch) < 32 for ch in name):
+        raise InvalidNameError(
+            f"{what} needs a column name: a non-empty string without control characters "
+            f"or surrounding spaces, not {name!r}")
+    return name
+
+
+def _existing_column(schema: Mapping[str, Any], name: str, verb: str) -> None:
+    names = [f["name"] for f in schema["fields"]]
+    if name == ROW_ID:
+        raise SchemaMismatchError(
+            f"cannot {verb} {ROW_ID!r}: it holds the row ids, not a column of the table",
+            [name])
+    if name not in names:
+        raise ColumnNotFoundError(
+            f"no column {name!r} to {verb} (columns: {', '.join(names)})", [name])
+
+
+def upgrade_format(writer: Writer, *, message: str = "",
+                   provenance: bool = True) -> TableState:
+    """Upgrade a format-1 table to format 2 (field ids: docs/format.md) in one commit
+    that rewrites no file; a format-2 table commits nothing."""
+    if has_ids(writer.state.schema):
+        return writer.state
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, Any]:
+        return Actions(), upgraded(state.schema)  # as is if a racing writer upgraded it
+
+    return writer.commit("upgrade", build, message=message or "upgrade to format 2 "
+                         "(column field ids)", allow_empty=True, provenance=provenance)
+
+
+_UPGRADE_NOTE = " (upgrades the table to format 2: column field ids)"
+
+
+def rename_column(writer: Writer, old: str, new: str, *, message: str = "",
+                  provenance: bool = True) -> TableState:
+    """Rename column ``old`` to ``new`` in one commit that rewrites no file: the files
+    written before read under the new name (by field id), older versions keep the old
+    name. A format-1 table is upgraded to format 2 by the same commit."""
+    from tablever.partitioning import partition_columns
+    from tablever.schema import check_case_clashes, check_scan_columns
+
+    _column_name(old, "rename_column")
+    _column_name(new, "rename_column")
+    upgrading = not has_ids(writer.state.schema)
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, Any]:
+        _existing_column(state.schema, old, "rename")
+        names = [f["name"] for f in state.schema["fields"]]
+        if new == ROW_ID or new in names:
+            raise SchemaMismatchError(
+                f"cannot rename {old!r} to {new!r}: "
+                + ("that name is reserved for the row ids" if new == ROW_ID
+                   else "a column of that name exists; drop or rename it first"), [new])
+        renamed_names = [new if n == old else n for n in names]
+        check_scan_columns([new])
+        check_case_clashes(renamed_names)
+        parts = partition_columns(state.properties)
+        props = None
+        if old in parts:  # keep partitioning by the same column under its new name
+            props = {"partition_by": ",".join(new if p == old else p for p in parts)}
+        return Actions(set_properties=props), renamed(upgraded(state.schema), old, new)
+
+    note = _UPGRADE_NOTE if upgrading else ""
+    return writer.commit("rename-column", build,
+                         message=message or f"rename column {old} to {new}{note}",
+                         properties={"column": old, "new_name": new}, allow_empty=True,
+                         provenance=provenance)
+
+
+def drop_column(writer: Writer, name: str, *, message: str = "",
+                provenance: bool = True) -> TableState:
+    """Drop column ``name`` in one commit that rewrites no file: later versions no
+    longer read it, older versions still do, and a column added later under the same
+    name is a new column (NULL in the rows written before). A format-1 table is
+    upgraded to format 2 by the same commit."""
+    from tablever.partitioning import partition_columns
+
+    _column_name(name, "drop_column")
+    upgrading = not has_ids(writer.state.schema)
+
+    def build(state: TableState, winners: Sequence[Commit]) -> tuple[Actions, Any]:
+        _existing_column(state.schema, name, "drop")
+        if len(state.schema["fields"]) == 1:
+            raise ColumnInUseError(
+                f"cannot drop {name!r}: it is the table's last column (a table keeps at "
+                "least one; add another column first, or drop the table)", [name])
+        if name in partition_columns(state.properties):
+            raise ColumnInUseError(
+                f"cannot drop {name!r}: the table is partitioned by it; set the "
+                "partition_by property without it first", [name])
+        return Actions(), dropped(upgraded(state.schema), name)
+
+    note = _UPGRADE_NOTE if upgrading else ""
+    return writer.commit("drop-column", build, message=message or f"drop column {name}{note}",
+                         properties={"column": name}, allow_empty=True,
+                         provenance=provenance)
+
+
 def merge(
     writer: Writer,
     source: pa.Table,
@@ -783,6 +940,7 @@ def merge(
         rows = conform(added_rows.drop_columns([ROW_ID]), current)
         rows = rows.append_column(ROW_ID, pa.array(ids, pa.int64()))
         added = write_partitioned(writer.storage, rows, first_row_id=None,
+                                  field_ids=ids_by_name(state.schema),
                                   properties=state.properties)
         return Actions(add=tuple(added), remove=dels.remove, deletes=dels.deletes), None
 

@@ -25,7 +25,14 @@ import pyarrow.compute as pc
 from tablever.errors import InvalidValueError, SchemaMismatchError
 from tablever.format.commit import DataFile
 from tablever.storage import Storage
-from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, has_bounds, write_data_files
+from tablever.write import (
+    COMPRESSION,
+    MAX_ROWS_PER_FILE,
+    codec,
+    has_bounds,
+    with_field_ids,
+    write_data_files,
+)
 
 __all__ = [
     "PARTITION_BY",
@@ -225,22 +232,28 @@ def write_partitioned(
     properties: Mapping[str, Any],
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
     on_rows: Callable[[int], None] | None = None,
+    field_ids: Mapping[str, int] | None = None,
 ) -> list[DataFile]:
     """:func:`~tablever.write.write_data_files`, split by the table's ``partition_by``
     property when ``properties`` (the table properties) set it, compressed with its
-    ``compression`` codec."""
+    ``compression`` codec; with ``field_ids`` (format 2: the writer's schema's ids by
+    column name) the files carry them."""
+    if field_ids:
+        table = with_field_ids(table, field_ids)
     return write_split(storage, table, partition_columns(properties),
                        first_row_id=first_row_id, max_rows_per_file=max_rows_per_file,
                        compression=codec(properties), on_rows=on_rows)
 
 
-def file_partition(f: DataFile, columns: Sequence[str]) -> PartitionKey | None:
+def file_partition(f: DataFile, columns: Sequence[str],
+                   stats: Mapping[str, Mapping[str, Any]] | None = None) -> PartitionKey | None:
     """The one partition of ``columns`` a data file holds, read from its statistics, or
     None when the file may hold several (written before ``partition_by`` was set, or a
     value without exact bounds). A column absent from the file is NULL in every row."""
+    known = f.stats if stats is None else stats  # under the version's names (format 2)
     key: list[tuple[Any, ...]] = []
     for name in columns:
-        st = f.stats.get(name)
+        st = known.get(name)
         if st is None or (f.rows > 0 and st.get("nulls", 0) >= f.rows):
             key.append(("null",))
             continue

@@ -87,27 +87,35 @@ def duckdb_exact(schema: pa.Schema) -> bool:
     )
 
 
-def conform_columns(raw: pa.Table | pa.RecordBatch, fields: Iterable[pa.Field]) -> list[Any]:
+def conform_columns(
+    raw: pa.Table | pa.RecordBatch, fields: Iterable[pa.Field],
+    renames: Sequence[tuple[str, str | None]] = (),
+) -> list[Any]:
     """The columns of ``raw`` (rows of one data file) for ``fields``: cast to the field's
     type where the file's is narrower, NULL where the file lacks the column (added to
-    the schema after it was written)."""
+    the schema after it was written). ``renames`` (``FileRead.renames``) names the
+    file's column of each table column stored under another name, or None."""
     names = set(raw.schema.names)
+    moved = dict(renames)
     out: list[Any] = []
     for field in fields:
-        if field.name not in names:
+        src = moved.get(field.name, field.name)
+        if src is None or src not in names:
             out.append(pa.nulls(raw.num_rows, field.type))
             continue
-        col = raw.column(field.name)
+        col = raw.column(src)
         out.append(col if col.type == field.type else col.cast(field.type))
     return out
 
 
 def file_rows(
-    f: DataFile, table: pa.Table, schema: pa.Schema, positions: np.ndarray | None = None
+    f: DataFile, table: pa.Table, schema: pa.Schema, positions: np.ndarray | None = None,
+    *, renames: Sequence[tuple[str, str | None]] = (),
 ) -> pa.Table:
     """The rows of data file ``f`` (``table``: the whole file as read) in ``schema``, with
     ``_row_id``; only the rows at ``positions`` when given. Columns the file lacks (added
-    to the schema later) are NULL; narrower types widen."""
+    to the schema later) are NULL; narrower types widen; ``renames`` as for
+    :func:`conform_columns`."""
     if table.num_rows != f.rows:
         raise IntegrityError(f"data file {f.path} holds {table.num_rows} rows, expected {f.rows}")
     if positions is not None:
@@ -119,7 +127,7 @@ def file_rows(
         ids = table.column(ROW_ID).combine_chunks().cast(pa.int64())
     else:
         raise IntegrityError(f"data file {f.path} has neither first_row_id nor a _row_id column")
-    columns = conform_columns(table, schema)
+    columns = conform_columns(table, schema, renames)
     return pa.Table.from_arrays(
         [*columns, ids], schema=schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
     )
@@ -150,7 +158,11 @@ def read_arrow(
             return out
     reads = list(zip(files, plan.files, strict=True))
     fields = list(out_schema)[:-1] if with_row_id else list(out_schema)
-    if len({r.path for r in plan.files}) > _OPTIONS.few_files or sum(f.rows for f in files) > _OPTIONS.few_rows:
+    # One dataset scan binds columns by name across files: files whose columns were
+    # renamed or dropped since (format 2) are read one by one, each by its own names.
+    renamed = any(r.renames for r in plan.files)
+    if not renamed and (len({r.path for r in plan.files}) > _OPTIONS.few_files
+                        or sum(f.rows for f in files) > _OPTIONS.few_rows):
         return _read_many(snap, reads, fields, out_schema, with_row_id)
     # A few small files: one task each, on two threads (the machine's cores).
 
@@ -220,7 +232,7 @@ def _read_file(
         with contextlib.ExitStack() as stack:
             pf = stack.enter_context(pq.ParquetFile(r.path, page_checksum_verification=True))
             present = set(pf.schema_arrow.names)
-            wanted = [x.name for x in fields if x.name in present]
+            wanted = [src for x in fields if (src := r.source(x.name)) in present]
             if with_row_id and f.first_row_id is None and ROW_ID in present:
                 wanted.append(ROW_ID)
             raw = pf.read(columns=wanted, use_threads=pf.metadata.num_row_groups > 1)
@@ -245,7 +257,7 @@ def _live_rows(
     column when asked, minus the rows the file's deletion vector removes."""
     n = raw.num_rows
     names = set(raw.schema.names)
-    columns = conform_columns(raw, fields)
+    columns = conform_columns(raw, fields, r.renames)
     if with_row_id:
         if f.first_row_id is not None:
             first = f.first_row_id + start

@@ -20,6 +20,17 @@ class FileRead:
     first_row_id: int | None  # None: a physical _row_id column
     columns: tuple[str, ...]
     deleted: np.ndarray | None  # sorted int64 positions, or None
+    # (table column, its column in this file or None) wherever reading by name would be
+    # wrong: renamed columns, and names the file holds for a dropped column (format 2,
+    # tablever.format.fieldids.renames). Empty: read the file's columns by name.
+    renames: tuple[tuple[str, str | None], ...] = ()
+
+    def source(self, name: str) -> str | None:
+        """The file's column holding table column ``name``, or None (NULL here)."""
+        for table_name, src in self.renames:
+            if table_name == name:
+                return src
+        return name if name in self.columns else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,10 @@ superset of the matching rows and the engine still applies the predicate.
 
 Reading a task: open its Parquet file, keep the columns of :attr:`ScanPlan.columns`
 that the file holds (:attr:`FileTask.columns`; the others are NULL in this file: they
-were added to the schema later), drop the rows at :attr:`FileTask.deleted`, and cast to
+were added to the schema later, or re-added after a drop), each read from the file's
+column :attr:`FileTask.sources` names (a column renamed since the file was written is
+stored under its old name; format 2 files also carry each column's field id,
+``PARQUET:field_id``), drop the rows at :attr:`FileTask.deleted`, and cast to
 :attr:`ScanPlan.schema` (older files may hold narrower integer or float types). The
 physical ``_row_id`` column some files carry is not a table column. docs/api.md shows a
 parallel read with Dask.
@@ -26,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from tablever.deletes import load_positions
+from tablever.format.fieldids import file_columns, has_ids, table_stats
 
 if TYPE_CHECKING:
     from tablever.snapshot import Snapshot
@@ -47,11 +51,14 @@ class FileTask:
         first_row_id: the row id of position 0 (row ids are ``first_row_id +
             position``), or None when the file carries a physical ``_row_id`` column.
         columns: the table columns the file holds (the others read as NULL).
+        sources: for each of ``columns``, the name of the file's column holding it (the
+            same name unless the column was renamed after the file was written).
         deleted: the deleted positions (sorted, unique int64, read-only), or None.
         delete_location: the deletion vector's absolute location, or None: a Parquet
             file with one int64 column ``pos`` holding the same positions.
         stats: per column ``{"nulls", "min", "max"}`` as the log records them (min and
-            max only when exact): the bounds pruning used.
+            max only when exact): the bounds pruning used, under the version's column
+            names.
     """
 
     location: str
@@ -66,6 +73,7 @@ class FileTask:
     delete_location: str | None = None
     stats: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False,
                                                    repr=False)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def keep(self) -> np.ndarray:
         """A boolean mask over the file's rows: False at the deleted positions.
@@ -140,7 +148,7 @@ def plan_scan(snap: Snapshot, columns: Sequence[str] | None, where: str | None) 
 
         tree = parse_expression(where, snap.schema.names)
         check_expressions(snap.schema, tree.sql(dialect="duckdb"), where)
-        chosen = prune(tree, files, snap.schema)
+        chosen = prune(tree, files, snap.schema, stored=snap.state.schema)
     storage = snap.storage
     state = snap.state
     with_dv = [(f, state.deletes[f.key]) for f in chosen if f.key in state.deletes]
@@ -149,6 +157,7 @@ def plan_scan(snap: Snapshot, columns: Sequence[str] | None, where: str | None) 
     tasks = []
     for f in chosen:
         dv = state.deletes.get(f.key)
+        held = {c: src for c, src in file_columns(f, state.schema).items() if src is not None}
         tasks.append(FileTask(
             location=storage.location_of(f.path),
             path=f.path,
@@ -157,10 +166,11 @@ def plan_scan(snap: Snapshot, columns: Sequence[str] | None, where: str | None) 
             rows=f.rows,
             live_rows=state.live_rows(f.key),
             first_row_id=f.first_row_id,
-            columns=tuple(c for c in snap.schema.names if c in f.stats),
+            columns=tuple(held),
             deleted=loaded.get(f.key),
             delete_location=None if dv is None else storage.location_of(dv.path),
-            stats=f.stats,
+            stats=table_stats(f, state.schema) if has_ids(state.schema) else f.stats,
+            sources=held,
         ))
     names = list(columns) if columns is not None else list(snap.schema.names)
     return ScanPlan(

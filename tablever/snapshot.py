@@ -141,6 +141,12 @@ class Snapshot:
         return copy_json(self._state.commit.summary)
 
     @property
+    def format(self) -> int:
+        """The table format of this version: 1, or 2 once the table has column field
+        ids (docs/format.md)."""
+        return self._state.format
+
+    @property
     def num_rows(self) -> int:
         return self._state.num_rows
 
@@ -254,6 +260,7 @@ class Snapshot:
 
     def read_plan(self, files: Sequence[DataFile] | None = None) -> ReadPlan:
         """The files (with deletion vectors loaded) a reader must scan."""
+        from tablever.format.fieldids import renames
         from tablever.readplan import FileRead, ReadPlan
 
         chosen = self.data_files if files is None else files
@@ -270,6 +277,7 @@ class Snapshot:
                 first_row_id=f.first_row_id,
                 columns=tuple(f.stats),
                 deleted=None if dv is None else loaded[f.key],
+                renames=renames(f, self._state.schema),
             )
             for (f, dv), path in zip(vectors, paths, strict=True)
         ]

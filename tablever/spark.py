@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from tablever.deletes import load_positions
 from tablever.errors import InvalidValueError, SchemaMismatchError
+from tablever.format.fieldids import renames
 from tablever.schema import ROW_ID
 
 if TYPE_CHECKING:
@@ -85,9 +86,25 @@ def read(
         return out.select(*wanted, *([ROW_ID] if row_id else []))
     storage = snap.storage
     paths = storage.fetch_all(lambda f: storage.local_path(f.path, sha256=f.sha256), files)
-    df = (spark.read.option("mergeSchema", "true").parquet(*paths)
-          .select("*", F.col("_metadata.row_index").alias(_POS),
-                  F.regexp_extract(F.col("_metadata.file_path"), _NAME, 1).alias(_FILE)))
+    spark_types = {f.name: f.dataType for f in from_arrow_schema(schema)}
+    # One read per column mapping (format 2: files written before a rename or drop name
+    # their columns otherwise), each projected to the version's names, then unioned.
+    by_mapping: dict[Any, list[str]] = {}
+    for f, path in zip(files, paths, strict=True):
+        by_mapping.setdefault(renames(f, snap.state.schema), []).append(path)
+    df = None
+    for moved, group in by_mapping.items():
+        part = (spark.read.option("mergeSchema", "true").parquet(*group)
+                .select("*", F.col("_metadata.row_index").alias(_POS),
+                        F.regexp_extract(F.col("_metadata.file_path"), _NAME, 1).alias(_FILE)))
+        here, sources = set(part.columns), dict(moved)
+        part = part.select(*[
+            (F.col(src) if (src := sources.get(c, c)) is not None and src in here
+             else F.lit(None)).cast(spark_types[c]).alias(c) for c in schema.names
+        ], (F.col(ROW_ID) if ROW_ID in here else F.lit(None)).cast("long").alias(ROW_ID),
+            F.col(_POS), F.col(_FILE))
+        df = part if df is None else df.unionByName(part)
+    assert df is not None
     rows_of = {f.path: f.rows for f in files}
     deleted = [(dv.data_file, load_positions(storage, dv, rows_of[dv.data_file]))
                for dv in snap.deletion_vectors]
@@ -106,14 +123,9 @@ def read(
         })
         df = df.join(F.broadcast(spark.createDataFrame(starts)), [_FILE], "left")
         derived = F.col("__tv_first") + F.col(_POS)
-        physical = F.col(ROW_ID) if ROW_ID in df.columns else F.lit(None).cast("long")
-        df = df.withColumn("__tv_row_id", F.coalesce(physical, derived))
-    spark_types = {f.name: f.dataType for f in from_arrow_schema(schema)}
-    present = set(df.columns)
-    out = df.select(*[
-        (F.col(c) if c in present else F.lit(None)).cast(spark_types[c]).alias(c)
-        for c in schema.names
-    ], *([F.col("__tv_row_id").alias(ROW_ID)] if row_id else []))
+        df = df.withColumn("__tv_row_id", F.coalesce(F.col(ROW_ID), derived))
+    out = df.select(*[F.col(c) for c in schema.names],
+                    *([F.col("__tv_row_id").alias(ROW_ID)] if row_id else []))
     if where is not None:
         out = out.filter(where)
     return out.select(*wanted, *([ROW_ID] if row_id else []))
@@ -124,7 +136,7 @@ def _sha(path: str) -> str:
 
 
 def _write_task(location: str, options: Mapping[str, Any], schema_ipc: bytes,
-                properties: Mapping[str, Any],
+                properties: Mapping[str, Any], field_ids: Mapping[str, int] | None,
                 batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """On an executor: write this partition's rows as tablever data files; yield what
     the driver needs to commit them (one JSON row per file)."""
@@ -144,7 +156,8 @@ def _write_task(location: str, options: Mapping[str, Any], schema_ipc: bytes,
             return
         rows = conform(pa.Table.from_batches(pending), schema)
         pending, held = [], 0
-        files = write_partitioned(storage, rows, first_row_id=0, properties=properties)
+        files = write_partitioned(storage, rows, first_row_id=0, properties=properties,
+                                  field_ids=field_ids)
         yield pa.record_batch({"file": pa.array([json.dumps(f.to_dict()) for f in files])})
 
     for batch in batches:
@@ -178,9 +191,10 @@ def _write(df: DataFrame, location: Any, *, mode: str, message: str,
     where, options = table.location, dict(storage_options or {})
     schema_ipc = schema.serialize().to_pybytes()
     properties = dict(writer.state.properties)
+    field_ids = ops.write_ids(schema, writer.state.schema)  # format 2: the files carry them
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        return _write_task(where, options, schema_ipc, properties, batches)
+        return _write_task(where, options, schema_ipc, properties, field_ids, batches)
 
     rows = df.mapInArrow(task, "file string").collect()  # a failed task raises here
     files = [data_file_from_dict(json.loads(r["file"]), "a Spark task") for r in rows]

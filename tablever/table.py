@@ -619,6 +619,56 @@ class Table:
         return self._write(ops.alter_column, name, dtype, message=message,
                            provenance=provenance)
 
+    def rename_column(
+        self, old: str, new: str, *, message: str = "", provenance: bool = True
+    ) -> Snapshot:
+        """Rename column ``old`` to ``new`` as one commit that rewrites no file: rows
+        written before read under the new name, older versions keep the old one. A
+        format-1 table is upgraded to format 2 (column field ids, docs/format.md) by
+        the same commit. An unknown column (:class:`ColumnNotFoundError`), ``_row_id``,
+        a name taken (in any case) or reserved, or an invalid name changes nothing.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), data=pa.table({"x": [1]}))
+            >>> s = t.rename_column("x", "y")
+            >>> s.to_arrow().to_pylist(), t.as_of(s.version - 1).schema.names
+            ([{'y': 1}], ['x'])
+        """
+        return self._write(ops.rename_column, old, new, message=message,
+                           provenance=provenance)
+
+    def drop_column(self, name: str, *, message: str = "", provenance: bool = True) -> Snapshot:
+        """Drop column ``name`` as one commit that rewrites no file: older versions still
+        read it; a column added later under the same name is a new column, NULL in the
+        rows written before. Upgrades a format-1 table to format 2 in the same commit.
+        An unknown column (:class:`ColumnNotFoundError`), ``_row_id``, the last column or
+        a partition column (:class:`ColumnInUseError`) changes nothing.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"),
+            ...               data=pa.table({"x": [1], "y": ["a"]}))
+            >>> s = t.drop_column("y")
+            >>> s.schema.names, t.as_of(s.version - 1).to_arrow().to_pylist()
+            (['x'], [{'x': 1, 'y': 'a'}])
+        """
+        return self._write(ops.drop_column, name, message=message, provenance=provenance)
+
+    def upgrade_format(self, *, message: str = "", provenance: bool = True) -> Snapshot:
+        """Upgrade the table to format 2 (column field ids, docs/format.md) as one commit
+        that rewrites no file; a format-2 table commits nothing. Readers older than
+        format 2 then refuse the table's new versions. ``rename_column`` and
+        ``drop_column`` upgrade a format-1 table themselves.
+
+        Example:
+            >>> import pyarrow as pa, tablever as tv, tempfile, os
+            >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), data=pa.table({"x": [1]}))
+            >>> t.latest().format, t.upgrade_format().format
+            (1, 2)
+        """
+        return self._write(ops.upgrade_format, message=message, provenance=provenance)
+
     def diff(self, a: Ref, b: Ref = None, *, on: Sequence[str] | None = None) -> Diff:
         """What changed from ``a`` to ``b`` (computed from row ids and deletion vectors)."""
         from tablever.lineage import diff

@@ -28,7 +28,8 @@ from tablever.errors import (
     TableExistsError,
     TableverError,
 )
-from tablever.format.commit import Actions, Commit, copy_json
+from tablever.format.commit import FORMAT_IDS, FORMAT_VERSION, Actions, Commit, copy_json
+from tablever.format.fieldids import carry_ids, has_ids
 from tablever.format.layout import LOG_DIR
 from tablever.format.state import TableState, apply, summarize
 from tablever.log import (
@@ -43,9 +44,13 @@ from tablever.storage import Storage
 
 __all__ = ["Build", "Writer", "create_version_zero", "json_properties", "unfinished_version_zero"]
 
-Build = Callable[[TableState, Sequence[Commit]], "tuple[Actions, pa.Schema | None] | None"]
+Build = Callable[[TableState, Sequence[Commit]],
+                 "tuple[Actions, pa.Schema | Mapping[str, Any] | None] | None"]
 """A verb's actions (and new schema, or None) for a state, given the commits that won
-races since it first read the table; None when there is nothing to commit."""
+races since it first read the table; None when there is nothing to commit. A new
+``pa.Schema`` keeps the field ids of the columns it names (new ones get new ids); a
+stored schema object (a ``Mapping``, from :mod:`tablever.format.fieldids`) is taken as
+it is: what renames, drops and the format upgrade return."""
 
 
 def json_properties(properties: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
@@ -100,11 +105,13 @@ class _Meta:
             summary = summarize(state, actions, next_row_id=_next_row_id(state, actions))
             version, parent = state.version + 1, state.id
             stamp = max(now_ms(), state.commit.timestamp_ms + 1)
+        effective = schema if schema is not None else (state.schema if state else {})
         return Commit(
             version=version, parent_id=parent, timestamp_ms=stamp, txn=self.txn,
             operation=self.operation, message=self.message, author=self.author,
             properties=self.properties, provenance=self.provenance, schema=schema,
             actions=actions, summary=summary,
+            format=FORMAT_IDS if has_ids(effective) else FORMAT_VERSION,
         ).with_id()
 
 
@@ -158,7 +165,7 @@ class Writer:
             actions, new_schema = built if built is not None else (Actions(), None)
             if actions.empty and not allow_empty:
                 return state
-            schema = schema_to_dict(new_schema) if new_schema is not None else None
+            schema = _stored_schema(new_schema, state)
             commit = meta.commit(state, actions, None if schema == dict(state.schema) else schema)
             if self.log.put_commit(commit):
                 new_state = apply(state, commit)
@@ -200,6 +207,20 @@ class Writer:
             # the commit has landed: a checkpoint is a cache while the commits exist, and
             # a failure here must not make a caller retry (and commit twice)
             pass
+
+
+def _stored_schema(new: pa.Schema | Mapping[str, Any] | None,
+                   state: TableState) -> dict[str, Any] | None:
+    """The schema object a commit stores for a verb's new schema (see :data:`Build`)."""
+    if new is None:
+        return None
+    if isinstance(new, pa.Schema):
+        return carry_ids(schema_to_dict(new), state.schema)
+    out = dict(new)
+    if has_ids(state.schema) and has_ids(out):  # an id once given is never given again
+        out["last_column_id"] = max(int(out["last_column_id"]),
+                                    int(state.schema["last_column_id"]))
+    return out
 
 
 def create_version_zero(

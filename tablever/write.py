@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +27,9 @@ from tablever import caches
 from tablever.arrowpool import with_fast_pool
 from tablever.content_hash import sum_hex, sum_rows
 from tablever.format.commit import DataFile
+from tablever.format.fieldids import FIELD_ID_KEY, ROW_ID_FIELD_ID
 from tablever.format.layout import DATA_DIR, DELETES_DIR, content_path
+from tablever.schema import ROW_ID
 from tablever.storage import Storage, fault_point, mark_verified
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "write_data_file",
     "write_data_files",
     "write_positions",
+    "with_field_ids",
+    "with_schema_ids",
 ]
 
 ROW_GROUP_SIZE = 131_072
@@ -242,6 +246,7 @@ def write_data_file(
     """Write ``table`` as one data file. ``content_sum`` is the file's content-hash sum
     when the caller already knows it (compaction adds up its inputs' sums); ``on_rows(n)``
     is told of the rows as they are encoded."""
+    table = _tag_row_ids(table)
     if content_sum is not None:
         data = parquet_bytes(table, compression, on_rows=on_rows)
         content_hex = sum_hex(content_sum)
@@ -273,7 +278,47 @@ def write_data_file(
         first_row_id=first_row_id,
         stats=column_stats(table),
         content_hash=content_hex,
+        field_ids=_field_ids(table.schema),
     )
+
+
+def _field_ids(schema: pa.Schema) -> dict[str, int] | None:
+    """The field ids the columns of ``schema`` carry (``PARQUET:field_id``, format 2),
+    or None when none does."""
+    out = {}
+    for f in schema:
+        raw = (f.metadata or {}).get(FIELD_ID_KEY)
+        if raw is not None and f.name != ROW_ID:
+            out[f.name] = int(raw)
+    return out or None
+
+
+def with_schema_ids(schema: pa.Schema, ids: Mapping[str, int]) -> pa.Schema:
+    """``schema`` with each column named in ``ids`` carrying its field id."""
+    if not ids:
+        return schema
+    return pa.schema([f.with_metadata({FIELD_ID_KEY: str(ids[f.name]).encode()})
+                      if f.name in ids else f.remove_metadata() for f in schema])
+
+
+def with_field_ids(table: pa.Table, ids: Mapping[str, int]) -> pa.Table:
+    """``table`` with each column named in ``ids`` carrying its field id, which Parquet
+    stores in the file (and :func:`write_data_file` in the log). Unchanged without ids."""
+    if not ids:
+        return table
+    return table.cast(with_schema_ids(table.schema, ids))
+
+
+def _tag_row_ids(table: pa.Table) -> pa.Table:
+    """A table whose columns carry field ids gets one for its ``_row_id`` column too
+    (:data:`~tablever.format.fieldids.ROW_ID_FIELD_ID`): engines that read Parquet by
+    field id then read the file by id alone."""
+    i = table.schema.get_field_index(ROW_ID)
+    if i < 0 or not _field_ids(table.schema) or (table.schema.field(i).metadata or {}).get(
+            FIELD_ID_KEY):
+        return table
+    tagged = table.schema.field(i).with_metadata({FIELD_ID_KEY: str(ROW_ID_FIELD_ID).encode()})
+    return table.cast(table.schema.set(i, tagged))
 
 
 @with_fast_pool

@@ -297,3 +297,38 @@ def test_column_bounds_prune_in_iceberg_and_lose_no_row(path: str) -> None:
     got = ice.scan(snapshot_id=out.snapshots[3], row_filter="id >= 12").to_arrow()
     assert _rows(got, older.schema.names) == _rows(older.to_arrow(where="id >= 12"),
                                                    older.schema.names)
+
+
+def test_renames_and_drops_export_with_the_tables_field_ids(path: str) -> None:
+    t = _history(path)  # format 1: the first rename below upgrades it
+    before = tv.export_iceberg(t)  # an export from before the upgrade is replaced
+    t.rename_column("label", "kind")
+    t.append(make_batch([60]).rename_columns(["id", "kind", "confidence"]))
+    t.drop_column("confidence")
+    t.add_column("confidence", pa.string())  # the same name: a new column, NULL before
+    t.update({"confidence": "'v'"}, where="id = 60")  # a file with a physical _row_id
+    t.delete("kind = 'l2'")
+    out = tv.export_iceberg(t)
+    assert out.metadata_location != before.metadata_location
+    ice = _open(out)
+    table_ids = {f["name"]: f["id"] for f in t.latest().state.schema["fields"]}
+    assert {f.name: f.field_id for f in ice.schema().fields} == table_ids
+    for info in t.versions():
+        _assert_same(ice, out.snapshots[info.version], t.as_of(info.version))
+    mapping = json.loads(ice.metadata.properties["schema.name-mapping.default"])
+    names = {n: m["field-id"] for m in mapping for n in m["names"]}
+    # files written before the upgrade map by their names then (the others carry ids)
+    assert names["label"] == table_ids["kind"] and "kind" not in names
+    assert names["confidence"] != table_ids["confidence"]  # the old column, in old files
+    assert ice.scan(row_filter="kind == 'l1'").to_arrow().num_rows == t.latest().to_arrow(
+        where="kind = 'l1'").num_rows > 0
+
+
+def test_a_name_for_two_columns_in_files_without_ids_is_an_export_error(path: str) -> None:
+    t = tv.create(path, data=pa.table({"id": [1], "s": pa.array([{"x": 1}])}))
+    t.drop_column("s")
+    t.add_column("s", pa.struct([("x", pa.int64())]))
+    t.append(pa.table({"id": [2], "s": pa.array([{"x": 2}])}))  # nested: no ids inside
+    with pytest.raises(tv.ExportError, match="'s' stands for two columns"):
+        tv.export_iceberg(t)
+    assert not Storage(t.location).exists("_tablever/iceberg/metadata/version-hint.text")

@@ -64,8 +64,8 @@ def pruned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     kept: list[int] = []
     real = predicate.prune
 
-    def counting(tree: Any, files: Any, schema: Any) -> list[DataFile]:
-        out = real(tree, files, schema)
+    def counting(tree: Any, files: Any, schema: Any, *, stored: Any) -> list[DataFile]:
+        out = real(tree, files, schema, stored=stored)
         kept.append(len(out))
         return out
 

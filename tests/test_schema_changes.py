@@ -150,7 +150,9 @@ def test_sql_alter_table_matches_duckdb(tmp_path: Path) -> None:
                    ("ALTER TABLE e ALTER COLUMN id TYPE INTEGER", "cannot change"),
                    ("ALTER TABLE e ADD COLUMN NOTE INTEGER", "in case|already"),
                    ("ALTER TABLE e ADD COLUMN must INTEGER NOT NULL", "NOT NULL"),
-                   ("ALTER TABLE e DROP COLUMN note", "not supported yet"),
+                   ("ALTER TABLE e DROP COLUMN nope", "no column 'nope'"),
+                   ("ALTER TABLE e RENAME COLUMN x TO ID", "in case"),
+                   ("ALTER TABLE e ADD CONSTRAINT c CHECK (id > 0)", "not supported"),
                    ("ALTER TABLE missing ADD COLUMN y INTEGER", "missing")]:
         with pytest.raises(tv.TableverError, match=err):
             wh.sql(q)

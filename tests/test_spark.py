@@ -69,6 +69,25 @@ def test_every_version_reads_in_spark_as_in_tablever(spark: Any, tmp_path: Path)
         tvs.read(spark, t, columns=["nope"])
 
 
+def test_renames_and_drops_read_and_write_in_spark(spark: Any, tmp_path: Path) -> None:
+    t = history(tmp_path)
+    t.rename_column("s", "name")  # upgrades the table to format 2
+    t.drop_column("f")
+    t.add_column("f", pa.string())  # a new column: NULL in the rows before
+    tvs.append(spark.createDataFrame([(2000, "w", "new")], "id long, name string, f string"),
+               t, message="from spark")
+    written = [f for f in t.latest().data_files if f.field_ids is not None]
+    assert written  # Spark's files carry the field ids too
+    t.update({"f": "'upd'"}, where="id = 1")
+    t.delete("name = 'y'")
+    for snap in t.history():
+        df = tvs.read(spark, t.location, snap.version, row_id=True)
+        assert df.columns == [*snap.schema.names, "_row_id"]
+        assert by_id(df.toArrow()) == by_id(snap.to_arrow(with_row_id=True)), snap.version
+    got = tvs.read(spark, t, where="f IS NOT NULL").toArrow().sort_by("id")
+    assert got.column("id").to_pylist() == [1, 2000]
+
+
 def test_a_spark_append_of_a_million_rows_commits_once(spark: Any, tmp_path: Path) -> None:
     from pyspark.sql import functions as F  # noqa: N812
 

@@ -57,7 +57,8 @@ def test_the_reference_covers_the_statements() -> None:
                  "COPY", "ATTACH", "PRAGMA", "SET", "EXPORT", "DESCRIBE", "SHOW", "EXPLAIN",
                  "BEGIN", "TRUNCATE", "INSTALL", "VACUUM", "table functions"):
         assert word in named, word
-    assert {r[2] for r in REFERENCE} == {"supported", "refused", "not yet"}
+    statuses = {r[2] for r in REFERENCE}
+    assert {"supported", "refused"} <= statuses <= {"supported", "refused", "not yet"}
 
 
 @pytest.mark.parametrize(("what", "sql", "status"), REFERENCE, ids=[r[0] for r in REFERENCE])

@@ -1,4 +1,5 @@
-"""Schema changes: ``tablever schema add|alter PATH ...``, one commit each."""
+"""Schema changes: ``tablever schema add|alter|rename|drop|upgrade PATH ...``, one commit
+each."""
 
 from __future__ import annotations
 
@@ -56,3 +57,48 @@ def alter(
     before = watch(table)
     after = table.alter_column(name, dtype, message=message)
     report_write(before, after, as_json, "the column already has that type")
+
+
+@command("rename", group=schema)
+def rename(
+    path: PathArg,
+    old: Annotated[str, arg("OLD", "The column to rename.")],
+    new: Annotated[str, arg("NEW", "Its new name.")],
+    message: MessageOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Rename column OLD to NEW; older versions keep the old name (upgrades a format-1
+    table to format 2 in the same commit)."""
+    table = open_table(path)
+    before = watch(table)
+    after = table.rename_column(old, new, message=message)
+    report_write(before, after, as_json, "nothing changed")
+
+
+@command("drop", group=schema)
+def drop(
+    path: PathArg,
+    name: NameArg,
+    message: MessageOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Drop column NAME; older versions still read it (upgrades a format-1 table to
+    format 2 in the same commit)."""
+    table = open_table(path)
+    before = watch(table)
+    after = table.drop_column(name, message=message)
+    report_write(before, after, as_json, "nothing changed")
+
+
+@command("upgrade", group=schema)
+def upgrade(
+    path: PathArg,
+    message: MessageOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Upgrade the table to format 2 (column field ids); tablever releases that read
+    only format 1 then refuse its new versions."""
+    table = open_table(path)
+    before = watch(table)
+    after = table.upgrade_format(message=message)
+    report_write(before, after, as_json, "the table is format 2 already")

@@ -20,10 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tablever.errors import CorruptLogError, InvalidNameError
+from tablever.errors import CorruptLogError, InvalidNameError, UnsupportedFormatError
 from tablever.format.layout import STORED
 
 FORMAT_VERSION = 1
+# Format 2 adds column field ids (docs/format.md): a table stays format 1 until it is
+# upgraded, explicitly or by its first rename or drop of a column.
+FORMAT_IDS = 2
+FORMATS = (FORMAT_VERSION, FORMAT_IDS)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
 _HEX32 = re.compile(r"^[0-9a-f]{32}\Z")
@@ -32,6 +36,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 MAX_INT = 2**63 - 1
 
 __all__ = [
+    "FORMATS",
+    "FORMAT_IDS",
     "FORMAT_VERSION",
     "Actions",
     "Commit",
@@ -124,6 +130,8 @@ class DataFile:
     absent when unknown). ``content_hash`` is the 32-hex 128-bit sum of the file's row
     hashes (:mod:`tablever.content_hash`), stored as ``{"sum", "rows"}``; None for files
     written without it (the key is then absent, so older commits keep their ids).
+    ``field_ids`` maps each column of the file (by its name in the file) to its field id
+    (format 2); None for files written before the table had ids (absent key).
     """
 
     path: str
@@ -133,6 +141,7 @@ class DataFile:
     first_row_id: int | None
     stats: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     content_hash: str | None = None
+    field_ids: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         # Read-only, so that no caller can change the bounds a state (and from it the
@@ -140,6 +149,8 @@ class DataFile:
         if type(self.stats) is not ReadOnlyDict:
             frozen = ReadOnlyDict({k: ReadOnlyDict(v) for k, v in self.stats.items()})
             object.__setattr__(self, "stats", frozen)
+        if self.field_ids is not None and type(self.field_ids) is not ReadOnlyDict:
+            object.__setattr__(self, "field_ids", ReadOnlyDict(self.field_ids))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -152,6 +163,8 @@ class DataFile:
         }
         if self.content_hash is not None:
             out["content_hash"] = {"sum": self.content_hash, "rows": self.rows}
+        if self.field_ids is not None:
+            out["field_ids"] = dict(self.field_ids)
         return out
 
     @property
@@ -380,7 +393,21 @@ def data_file_from_dict(d: Any, where: str) -> DataFile:
         first_row_id=first,
         stats=_stats(d.get("stats", {}), where),
         content_hash=_content_hash(d.get("content_hash"), rows, where),
+        field_ids=_field_ids(d.get("field_ids"), where),
     )
+
+
+def _field_ids(raw: Any, where: str) -> dict[str, int] | None:
+    """The optional ``field_ids`` of an added file: column name in the file -> field id."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and type(v) is int and 0 < v <= MAX_INT for k, v in raw.items()
+    ):
+        raise CorruptLogError(f"{where}: field_ids must map column names to positive ints")
+    if len(set(raw.values())) != len(raw):
+        raise CorruptLogError(f"{where}: field_ids gives two columns the same id")
+    return dict(raw)
 
 
 def _content_hash(raw: Any, rows: int, where: str) -> str | None:
@@ -429,6 +456,7 @@ def entries_from_columns(
     paths, shas = cols["path"], cols["sha256"]
     sizes, rows, firsts = cols["bytes"], cols["rows"], cols["first_row_id"]
     sums = cols.get("content_hash") or [None] * n
+    id_maps = cols.get("field_ids") or [None] * n
     stored, hex64 = STORED.fullmatch, _HEX64.match
 
     def count(v: Any) -> bool:
@@ -454,7 +482,13 @@ def entries_from_columns(
             return None
         if end != len(raw) or not _plain_stats(stats):
             return None
-        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], stats, sums[i])
+        ids = None
+        if id_maps[i] is not None:
+            try:
+                ids = _field_ids(json.loads(id_maps[i]), where)
+            except (ValueError, TypeError, CorruptLogError):
+                return None
+        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], stats, sums[i], ids)
         files[(f.path, f.first_row_id)] = f
     if len(files) != n:
         return None  # a file listed twice
@@ -494,8 +528,8 @@ def from_json(raw: bytes, *, where: str, expected_version: int | None = None) ->
     if not isinstance(d, dict):
         raise CorruptLogError(f"{where}: a commit must be a JSON object")
     fmt = _req(d, "format", int, where)
-    if fmt != FORMAT_VERSION:
-        raise CorruptLogError(f"{where}: unsupported format version {fmt}")
+    if fmt not in FORMATS:
+        raise UnsupportedFormatError(fmt, where)
     version = _count(d, "version", where)
     if expected_version is not None and version != expected_version:
         raise CorruptLogError(f"{where}: holds version {version}, expected {expected_version}")

@@ -31,6 +31,11 @@ class TableState:
     properties: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def format(self) -> int:
+        """The format version of this version (docs/format.md): 2 once upgraded."""
+        return self.commit.format
+
+    @property
     def num_rows(self) -> int:
         return sum(f.rows for f in self.files.values()) - sum(
             d.rows for d in self.deletes.values()
@@ -84,6 +89,13 @@ def apply(state: TableState, commit: Commit, *, check_chain: bool = True) -> Tab
             raise CorruptLogError(f"{where}: follows version {state.version}")
         if commit.parent_id != state.id:
             raise CorruptLogError(f"{where}: parent_id does not match version {state.version}")
+        if commit.format < state.commit.format:
+            raise CorruptLogError(
+                f"{where}: format {commit.format} after format {state.commit.format}")
+    schema = commit.schema if commit.schema is not None else state.schema
+    if (commit.format >= 2) != ("last_column_id" in schema):
+        raise CorruptLogError(f"{where}: format {commit.format} with a schema "
+                              f"{'without' if commit.format >= 2 else 'with'} field ids")
     files = dict(state.files)
     deletes = dict(state.deletes)
     next_row_id = state.next_row_id
@@ -117,7 +129,7 @@ def apply(state: TableState, commit: Commit, *, check_chain: bool = True) -> Tab
         version=commit.version,
         id=commit.id,
         commit=commit,
-        schema=commit.schema if commit.schema is not None else state.schema,
+        schema=schema,
         files=files,
         deletes=deletes,
         next_row_id=next_row_id,

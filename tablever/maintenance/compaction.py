@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,14 +32,22 @@ from tablever.content_hash import MOD, sum_rows
 from tablever.deletes import load_positions
 from tablever.errors import CommitConflictError, IntegrityError, InvalidValueError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
+from tablever.format.fieldids import ids_by_name, renames, sum_applies, table_stats
 from tablever.format.state import TableState
 from tablever.partitioning import file_partition, partition_columns, write_split
 from tablever.policy import Policy, parse_ratio, parse_size
 from tablever.readers import file_rows
-from tablever.schema import ROW_ID, schema_from_dict
+from tablever.schema import ROW_ID, schema_from_dict, schema_to_dict
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage, fault_point
-from tablever.write import COMPRESSION, MAX_ROWS_PER_FILE, codec, read_parquet, write_data_file
+from tablever.write import (
+    COMPRESSION,
+    MAX_ROWS_PER_FILE,
+    codec,
+    read_parquet,
+    with_schema_ids,
+    write_data_file,
+)
 
 if TYPE_CHECKING:
     from tablever.table import Table
@@ -159,7 +167,7 @@ def plan_compact(
     for f, dv in candidates:
         live = _live_bytes(f, dv)
         rows = f.rows - (dv.rows if dv is not None else 0)
-        part = file_partition(f, columns) if columns else ()
+        part = file_partition(f, columns, table_stats(f, state.schema)) if columns else ()
         i = filling.get(part)
         if (i is not None and sizes[i] + live <= target_file_bytes
                 and counts[i] + rows <= row_cap):
@@ -219,7 +227,8 @@ def compact_plan(
 
 
 def _read_file(
-    storage: Storage, f: DataFile, dv: DeleteVector | None, schema: pa.Schema
+    storage: Storage, f: DataFile, dv: DeleteVector | None, schema: pa.Schema,
+    stored: Mapping[str, Any],
 ) -> tuple[pa.Table, int | None]:
     """The live rows of one file in ``schema`` plus ``_row_id``, and their content-hash
     sum when the file has one (its stored sum minus the hashes of its deleted rows); the
@@ -235,8 +244,9 @@ def _read_file(
         table = read_parquet(pa.BufferReader(raw))  # the SHA-256 above covers every page
     except (pa.ArrowException, OSError) as exc:
         raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
-    out = file_rows(f, table, schema)
-    live_sum = None if f.content_hash is None else int(f.content_hash, 16)
+    out = file_rows(f, table, schema, renames=renames(f, stored))
+    live_sum = (None if f.content_hash is None or not sum_applies(f, stored)
+                else int(f.content_hash, 16))
     if dv is not None:
         deleted = load_positions(storage, dv, f.rows)
         if live_sum is not None:
@@ -251,22 +261,24 @@ def _read_file(
 def _rewrite(
     storage: Storage, group: CompactGroup, schema: pa.Schema, target: int,
     sort_by: Sequence[str] | None, partition_by: Sequence[str] = (),
-    compression: str = COMPRESSION,
+    compression: str = COMPRESSION, stored: Mapping[str, Any] | None = None,
 ) -> list[DataFile]:
+    stored = stored if stored is not None else schema_to_dict(schema)
     pairs = list(zip(group.files, group.deletes, strict=True))
     pieces = max(1, round(group.live_bytes / target))
     rows_per_file = min(MAX_ROWS_PER_FILE, max(1, -(-group.rows // pieces)))
-    mixed = bool(partition_by) and any(file_partition(f, partition_by) is None
-                                       for f in group.files)
-    if not mixed and not sort_by and _appended_in_order(group.files):
+    mixed = bool(partition_by) and any(
+        file_partition(f, partition_by, table_stats(f, stored)) is None for f in group.files)
+    if not mixed and not sort_by and _appended_in_order(group.files, stored):
         cuts = _cut_by_rows(pairs, rows_per_file)
         if len(cuts) > 1:
-            return _stream_cuts(storage, cuts, schema, compression)
+            return _stream_cuts(storage, cuts, schema, compression, stored)
     if len(pairs) > 4:  # pyarrow decodes without the GIL: two readers use both cores
         with ThreadPoolExecutor(max_workers=2) as pool:
-            read = list(pool.map(lambda fd: _read_file(storage, fd[0], fd[1], schema), pairs))
+            read = list(pool.map(lambda fd: _read_file(storage, fd[0], fd[1], schema, stored),
+                                 pairs))
     else:
-        read = [_read_file(storage, f, d, schema) for f, d in pairs]
+        read = [_read_file(storage, f, d, schema, stored) for f, d in pairs]
     parts = [t for t, _ in read]
     sums = [s for _, s in read]
     if sum(p.num_rows for p in parts) != group.rows:
@@ -291,13 +303,14 @@ def _rewrite(
                        compression=compression)
 
 
-def _appended_in_order(files: Sequence[DataFile]) -> bool:
+def _appended_in_order(files: Sequence[DataFile], stored: Mapping[str, Any]) -> bool:
     """Whether the files are appended ones (row ids from ``first_row_id``) whose id
     ranges ascend, with stored content-hash sums: their rows can be streamed to the
     outputs in order without reading them first."""
     last = -1
     for f in files:
-        if f.first_row_id is None or f.content_hash is None or f.first_row_id <= last:
+        if (f.first_row_id is None or f.content_hash is None or f.first_row_id <= last
+                or not sum_applies(f, stored)):
             return False
         last = f.first_row_id + f.rows - 1
     return True
@@ -325,7 +338,7 @@ def _cut_by_rows(
 
 def _stream_cuts(
     storage: Storage, cuts: Sequence[Sequence[tuple[DataFile, DeleteVector | None]]],
-    schema: pa.Schema, compression: str = COMPRESSION,
+    schema: pa.Schema, compression: str, stored: Mapping[str, Any],
 ) -> list[DataFile]:
     """One task per output file that reads its inputs and writes it: on two threads,
     one output's reads overlap another's Parquet encoding."""
@@ -333,7 +346,7 @@ def _stream_cuts(
     def one(cut: Sequence[tuple[DataFile, DeleteVector | None]]) -> DataFile:
         parts, total = [], 0
         for f, dv in cut:
-            part, part_sum = _read_file(storage, f, dv, schema)
+            part, part_sum = _read_file(storage, f, dv, schema, stored)
             if part.num_rows != f.rows - (dv.rows if dv is not None else 0) or part_sum is None:
                 raise IntegrityError(f"compaction read an unexpected number of rows of {f.path}")
             parts.append(part)
@@ -399,6 +412,7 @@ def _files(n: int) -> str:
 def _rewrite_groups(
     storage: Storage, plan: CompactPlan, schema: pa.Schema, sort_by: Sequence[str] | None,
     partition_by: Sequence[str], compression: str, progress: Progress | None,
+    stored: Mapping[str, Any],
 ) -> list[DataFile]:
     total = len(plan.groups)
     if progress:
@@ -407,7 +421,7 @@ def _rewrite_groups(
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
             pool.submit(_rewrite, storage, g, schema, plan.target_file_bytes, sort_by,
-                        partition_by, compression)
+                        partition_by, compression, stored)
             for g in plan.groups
         ]
         for i, fut in enumerate(futures):
@@ -480,7 +494,8 @@ def compact(
     )
     if plan.empty:
         return None
-    schema = schema_from_dict(state.schema)
+    # the outputs carry the version's field ids (format 2)
+    schema = with_schema_ids(schema_from_dict(state.schema), ids_by_name(state.schema))
     storage = table.storage
     partition_by = partition_columns(state.properties)
     # The committed state must be a fixed point: planning it again finds nothing. File
@@ -493,7 +508,8 @@ def compact(
     while not plan.empty:
         rounds += 1
         written = _rewrite_groups(storage, plan, schema, sort_by, partition_by,
-                                  codec(state.properties), progress if plan is first else None)
+                                  codec(state.properties), progress if plan is first else None,
+                                  state.schema)
         files, deletes = dict(current.files), dict(current.deletes)
         for g in plan.groups:
             for f, d in zip(g.files, g.deletes, strict=True):

@@ -221,11 +221,13 @@ def plan_sql(
         for f in group:
             present.update(f.columns)
         out = []
+        moved = dict(group[0].renames) if group else {}  # one mapping per group
         for n in names:
             field = plan.schema.field(n)
             dtype = duckdb_type(field.type)
-            if n in present:
-                expr = f"{prefix}{quote(n)}"
+            src = moved.get(n, n)
+            if src is not None and src in present:
+                expr = f"{prefix}{quote(src)}"
                 out.append(f"CAST({expr} AS {dtype}) AS {quote(n)}" if dtype else expr)
             else:
                 out.append(f"CAST(NULL AS {dtype or 'VARCHAR'}) AS {quote(n)}")
@@ -251,6 +253,12 @@ def plan_sql(
     else:
         groups = [("c", [(i, f) for i, f in indexed if f.deleted is None]),
                   ("d", [(i, f) for i, f in indexed if f.deleted is not None])]
+    if any(f.renames for f in plan.files):
+        # Files whose columns were renamed or dropped since (format 2) bind by their own
+        # names: one scan per distinct mapping, each projected to the version's names.
+        if ordered:
+            raise ValueError("an ordered DuckDB read needs one column mapping")
+        groups = _by_mapping(groups)
     parts = []
     tag = plan.key[:24]
     for label, members in groups:
@@ -310,6 +318,20 @@ def plan_sql(
         sel = select_list("__s.", group, first, gidx)
         parts.append(f"SELECT {sel} FROM {src}{joins}{where}")
     return " UNION ALL ".join(parts)
+
+
+def _by_mapping(
+    groups: list[tuple[str, list[tuple[int, FileRead]]]],
+) -> list[tuple[str, list[tuple[int, FileRead]]]]:
+    """Each group split by the files' column mappings (``FileRead.renames``)."""
+    out = []
+    for label, members in groups:
+        split: dict[tuple[tuple[str, str | None], ...], list[tuple[int, FileRead]]] = {}
+        for i, f in members:
+            split.setdefault(f.renames, []).append((i, f))
+        out += [(f"{label}{k}" if k else label, part)
+                for k, part in enumerate(split.values())]
+    return out
 
 
 def check_expressions(

@@ -15,6 +15,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from tablever.errors import InvalidPredicateError
 from tablever.format.commit import DataFile
+from tablever.format.fieldids import has_ids, table_stats
 from tablever.query.engine import quote
 
 __all__ = ["may_match", "parse_expression", "prune", "query_filter", "quote", "validate_predicate"]
@@ -324,10 +325,13 @@ def may_match(
     return True
 
 
-def prune(tree: Node | None, files: Iterable[DataFile], schema: pa.Schema) -> list[DataFile]:
+def prune(tree: Node | None, files: Iterable[DataFile], schema: pa.Schema, *,
+          stored: Mapping[str, Any]) -> list[DataFile]:
     """The files that may hold a row for which ``tree`` is TRUE (all, if tree is None).
 
-    ``schema`` is the snapshot's: it says how DuckDB compares each column with a literal.
+    ``schema`` is the snapshot's: it says how DuckDB compares each column with a literal;
+    ``stored`` is the same schema as the log stores it, whose field ids (format 2) say
+    which column of each file holds each column (its stats are under the file's names).
     A column absent from a file's stats is NULL in every row of it (schema evolution).
     """
     if tree is None:
@@ -336,11 +340,12 @@ def prune(tree: Node | None, files: Iterable[DataFile], schema: pa.Schema) -> li
     # one walk of the tree, not one per file (it was most of a 200-file prune)
     columns = [c for c in tree.find_all(exp.Column) if not c.table]
     out = []
+    by_id = has_ids(stored)
     for f in files:
-        stats: Mapping[str, Mapping[str, Any]] = f.stats
-        missing = [c.name for c in columns if _column(c, f.stats) is None]
+        stats: Mapping[str, Mapping[str, Any]] = table_stats(f, stored) if by_id else f.stats
+        missing = [c.name for c in columns if _column(c, stats) is None]
         if missing:
-            stats = dict(f.stats)
+            stats = dict(stats)
             for name in missing:
                 stats[name] = {"nulls": f.rows}
         if may_match(tree, stats, f.rows, types):

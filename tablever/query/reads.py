@@ -56,7 +56,7 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
     tree = parse_expression(where, snap.schema.names)
     condition = tree.sql(dialect="duckdb")
     check_expressions(snap.schema, condition, where)
-    files = prune(tree, snap.data_files, snap.schema)
+    files = prune(tree, snap.data_files, snap.schema, stored=snap.state.schema)
     target = pa.schema([snap.schema.field(c) for c in (cols or snap.schema.names)])
     if with_row_id:
         target = target.append(pa.field(ROW_ID, pa.int64(), nullable=False))

@@ -809,7 +809,8 @@ _HINTS = {
     "SHOW": "SHOW TABLES lists the tables and DESCRIBE t a table's columns",
     "CREATE": "CREATE TABLE is the one CREATE statement",
     "DROP": "DROP is not supported yet",
-    "ALTER": "ALTER is not supported yet",
+    "ALTER": ("ALTER TABLE name ADD COLUMN, ALTER COLUMN ... TYPE, RENAME COLUMN and DROP "
+              "COLUMN change the latest version; a version clause on the table is refused"),
     "SELECT ... INTO": "write CREATE TABLE name AS SELECT ...",
     "PIVOT": "write it as a subquery: SELECT * FROM (PIVOT ...)",
     "UNPIVOT": "write it as a subquery: SELECT * FROM (UNPIVOT ...)",

@@ -139,7 +139,8 @@ def run_query(
         # One table: WHERE conjuncts over its columns prune its files by min/max stats.
         found = query_filter(tree, snap.schema.names) if len(snaps) == 1 else None
         plan = snap.read_plan(
-            None if found is None else prune(found, snap.data_files, snap.schema))
+            None if found is None else prune(found, snap.data_files, snap.schema,
+                                             stored=snap.state.schema))
         plans[ref] = plan
         paths.extend(plan.paths)
     conn = cached_sandbox(sorted(set(paths)))

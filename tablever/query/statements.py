@@ -162,15 +162,20 @@ def _drop(wh: Warehouse, tables: _Tables, tree: exp.Drop, *, message: str) -> pa
 
 
 def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
-    """ALTER TABLE t ADD COLUMN c TYPE [NOT NULL] | ALTER COLUMN c [SET DATA] TYPE T: one
-    commit (Table.add_column, Table.alter_column); other ALTERs are refused."""
+    """ALTER TABLE t ADD COLUMN c TYPE [NOT NULL] | ALTER COLUMN c [SET DATA] TYPE T |
+    RENAME COLUMN a TO b | DROP COLUMN [IF EXISTS] c: one commit (Table.add_column,
+    alter_column, rename_column, drop_column); other ALTERs are refused."""
     actions = tree.args.get("actions") or []
     target = tree.this
     if (str(tree.args.get("kind") or "").upper() != "TABLE" or len(actions) != 1
             or not isinstance(target, exp.Table)):
         raise InvalidPredicateError(
-            "this ALTER is not supported: ALTER TABLE name ADD COLUMN c TYPE or "
-            "ALTER TABLE name ALTER COLUMN c TYPE T, one change per statement")
+            "this ALTER is not supported: ALTER TABLE name ADD COLUMN c TYPE, ALTER COLUMN "
+            "c TYPE T, RENAME COLUMN a TO b or DROP COLUMN c, one change per statement")
+    if target.args.get("version") or target.args.get("when"):
+        raise InvalidPredicateError(
+            f"ALTER TABLE {target.name}: a schema change makes a new latest version; an old "
+            "version cannot be altered (restore it first, then alter)")
     action = actions[0]
     if isinstance(action, exp.AlterRename):
         raise InvalidPredicateError(
@@ -188,9 +193,27 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
         field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
         table.alter_column(action.name, field.type, message=message)
         return _count(0)
+    # SQL names columns in any case, as DuckDB does (names differing only in case are
+    # refused in a table, so at most one column matches)
+    names = {n.lower(): n for n in table.schema.names}
+    if isinstance(action, exp.RenameColumn) and not action.args.get("exists"):
+        old, new = action.this, action.args.get("to")
+        if isinstance(old, exp.Column) and isinstance(new, exp.Column) and not old.table:
+            table.rename_column(names.get(old.name.lower(), old.name), new.name,
+                                message=message)
+            return _count(0)
+    if (isinstance(action, exp.Drop) and str(action.args.get("kind") or "").upper() == "COLUMN"
+            and len(action.args.get("tables") or []) == 1 and not action.args.get("cascade")):
+        (col,) = action.args["tables"]
+        if isinstance(col, exp.Column) and not col.table:
+            if action.args.get("exists") and col.name.lower() not in names:
+                return _count(0)
+            table.drop_column(names.get(col.name.lower(), col.name), message=message)
+            return _count(0)
     raise InvalidPredicateError(
-        f"ALTER TABLE {target.name} {action.sql('duckdb')} is not supported yet: "
-        "ADD COLUMN and ALTER COLUMN ... TYPE are")
+        f"ALTER TABLE {target.name} {action.sql('duckdb')} is not supported: ADD COLUMN, "
+        "ALTER COLUMN ... TYPE, RENAME COLUMN a TO b and DROP COLUMN [IF EXISTS] c are, "
+        "one per statement")
 
 
 def _merge(tables: _Tables, tree: Any, *, text: str, message: str) -> pa.Table:

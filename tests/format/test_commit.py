@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from tablever.errors import CorruptLogError, InvalidNameError
+from tablever.errors import CorruptLogError, InvalidNameError, UnsupportedFormatError
 from tablever.format.commit import (
     Actions,
     Commit,
@@ -118,9 +118,17 @@ def test_version_must_match_file_name() -> None:
         from_json(to_json(commit(version=1)), where="x", expected_version=2)
 
 
-def test_unknown_format_version_is_rejected() -> None:
-    with pytest.raises(CorruptLogError, match="format"):
-        from_json(_with_body(format=2), where="x")
+@pytest.mark.parametrize("fmt", [0, 3, 99])
+def test_unknown_format_version_is_rejected(fmt: int) -> None:
+    # a newer format is not corruption: the error says to upgrade tablever
+    with pytest.raises(UnsupportedFormatError, match=f"format {fmt}.*upgrade tablever") as info:
+        from_json(_with_body(format=fmt), where="x")
+    assert info.value.format == fmt
+    assert not isinstance(info.value, CorruptLogError)
+
+
+def test_format_2_commit_is_read() -> None:
+    assert from_json(_with_body(format=2), where="x").format == 2
 
 
 def _with_body(**changes: object) -> bytes:
