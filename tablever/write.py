@@ -14,8 +14,8 @@ import datetime as dt
 import hashlib
 import math
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ __all__ = [
     "write_data_file",
     "write_data_files",
     "write_positions",
+    "write_stream",
 ]
 
 ROW_GROUP_SIZE = 131_072
@@ -107,16 +108,18 @@ class RowProgress:
     sees ``done`` only grow, from 0 (reported when this is made) to ``total``.
     """
 
-    def __init__(self, progress: Progress, total: int, step: str = "write") -> None:
+    def __init__(self, progress: Progress, total: int | None, step: str = "write") -> None:
+        # total None: a stream of unknown length, reported with a total of 0
         self._progress, self._total, self._step = progress, total, step
         self._done = 0
         self._lock = threading.Lock()
-        progress(step, 0, total)
+        progress(step, 0, total or 0)
 
     def add(self, rows: int) -> None:
         with self._lock:
-            self._done = min(self._done + rows, self._total)
-            self._progress(self._step, self._done, self._total)
+            done = self._done + rows
+            self._done = done if self._total is None else min(done, self._total)
+            self._progress(self._step, self._done, self._total or 0)
 
 
 def parquet_bytes(
@@ -230,6 +233,31 @@ def same_file_schema(paths: Sequence[str]) -> bool:
     return len(seen) == 1 and None not in seen
 
 
+def _encode(
+    table: pa.Table, sink: Any, compression: str, on_rows: Callable[[int], None] | None
+) -> None:
+    """``table`` as Parquet into ``sink``, row group by row group (the same bytes as
+    :func:`parquet_bytes`: ``pq.write_table`` writes the same row groups in one call)."""
+    options: dict[str, Any] = dict(
+        compression=compression,
+        write_statistics=_statistics(table),
+        use_dictionary=_dictionary_columns(table) or False,
+        write_page_checksum=True,
+    )
+    with pq.ParquetWriter(sink, table.schema, **options) as writer:
+        for start in range(0, max(table.num_rows, 1), ROW_GROUP_SIZE):
+            group = table.slice(start, ROW_GROUP_SIZE)
+            writer.write_table(group, row_group_size=ROW_GROUP_SIZE)
+            if on_rows is not None:
+                on_rows(group.num_rows)
+
+
+def _describe(table: pa.Table, content_sum: int | None) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The file's content-hash sum (as stored) and column stats."""
+    total = sum_rows(table) if content_sum is None else content_sum
+    return sum_hex(total), column_stats(table)
+
+
 def write_data_file(
     storage: Storage,
     table: pa.Table,
@@ -241,37 +269,38 @@ def write_data_file(
 ) -> DataFile:
     """Write ``table`` as one data file. ``content_sum`` is the file's content-hash sum
     when the caller already knows it (compaction adds up its inputs' sums); ``on_rows(n)``
-    is told of the rows as they are encoded."""
-    if content_sum is not None:
-        data = parquet_bytes(table, compression, on_rows=on_rows)
-        content_hex = sum_hex(content_sum)
-    elif table.num_rows < 65_536:  # small: a thread would cost more than it overlaps
-        data = parquet_bytes(table, compression, on_rows=on_rows)
-        content_hex = sum_hex(sum_rows(table))
-    else:
-        # The content hash comes from the rows in memory (never a second scan), computed
-        # in a second thread while Parquet encodes: numpy and Arrow release the GIL.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            content = pool.submit(sum_rows, table)
-            data = parquet_bytes(table, compression, on_rows=on_rows)
-            content_hex = sum_hex(content.result())
-    sha = hashlib.sha256(data).hexdigest()
-    path = content_path(DATA_DIR, sha)
-    wrote = storage.write_once(path, data)
+    is told of the rows as they are encoded.
+
+    The encoded bytes stream to storage as Parquet writes them, hashed (SHA-256) on the
+    way, and the content hash and stats come from the rows in memory on a second
+    thread while Parquet encodes (numpy, Arrow and hashlib release the GIL): the file is
+    never held whole in memory nor read back.
+    """
+    with storage.content_sink(DATA_DIR) as sink:
+        if table.num_rows < 65_536:  # small: a thread would cost more than it overlaps
+            _encode(table, sink, compression, on_rows)
+            content_hex, stats = _describe(table, content_sum)
+        else:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                described = pool.submit(_describe, table, content_sum)
+                _encode(table, sink, compression, on_rows)
+                content_hex, stats = described.result()
+        path, sha, wrote = sink.finish(lambda digest: content_path(DATA_DIR, digest))
+        size = sink.size
     full = storage.cached_path(path)
     if full is not None:
         if wrote:
             mark_verified(full, sha)  # these very bytes: no need to re-hash them
         # the path names these bytes, so their schema is the file's (as readers see it:
         # timestamp[s] reads back as [ms], date64 as date32)
-        record_file_schema(full, pa.BufferReader(data))
+        record_file_schema(full)
     return DataFile(
         path=path,
         sha256=sha,
-        bytes=len(data),
+        bytes=size,
         rows=table.num_rows,
         first_row_id=first_row_id,
-        stats=column_stats(table),
+        stats=stats,
         content_hash=content_hex,
     )
 
@@ -307,6 +336,55 @@ def write_data_files(
     else:
         with ThreadPoolExecutor(max_workers=2) as pool:
             files = list(pool.map(write, chunks))
+    fault_point("data.written")
+    return files
+
+
+@with_fast_pool
+def write_stream(
+    storage: Storage,
+    tables: Iterable[pa.Table],
+    *,
+    first_row_id: int | None,
+    max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    compression: str = COMPRESSION,
+    on_rows: Callable[[int], None] | None = None,
+) -> list[DataFile]:
+    """Write a stream of tables of one schema as data files: the files
+    :func:`write_data_files` makes of their concatenation (the same cuts, the same
+    bytes), holding at most two files' rows: one being written on a second thread while
+    the stream fills the next. Memory is bounded by ``max_rows_per_file`` rows, whatever
+    the length of the stream."""
+    files: list[DataFile] = []
+    parts: list[pa.Table] = []
+    held = written = 0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[DataFile] | None = None
+
+        def flush() -> None:
+            nonlocal pending, parts, held, written
+            chunk = pa.concat_tables(parts)
+            first = None if first_row_id is None else first_row_id + written
+            if pending is not None:
+                files.append(pending.result())  # at most one file in flight
+            pending = pool.submit(write_data_file, storage, chunk, first,
+                                  compression=compression, on_rows=on_rows)
+            written += chunk.num_rows
+            parts, held = [], 0
+
+        for table in tables:
+            offset = 0
+            while offset < table.num_rows:
+                take = min(table.num_rows - offset, max_rows_per_file - held)
+                parts.append(table.slice(offset, take) if take < table.num_rows else table)
+                held += take
+                offset += take
+                if held == max_rows_per_file:
+                    flush()
+        if held:
+            flush()
+        if pending is not None:
+            files.append(pending.result())
     fault_point("data.written")
     return files
 
