@@ -99,30 +99,31 @@ def time_steps(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
             base.mkdir()
             # append: each system in turn on the same rows
             t = tv.create(str(base / "tv_append"), schema=rows.schema)
+            raw, same, lpath = (str(base / n) for n in ("raw.parquet", "same.parquet", "lance"))
             steps: list[tuple[str, Callable[[], Any]]] = [
-                ("tablever", lambda: t.append(rows)),
-                ("raw", lambda: pq.write_table(rows, str(base / "raw.parquet"))),
-                ("raw_same", lambda: _raw_same(rows, str(base / "raw_same.parquet"))),
+                ("tablever", lambda t=t: t.append(rows)),
+                ("raw", lambda p=raw: pq.write_table(rows, p)),
+                ("raw_same", lambda p=same: _raw_same(rows, p)),
             ]
             if lance is not None:
-                steps.append(("lance", lambda: lance.write_dataset(
-                    rows, str(base / "lance_append"), mode="create")))
+                steps.append(("lance", lambda p=lpath: lance.write_dataset(rows, p, mode="create")))
             for name, fn in steps if r % 2 == 0 else steps[::-1]:
-                out["append"].setdefault(name, []).append(_timed(fn))
+                if "append" in args.steps:
+                    out["append"].setdefault(name, []).append(_timed(fn))
             # delete and compact, each on a table of its own
             builders: list[tuple[str, Callable[..., Any]]] = [("tablever", _tablever_table)]
             if lance is not None:
                 builders.append(("lance", _lance_table))
             for name, build in builders if r % 2 == 0 else builders[::-1]:
-                table = build(str(base / f"{name}_delete"), rows, small, args.small)
-                out["delete"].setdefault(name, []).append(
-                    _timed(lambda: table.delete(DELETE_PREDICATE)))
-                table = build(str(base / f"{name}_compact"), rows, small, args.small)
-                if name == "tablever":
-                    fn = lambda: tv.compact(table)  # noqa: E731
-                else:
-                    fn = table.optimize.compact_files
-                out["compact"].setdefault(name, []).append(_timed(fn))
+                if "delete" in args.steps:
+                    table = build(str(base / f"{name}_delete"), rows, small, args.small)
+                    out["delete"].setdefault(name, []).append(
+                        _timed(lambda t=table: t.delete(DELETE_PREDICATE)))
+                if "compact" in args.steps:
+                    table = build(str(base / f"{name}_compact"), rows, small, args.small)
+                    fn = (lambda t=table: tv.compact(t)) if name == "tablever" else (
+                        table.optimize.compact_files)
+                    out["compact"].setdefault(name, []).append(_timed(fn))
             shutil.rmtree(base)
             print(f"  repetition {r + 1}/{args.repeat} done", file=sys.stderr)
     finally:
@@ -134,6 +135,8 @@ def print_times(times: dict[str, dict[str, list[float]]], args: argparse.Namespa
     print(f"\nrows={args.rows:,} small appends={args.small} repeat={args.repeat} "
           f"(median seconds; ratio = tablever / other, median of paired ratios)")
     for step, by_system in times.items():
+        if not by_system:
+            continue
         tv_runs = by_system.get("tablever", [])
         cells = []
         for name, runs in by_system.items():
@@ -216,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=500_000, help="rows of the large append")
     ap.add_argument("--small", type=int, default=200, help="1,000-row appends after it")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--steps", default="append,delete,compact",
+                    help="comma-separated subset of append,delete,compact")
     ap.add_argument("--dir", default=None, help="where the work folders go (default: tmp)")
     ap.add_argument("--rss", action="store_true", help="measure peak RSS instead of times")
     ap.add_argument("--stream-rows", type=int, default=5_000_000,
