@@ -151,3 +151,22 @@ def test_an_empty_stream_commits_nothing_unless_allowed(tmp_path: Path) -> None:
     assert t.append(pa.RecordBatchReader.from_batches(schema, iter([]))).version == 0
     s = t.append(pa.RecordBatchReader.from_batches(schema, iter([])), allow_empty=True)
     assert s.version == 1 and s.num_rows == 0
+
+
+def test_a_folder_of_parquet_files_streams_in(tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    parts = [pa.table({"id": pa.array(range(i * 1000, (i + 1) * 1000), pa.int64()),
+                       "s": [f"v{j}" for j in range(1000)]}) for i in range(3)]
+    for i, part in enumerate(parts):
+        pq.write_table(part, folder / f"part-{i}.parquet")
+    t = tv.create(tmp_path / "t", schema=parts[0].schema)
+    seen: list[tuple[str, int, int]] = []
+    reader = ds.dataset(folder).scanner().to_reader()
+    s = t.append(reader, progress=lambda step, done, total: seen.append((step, done, total)))
+    assert s.to_arrow().sort_by("id").equals(pa.concat_tables(parts))
+    assert seen[0] == ("write", 0, 0) and seen[-1] == ("write", 3000, 0)
+    assert [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
