@@ -16,7 +16,9 @@ import errno
 import hashlib
 import os
 import posixpath
+import queue
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -539,6 +541,10 @@ class ContentSink:
     object: Parquet writers write to it directly.
     """
 
+    # Past this many bytes, hashing and writing move to a thread of their own, so the
+    # encoder never waits on them (small files stay on the caller's thread).
+    INLINE_BYTES = 4 << 20
+
     def __init__(self, storage: Storage, folder: str) -> None:
         self._storage = storage
         self._sha = hashlib.sha256()
@@ -547,6 +553,9 @@ class ContentSink:
         self._parts: list[bytes] = []
         self._tmp: str | None = None
         self._fd = -1
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
         head = storage.disk_path(folder)
         if head is not None:
             os.makedirs(head, exist_ok=True)
@@ -560,16 +569,45 @@ class ContentSink:
         self.abort()
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        n = len(view)
-        self._sha.update(view)  # releases the GIL on large chunks, as os.write does
+        chunk = bytes(data)  # Parquet writers hand over bytes: no copy
+        if self._queue is None and self.size + len(chunk) > self.INLINE_BYTES:
+            self._queue = queue.Queue(maxsize=64)  # bounded: at most 64 chunks waiting
+            self._thread = threading.Thread(target=self._drain, daemon=True)
+            self._thread.start()
+        if self._queue is not None:
+            if self._error is not None:
+                raise self._error
+            self._queue.put(chunk)
+        else:
+            self._consume(chunk)
+        self.size += len(chunk)
+        return len(chunk)
+
+    def _consume(self, chunk: bytes) -> None:
+        self._sha.update(chunk)  # releases the GIL on large chunks, as os.write does
         if self._fd >= 0:
+            view = memoryview(chunk)
             while view:
                 view = view[os.write(self._fd, view):]
         else:
-            self._parts.append(bytes(view))
-        self.size += n
-        return n
+            self._parts.append(chunk)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._consume(chunk)
+                except BaseException as exc:  # raised on the writer's next call
+                    self._error = exc
+
+    def _join(self) -> None:
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
 
     def flush(self) -> None:
         pass
@@ -580,6 +618,7 @@ class ContentSink:
     def finish(self, name: Callable[[str], str]) -> tuple[str, str, bool]:
         """Store the bytes at ``name(sha256)``, durably; returns (path, sha256, True if
         this call wrote them rather than finding them stored)."""
+        self._join()
         sha = self._sha.hexdigest()
         rel = name(sha)
         if self._fd < 0:
@@ -607,6 +646,8 @@ class ContentSink:
 
     def abort(self) -> None:
         """Drop the bytes (nothing once :meth:`finish` ran)."""
+        with contextlib.suppress(BaseException):
+            self._join()
         self.closed = True
         self._parts = []
         if self._fd >= 0:
