@@ -550,7 +550,8 @@ class ContentSink:
         self._sha = hashlib.sha256()
         self.size = 0
         self.closed = False
-        self._parts: list[bytes] = []
+        self._parts: list[bytes] = []  # the bytes, when they go to an object store
+        self._pending: list[bytes] = []  # not yet hashed nor written
         self._tmp: str | None = None
         self._fd = -1
         self._queue: queue.Queue[bytes | None] | None = None
@@ -570,17 +571,20 @@ class ContentSink:
 
     def write(self, data: Any) -> int:
         chunk = bytes(data)  # Parquet writers hand over bytes: no copy
-        if self._queue is None and self.size + len(chunk) > self.INLINE_BYTES:
-            self._queue = queue.Queue(maxsize=64)  # bounded: at most 64 chunks waiting
-            self._thread = threading.Thread(target=self._drain, daemon=True)
-            self._thread.start()
-        if self._queue is not None:
-            if self._error is not None:
-                raise self._error
-            self._queue.put(chunk)
-        else:
-            self._consume(chunk)
         self.size += len(chunk)
+        if self._queue is None:
+            self._pending.append(chunk)  # small files: one write at the end
+            if self.size > self.INLINE_BYTES:
+                self._queue = queue.Queue(maxsize=64)  # bounded: 64 chunks waiting
+                self._thread = threading.Thread(target=self._drain, daemon=True)
+                self._thread.start()
+                for waiting in self._pending:
+                    self._queue.put(waiting)
+                self._pending = []
+            return len(chunk)
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
         return len(chunk)
 
     def _consume(self, chunk: bytes) -> None:
@@ -606,6 +610,9 @@ class ContentSink:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        elif self._pending:
+            pending, self._pending = self._pending, []
+            self._consume(b"".join(pending))
         if self._error is not None:
             raise self._error
 
@@ -646,6 +653,7 @@ class ContentSink:
 
     def abort(self) -> None:
         """Drop the bytes (nothing once :meth:`finish` ran)."""
+        self._pending = []
         with contextlib.suppress(BaseException):
             self._join()
         self.closed = True
