@@ -53,10 +53,14 @@ def _lance() -> Any:
     return lance
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
+def _timed(fn: Callable[[], Any], cpu: list[float]) -> float:
+    """Wall seconds of ``fn()``; its CPU seconds (every thread of the process) go to
+    ``cpu``: on a shared machine the CPU figure moves less than the wall one."""
+    c0, t0 = time.process_time(), time.perf_counter()
     fn()
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    cpu.append(time.process_time() - c0)
+    return wall
 
 
 def _raw_same(rows: pa.Table, path: str) -> None:
@@ -85,15 +89,26 @@ def _lance_table(path: str, rows: pa.Table, small: pa.Table, n_small: int) -> An
     return ds
 
 
-def time_steps(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+Times = dict[str, dict[str, list[float]]]
+
+
+def time_steps(args: argparse.Namespace) -> tuple[Times, Times]:
     import tablever as tv
 
     rows = make_rows(0, args.rows, 42)
     small = make_rows(args.rows, SMALL_ROWS * args.small, 42)
     lance = _lance()
-    out: dict[str, dict[str, list[float]]] = {"append": {}, "delete": {}, "compact": {}}
+    out: Times = {"append": {}, "delete": {}, "compact": {}}
+    cpu: Times = {"append": {}, "delete": {}, "compact": {}}
     work = Path(tempfile.mkdtemp(prefix="tv-write-path-", dir=args.dir))
     try:
+        # warm-up: imports (DuckDB and sqlglot for the delete) are not what is measured
+        warm = _tablever_table(str(work / "warm"), rows.slice(0, 1000), small, 2)
+        warm.delete(DELETE_PREDICATE)
+        tv.compact(warm)
+        if lance is not None:
+            _lance_table(str(work / "warm.lance"), rows.slice(0, 1000), small, 2).delete(
+                DELETE_PREDICATE)
         for r in range(args.repeat):
             base = work / f"r{r}"
             base.mkdir()
@@ -109,7 +124,8 @@ def time_steps(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
                 steps.append(("lance", lambda p=lpath: lance.write_dataset(rows, p, mode="create")))
             for name, fn in steps if r % 2 == 0 else steps[::-1]:
                 if "append" in args.steps:
-                    out["append"].setdefault(name, []).append(_timed(fn))
+                    out["append"].setdefault(name, []).append(
+                        _timed(fn, cpu["append"].setdefault(name, [])))
             # delete and compact, each on a table of its own
             builders: list[tuple[str, Callable[..., Any]]] = [("tablever", _tablever_table)]
             if lance is not None:
@@ -117,23 +133,25 @@ def time_steps(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
             for name, build in builders if r % 2 == 0 else builders[::-1]:
                 if "delete" in args.steps:
                     table = build(str(base / f"{name}_delete"), rows, small, args.small)
-                    out["delete"].setdefault(name, []).append(
-                        _timed(lambda t=table: t.delete(DELETE_PREDICATE)))
+                    out["delete"].setdefault(name, []).append(_timed(
+                        lambda t=table: t.delete(DELETE_PREDICATE),
+                        cpu["delete"].setdefault(name, [])))
                 if "compact" in args.steps:
                     table = build(str(base / f"{name}_compact"), rows, small, args.small)
                     fn = (lambda t=table: tv.compact(t)) if name == "tablever" else (
                         table.optimize.compact_files)
-                    out["compact"].setdefault(name, []).append(_timed(fn))
+                    out["compact"].setdefault(name, []).append(
+                        _timed(fn, cpu["compact"].setdefault(name, [])))
             shutil.rmtree(base)
             print(f"  repetition {r + 1}/{args.repeat} done", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return out
+    return out, cpu
 
 
-def print_times(times: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> None:
-    print(f"\nrows={args.rows:,} small appends={args.small} repeat={args.repeat} "
-          f"(median seconds; ratio = tablever / other, median of paired ratios)")
+def print_times(times: Times, args: argparse.Namespace, what: str) -> None:
+    print(f"\n{what}: rows={args.rows:,} small appends={args.small} repeat={args.repeat} "
+          f"(medians in seconds; x = tablever / other, median of the paired ratios)")
     for step, by_system in times.items():
         if not by_system:
             continue
@@ -237,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     if _lance() is None:
         print("lance is not installed (pip install pylance): its rows are skipped",
               file=sys.stderr)
-    print_times(time_steps(args), args)
+    wall, cpu = time_steps(args)
+    print_times(wall, args, "wall")
+    print_times(cpu, args, "CPU (all threads)")
     return 0
 
 
