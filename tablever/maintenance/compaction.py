@@ -4,7 +4,11 @@ target size, dropping deleted rows and keeping each row's ``_row_id``.
 :func:`plan_compact` is pure (a state and a policy in, groups of files out);
 :func:`compact` reads each group with pyarrow, writes it with
 :func:`~tablever.write.write_data_files` (a physical ``_row_id`` column; one partition
-per file when the table sets ``partition_by``) and commits ``operation="compact"``. If
+per file when the table sets ``partition_by``) and commits ``operation="compact"``.
+Appended files kept in row-id order (the common case) stream instead: each output's
+inputs are read row group by row group on a second thread while the output encodes
+(:func:`~tablever.write.write_row_groups`), so memory follows a few row groups, not
+the group. If
 a concurrent commit removed a rewritten file or gave it a new deletion vector, the
 commit aborts with :class:`~tablever.errors.CommitConflictError` (never resurrecting a
 deleted row); appends that won meanwhile are simply kept.
