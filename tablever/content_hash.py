@@ -409,8 +409,12 @@ def _masked(h: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return h if valid is None else np.where(valid, h, _U64(0))
 
 
-def row_hashes(table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-    """The two 64-bit lanes (low, high) of every row's 128-bit hash, ``_row_id`` excluded."""
+def row_hashes(
+    table: pa.Table | pa.RecordBatch, repetitive: dict[str, bool] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two 64-bit lanes (low, high) of every row's 128-bit hash, ``_row_id`` excluded.
+    ``repetitive`` keeps, across slices of one table, which string columns were found
+    repetitive (hashed per distinct value): the same hashes either way, decided once."""
     n = table.num_rows
     acc = [np.full(n, _U64(_ROW_SEED[lane]), dtype=_U64) for lane in (0, 1)]
     for name, col in zip(table.column_names, table.columns, strict=True):
@@ -421,24 +425,36 @@ def row_hashes(table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, np.ndarray
         for chunk in chunks:
             m = len(chunk)
             if m:
-                for lane, h in enumerate(_column_hashes(chunk, name)):
+                for lane, h in enumerate(_column_hashes(chunk, name, repetitive)):
                     acc[lane][offset : offset + m] += h
             offset += m
     return _mix(acc[0], 0), _mix(acc[1], 1)
 
 
-def _column_hashes(chunk: pa.Array, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _repetitive(chunk: pa.Array) -> bool:
+    # a cheap look at the first values: mostly distinct strings skip the encoding
+    return bool(pc.count_distinct(chunk.slice(0, 4096)).as_py() * 4 <= 4096)
+
+
+def _column_hashes(
+    chunk: pa.Array, name: str, repetitive: dict[str, bool] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Both lanes of the per-value hashes of one column chunk (NULLs give 0).
 
     Repetitive strings and binaries are hashed once per distinct value and gathered:
     the same hashes, several times faster on label-like columns.
     """
     t = chunk.type
+    worth = False
     if (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
-            or pa.types.is_large_binary(t)) and len(chunk) >= 4096 and (
-        # a cheap look at the first values: mostly distinct strings skip the encoding
-        pc.count_distinct(chunk.slice(0, 4096)).as_py() * 4 <= 4096
-    ):
+            or pa.types.is_large_binary(t)) and len(chunk) >= 4096:
+        if repetitive is None:
+            worth = _repetitive(chunk)
+        else:
+            if name not in repetitive:
+                repetitive[name] = _repetitive(chunk)
+            worth = repetitive[name]
+    if worth:
         encoded = pc.dictionary_encode(chunk)
         if len(encoded.dictionary) > 0 and len(encoded.dictionary) * 2 <= len(chunk):
             uniq = _canon(encoded.dictionary)
@@ -477,8 +493,9 @@ def sum_rows(table: pa.Table | pa.RecordBatch, positions: np.ndarray | None = No
     if positions is not None:
         table = table.take(pa.array(np.asarray(positions, dtype=np.int64)))
     total = 0
+    repetitive: dict[str, bool] = {}
     for start in range(0, table.num_rows, _SLICE_ROWS):
-        lo, hi = row_hashes(table.slice(start, _SLICE_ROWS))
+        lo, hi = row_hashes(table.slice(start, _SLICE_ROWS), repetitive)
         total += _lane_sum(lo) + (_lane_sum(hi) << 64)
     return total % MOD
 

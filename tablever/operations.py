@@ -11,7 +11,7 @@ rebasing rule; one file shows that every verb builds actions the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ from tablever.format.fieldids import (
 )
 from tablever.format.state import TableState, touched_keys
 from tablever.integrity import diagnose
-from tablever.partitioning import write_partitioned
+from tablever.partitioning import partition_columns, write_partitioned
 from tablever.schema import (
     ROW_ID,
     SchemaMode,
@@ -57,7 +57,15 @@ from tablever.schema import (
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage
 from tablever.transaction import Writer, json_properties
-from tablever.write import Progress, RowProgress, sorted_unique, write_positions
+from tablever.write import (
+    Progress,
+    RowProgress,
+    codec,
+    sorted_unique,
+    with_field_ids,
+    write_positions,
+    write_stream,
+)
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -132,6 +140,12 @@ def append(
     done, total)`` is told of the rows written (see :class:`~tablever.write.RowProgress`)."""
     if schema_mode not in ("strict", "merge"):
         raise InvalidValueError(f"schema_mode must be 'strict' or 'merge', not {schema_mode!r}")
+    if isinstance(data, pa.RecordBatchReader) and not partition_columns(
+            writer.state.properties):
+        return _append_stream(writer, data, message=message, properties=properties,
+                              schema_mode=schema_mode, allow_empty=allow_empty,
+                              provenance=provenance, base_version=base_version,
+                              progress=progress)
     incoming = to_arrow_table(data)
     table_schema = writer.schema
     if schema_mode == "merge":
@@ -151,6 +165,42 @@ def append(
     return add_files(writer, files, rows.schema, schema_mode=schema_mode, message=message,
                      properties=properties, allow_empty=allow_empty, provenance=provenance,
                      base_version=base_version, _target=target)
+
+
+def _append_stream(
+    writer: Writer,
+    reader: pa.RecordBatchReader,
+    *,
+    schema_mode: SchemaMode,
+    allow_empty: bool,
+    progress: Progress | None,
+    **commit: Any,
+) -> TableState:
+    """:func:`append` of a stream, batch by batch: at most two data files' rows are held
+    (:func:`~tablever.write.write_stream`), whatever the length of the stream. The
+    schema is checked on the stream's schema before any row is read."""
+    empty = to_arrow_table(reader.schema.empty_table())
+    target = merge_schemas(writer.schema, empty.schema) if schema_mode == "merge" else (
+        writer.schema)
+    schema = conform(empty, target, mode=schema_mode).schema
+    ids = write_ids(schema, writer.state.schema) or {}
+
+    def tables() -> Iterator[pa.Table]:
+        try:
+            for batch in reader:
+                if batch.num_rows:
+                    yield with_field_ids(conform(to_arrow_table(batch), target,
+                                                 mode=schema_mode), ids)
+        except pa.ArrowException as exc:
+            raise TableverError(f"reading the stream of rows failed: {exc}") from exc
+
+    files = write_stream(writer.storage, tables(), first_row_id=0,
+                         compression=codec(writer.state.properties),
+                         on_rows=None if progress is None else RowProgress(progress, None).add)
+    if not files and not allow_empty:
+        return writer.state
+    return add_files(writer, files, schema, schema_mode=schema_mode, allow_empty=allow_empty,
+                     _target=target, **commit)
 
 
 def add_files(

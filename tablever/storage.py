@@ -3,6 +3,10 @@
 A :class:`Storage` is a table root on a ``pyarrow.fs`` file system. On a local disk it
 uses ``os`` directly (temp file + ``os.link`` is the put-if-absent primitive, with
 fsyncs for durability); other file systems go through ``pyarrow.fs``.
+:class:`ContentSink` streams one content-addressed file out as it is encoded.
+
+Why one module: this is the seam itself; a second module touching paths would be the
+leak tests/test_architecture.py guards against.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import errno
 import hashlib
 import os
 import posixpath
+import queue
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +30,7 @@ import pyarrow.fs as pafs
 from tablever import caches
 from tablever.errors import IntegrityError, TableverError
 
-__all__ = ["ArrowFiles", "FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
+__all__ = ["ArrowFiles", "ContentSink", "FileInfo", "Storage", "fault_point", "TMP_PREFIX", "is_verified", "mark_verified"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -494,6 +500,11 @@ class Storage:
         self.write_file(rel, data)
         return True
 
+    def content_sink(self, folder: str) -> ContentSink:
+        """A stream for one content-addressed file to be stored under ``folder`` (see
+        :class:`ContentSink`); use it as a context manager."""
+        return ContentSink(self, folder)
+
     def makedirs(self, rel: str) -> None:
         """Make the folder ``rel`` on a disk (object stores have no folders to make)."""
         disk = self.disk_path(rel)
@@ -518,3 +529,139 @@ class Storage:
                 os.unlink(self.full(rel))
         else:
             self._remote.delete(rel)
+
+
+class ContentSink:
+    """One content-addressed file written as a stream: each chunk is hashed (SHA-256)
+    as it arrives, so the name is known when the last byte is written, with no second
+    pass over the bytes and no copy of the whole file in memory on a local disk (the
+    chunks go to a temp file in ``folder``). :meth:`finish` stores the file at the path
+    its SHA-256 names, reusing an existing copy as :meth:`Storage.write_once` does;
+    leaving the ``with`` block without finishing removes the temp file. A file-like
+    object: Parquet writers write to it directly.
+    """
+
+    # Past this many bytes, hashing and writing move to a thread of their own, so the
+    # encoder never waits on them (small files stay on the caller's thread).
+    INLINE_BYTES = 4 << 20
+
+    def __init__(self, storage: Storage, folder: str) -> None:
+        self._storage = storage
+        self._sha = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+        self._parts: list[bytes] = []  # the bytes, when they go to an object store
+        self._pending: list[bytes] = []  # not yet hashed nor written
+        self._tmp: str | None = None
+        self._fd = -1
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        head = storage.disk_path(folder)
+        if head is not None:
+            os.makedirs(head, exist_ok=True)
+            self._tmp = os.path.join(head, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def __enter__(self) -> ContentSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)  # Parquet writers hand over bytes: no copy
+        self.size += len(chunk)
+        if self._queue is None:
+            self._pending.append(chunk)  # small files: one write at the end
+            if self.size > self.INLINE_BYTES:
+                self._queue = queue.Queue(maxsize=64)  # bounded: 64 chunks waiting
+                self._thread = threading.Thread(target=self._drain, daemon=True)
+                self._thread.start()
+                for waiting in self._pending:
+                    self._queue.put(waiting)
+                self._pending = []
+            return len(chunk)
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+        return len(chunk)
+
+    def _consume(self, chunk: bytes) -> None:
+        self._sha.update(chunk)  # releases the GIL on large chunks, as os.write does
+        if self._fd >= 0:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view):]
+        else:
+            self._parts.append(chunk)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._consume(chunk)
+                except BaseException as exc:  # raised on the writer's next call
+                    self._error = exc
+
+    def _join(self) -> None:
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        elif self._pending:
+            pending, self._pending = self._pending, []
+            self._consume(b"".join(pending))
+        if self._error is not None:
+            raise self._error
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True  # the writer is done; the bytes stay until finish/abort
+
+    def finish(self, name: Callable[[str], str]) -> tuple[str, str, bool]:
+        """Store the bytes at ``name(sha256)``, durably; returns (path, sha256, True if
+        this call wrote them rather than finding them stored)."""
+        self._join()
+        sha = self._sha.hexdigest()
+        rel = name(sha)
+        if self._fd < 0:
+            data, self._parts = b"".join(self._parts), []
+            return rel, sha, self._storage.write_once(rel, data)
+        fd, self._fd = self._fd, -1
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp, self._tmp = self._tmp, None
+        assert tmp is not None
+        full = self._storage.disk_path(rel)
+        assert full is not None
+        try:
+            os.utime(full)  # stored already: keep that copy, as write_once does
+            os.unlink(tmp)
+            return rel, sha, False
+        except FileNotFoundError:
+            pass
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        os.replace(tmp, full)
+        _fsync_dir(os.path.dirname(full))
+        return rel, sha, True
+
+    def abort(self) -> None:
+        """Drop the bytes (nothing once :meth:`finish` ran)."""
+        self._pending = []
+        with contextlib.suppress(BaseException):
+            self._join()
+        self.closed = True
+        self._parts = []
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None

@@ -437,13 +437,16 @@ class Table:
         """Append rows (pyarrow Table/RecordBatch, polars or pandas DataFrame, ...).
 
         ``schema_mode="merge"`` adds new nullable columns and widens int32->int64 and
-        float32->float64; otherwise the data must match the table's schema.
+        float32->float64; otherwise the data must match the table's schema. A
+        ``pyarrow.RecordBatchReader`` is written as it is read, a data file at a time
+        (memory bounded by two files' rows; the same files as its rows in one table).
 
         ``progress(step, done, total)``, if given, is called as the rows are encoded into
         data files: ``step`` is ``"write"``, ``done`` the rows written so far (0 first,
         then at least every 131,072 rows, ``total`` last) and ``total`` the rows of the
-        write. The files are written on several threads, so it may be called from any of
-        them, one call at a time, with ``done`` never decreasing.
+        write (0 for a ``RecordBatchReader``). The files are written on several
+        threads, so it may be called from any of them, one call at a time, with
+        ``done`` never decreasing.
 
         Example:
             >>> import pyarrow as pa, tablever as tv, tempfile, os

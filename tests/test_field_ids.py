@@ -222,6 +222,33 @@ def test_compaction_after_renames_and_drops_keeps_every_version(path: str) -> No
     again.latest().verify()
 
 
+def test_streamed_appends_and_streamed_compaction_carry_the_ids(path: str) -> None:
+    t = tv.create(path, data=pa.table({"a": pa.array([], pa.int64()),
+                                        "b": pa.array([], pa.string())}))
+    t.rename_column("a", "n")
+    t.drop_column("b")
+    t.add_column("b", pa.string())  # the same name, a new id
+    ids = {c["name"]: c["id"] for c in t.latest().state.schema["fields"]}
+    for start in (0, 100):  # a RecordBatchReader is written as it streams
+        rows = pa.table({"n": list(range(start, start + 50)),
+                         "b": [f"r{i}" for i in range(start, start + 50)]})
+        s = t.append(pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches(7)))
+        assert [f.field_ids for f in s.data_files[-1:]] == [ids]
+    expected = t.latest().to_arrow(with_row_id=True)
+    assert expected.column("n").to_pylist() == [*range(50), *range(100, 150)]
+    # files appended in row-id order under the current names: compaction streams them
+    compacted = tv.compact(t, target_file_bytes=1 << 20)
+    assert compacted is not None and len(compacted.data_files) == 1
+    assert compacted.to_arrow(with_row_id=True).equals(expected)
+    (f,) = compacted.data_files
+    assert f.field_ids == ids
+    local = t.storage.local_path(f.path, sha256=f.sha256)
+    in_file = {x.name: int(x.metadata[FIELD_ID_KEY]) for x in pq.read_schema(local)
+               if x.metadata and FIELD_ID_KEY in x.metadata}
+    assert in_file == {**ids, "_row_id": ROW_ID_FIELD_ID}
+    compacted.verify()
+
+
 def test_format_1_table_reads_unchanged_and_upgrades_on_first_rename(tmp_path: Path) -> None:
     # written by the release before format 2 existed (tests/fixtures/format1)
     location = str(tmp_path / "t")

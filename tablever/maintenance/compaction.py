@@ -4,7 +4,11 @@ target size, dropping deleted rows and keeping each row's ``_row_id``.
 :func:`plan_compact` is pure (a state and a policy in, groups of files out);
 :func:`compact` reads each group with pyarrow, writes it with
 :func:`~tablever.write.write_data_files` (a physical ``_row_id`` column; one partition
-per file when the table sets ``partition_by``) and commits ``operation="compact"``. If
+per file when the table sets ``partition_by``) and commits ``operation="compact"``.
+Appended files kept in row-id order (the common case) stream instead: each output's
+inputs are read row group by row group on a second thread while the output encodes
+(:func:`~tablever.write.write_row_groups`), so memory follows a few row groups, not
+the group. If
 a concurrent commit removed a rewritten file or gave it a new deletion vector, the
 commit aborts with :class:`~tablever.errors.CommitConflictError` (never resurrecting a
 deleted row); appends that won meanwhile are simply kept.
@@ -17,8 +21,9 @@ outputs again before committing; kept side by side, the two rules cannot drift a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections.abc import Callable, Mapping, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,27 +31,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from tablever.arrowpool import with_fast_pool
-from tablever.content_hash import MOD, sum_rows
+from tablever.content_hash import MOD, sum_hex, sum_rows
 from tablever.deletes import load_positions
 from tablever.errors import CommitConflictError, IntegrityError, InvalidValueError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector
 from tablever.format.fieldids import ids_by_name, renames, sum_applies, table_stats
 from tablever.format.state import TableState
+from tablever.integrity import ensure_verified
 from tablever.partitioning import file_partition, partition_columns, write_split
 from tablever.policy import Policy, parse_ratio, parse_size
-from tablever.readers import file_rows
+from tablever.readers import conform_columns, file_rows
 from tablever.schema import ROW_ID, schema_from_dict, schema_to_dict
 from tablever.snapshot import Snapshot
 from tablever.storage import Storage, fault_point
 from tablever.write import (
     COMPRESSION,
     MAX_ROWS_PER_FILE,
+    ROW_GROUP_SIZE,
     codec,
     read_parquet,
     with_schema_ids,
     write_data_file,
+    write_row_groups,
 )
 
 if TYPE_CHECKING:
@@ -232,16 +241,13 @@ def _read_file(
 ) -> tuple[pa.Table, int | None]:
     """The live rows of one file in ``schema`` plus ``_row_id``, and their content-hash
     sum when the file has one (its stored sum minus the hashes of its deleted rows); the
-    bytes are checked against the file's SHA-256 first so compaction never launders a
-    corrupt file."""
+    bytes are checked against the file's SHA-256 first (once per process, as every
+    read does: :func:`~tablever.integrity.ensure_verified`) so compaction never launders
+    a corrupt file."""
+    (path,) = ensure_verified(storage, [f])
     try:
-        raw = storage.read_bytes(f.path)
-    except FileNotFoundError as exc:
-        raise IntegrityError(f"data file {f.path} is missing") from exc
-    if hashlib.sha256(raw).hexdigest() != f.sha256:
-        raise IntegrityError(f"data file {f.path} does not match its SHA-256")
-    try:
-        table = read_parquet(pa.BufferReader(raw))  # the SHA-256 above covers every page
+        # columns decoded on Arrow's threads for a large file (not worth it on a small one)
+        table = read_parquet(path, threads=f.rows >= 65_536)
     except (pa.ArrowException, OSError) as exc:
         raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
     out = file_rows(f, table, schema, renames=renames(f, stored))
@@ -271,8 +277,9 @@ def _rewrite(
         file_partition(f, partition_by, table_stats(f, stored)) is None for f in group.files)
     if not mixed and not sort_by and _appended_in_order(group.files, stored):
         cuts = _cut_by_rows(pairs, rows_per_file)
-        if len(cuts) > 1:
-            return _stream_cuts(storage, cuts, schema, compression, stored)
+        if len(cuts) == 1:
+            return [_stream_cut(storage, cuts[0], schema, compression, stored)]
+        return _stream_cuts(storage, cuts, schema, compression, stored)
     if len(pairs) > 4:  # pyarrow decodes without the GIL: two readers use both cores
         with ThreadPoolExecutor(max_workers=2) as pool:
             read = list(pool.map(lambda fd: _read_file(storage, fd[0], fd[1], schema, stored),
@@ -336,14 +343,137 @@ def _cut_by_rows(
     return cuts
 
 
-def _stream_cuts(
-    storage: Storage, cuts: Sequence[Sequence[tuple[DataFile, DeleteVector | None]]],
-    schema: pa.Schema, compression: str, stored: Mapping[str, Any],
-) -> list[DataFile]:
-    """One task per output file that reads its inputs and writes it: on two threads,
-    one output's reads overlap another's Parquet encoding."""
+def _nan_free(files: Sequence[DataFile], schema: pa.Schema, stored: Mapping[str, Any]) -> bool:
+    """Whether no float column of ``files`` can hold NaN, from their stats alone: a
+    column holding NaN has no bounds, so every file must have bounds or NULLs only."""
+    for field in schema:
+        if not pa.types.is_floating(field.type):
+            continue
+        for f in files:
+            st = table_stats(f, stored).get(field.name)
+            if st is not None and "min" not in st and st.get("nulls", 0) < f.rows:
+                return False
+    return True
 
-    def one(cut: Sequence[tuple[DataFile, DeleteVector | None]]) -> DataFile:
+
+class _LiveGroups:
+    """The live rows of a cut's inputs in order, with ``_row_id``, as tables of exactly
+    131,072 rows (the last shorter), one chunk per column; ``content_sum`` is their
+    content-hash sum once iterated. Reads one input row group at a time, each file's
+    bytes checked against its SHA-256 first."""
+
+    def __init__(self, storage: Storage, cut: Sequence[tuple[DataFile, DeleteVector | None]],
+                 schema: pa.Schema, stored: Mapping[str, Any]) -> None:
+        self.storage, self.cut, self.schema, self.stored = storage, cut, schema, stored
+        self.content_sum = 0
+
+    def _file(self, f: DataFile, dv: DeleteVector | None) -> Iterator[pa.Table]:
+        out_schema = self.schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
+        (path,) = ensure_verified(self.storage, [f])
+        moved = renames(f, self.stored)
+        deleted = None if dv is None else load_positions(self.storage, dv, f.rows)
+        total = 0 if f.content_hash is None else int(f.content_hash, 16)
+        start = live = 0
+        try:
+            with pq.ParquetFile(path) as pf:
+                if pf.metadata.num_rows != f.rows:
+                    raise IntegrityError(f"data file {f.path} holds {pf.metadata.num_rows} "
+                                         f"rows, expected {f.rows}")
+                for i in range(pf.metadata.num_row_groups):
+                    raw = pf.read_row_group(i, use_threads=pf.metadata.row_group(i).num_rows
+                                            >= 65_536)
+                    n = raw.num_rows
+                    if f.first_row_id is not None:
+                        ids = pa.array(np.arange(start, start + n, dtype=np.int64)
+                                       + f.first_row_id)
+                    else:
+                        ids = raw.column(ROW_ID).combine_chunks().cast(pa.int64())
+                    part = pa.Table.from_arrays([*conform_columns(raw, self.schema, moved), ids],
+                                                schema=out_schema)
+                    if deleted is not None:
+                        lo, hi = np.searchsorted(deleted, [start, start + n])
+                        if hi > lo:
+                            gone = deleted[lo:hi] - start
+                            total -= sum_rows(part.take(pa.array(gone)))
+                            mask = np.ones(n, dtype=bool)
+                            mask[gone] = False
+                            part = part.filter(pa.array(mask))
+                    start += n
+                    live += part.num_rows
+                    yield part
+        except (pa.ArrowException, OSError) as exc:
+            raise IntegrityError(f"data file {f.path} is unreadable: {exc}") from exc
+        if live != f.rows - (dv.rows if dv is not None else 0):
+            raise IntegrityError(f"compaction read an unexpected number of rows of {f.path}")
+        self.content_sum = (self.content_sum + total) % MOD
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        pending: list[pa.Table] = []
+        held = 0
+        for f, dv in self.cut:
+            for part in self._file(f, dv):
+                if not part.num_rows:
+                    continue
+                pending.append(part)
+                held += part.num_rows
+                while held >= ROW_GROUP_SIZE:
+                    both = pa.concat_tables(pending)
+                    yield both.slice(0, ROW_GROUP_SIZE).combine_chunks()
+                    rest = both.slice(ROW_GROUP_SIZE)
+                    pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+        if held:
+            yield pa.concat_tables(pending).combine_chunks()
+
+
+_DONE = object()
+
+
+def _prefetch(source: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """``source`` iterated on a thread of its own, ``depth`` items ahead: reading and
+    decoding the inputs overlaps encoding the output (both release the GIL)."""
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in source:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _stream_cut(
+    storage: Storage, cut: Sequence[tuple[DataFile, DeleteVector | None]],
+    schema: pa.Schema, compression: str, stored: Mapping[str, Any],
+) -> DataFile:
+    """One output file of whole inputs, read and written row group by row group, the
+    reading on a second thread (the same bytes as reading them all first)."""
+    if not _nan_free([f for f, _ in cut], schema, stored):  # NaN turns stats off: look first
         parts, total = [], 0
         for f, dv in cut:
             part, part_sum = _read_file(storage, f, dv, schema, stored)
@@ -352,6 +482,28 @@ def _stream_cuts(
             parts.append(part)
             total = (total + part_sum) % MOD
         return _write_parts(storage, parts, total, compression)
+    groups = _LiveGroups(storage, cut, schema, stored)
+    out_schema = schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
+    sums: list[int] = []
+
+    def counted() -> Iterator[pa.Table]:
+        yield from groups
+        sums.append(groups.content_sum)
+
+    written = write_row_groups(storage, out_schema, _prefetch(counted()), content_sum=0,
+                               compression=compression)
+    return dataclasses.replace(written, content_hash=sum_hex(sums[0]))
+
+
+def _stream_cuts(
+    storage: Storage, cuts: Sequence[Sequence[tuple[DataFile, DeleteVector | None]]],
+    schema: pa.Schema, compression: str, stored: Mapping[str, Any],
+) -> list[DataFile]:
+    """One task per output file that reads its inputs and writes it: on two threads,
+    one output's reads overlap another's Parquet encoding."""
+
+    def one(cut: Sequence[tuple[DataFile, DeleteVector | None]]) -> DataFile:
+        return _stream_cut(storage, cut, schema, compression, stored)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(one, cuts))
