@@ -45,7 +45,9 @@ __all__ = [
     "check_rel_path",
     "commit_id",
     "entries_from_columns",
+    "from_dict",
     "from_json",
+    "stats_from_json",
     "to_json",
 ]
 
@@ -417,6 +419,20 @@ def _plain_stats(raw: Any) -> bool:
     return True
 
 
+def stats_from_json(raw: str, where: str) -> dict[str, dict[str, Any]]:
+    """The statistics of a checkpoint row (canonical JSON text), checked as
+    :func:`data_file_from_dict` checks them."""
+    try:
+        stats, end = _DECODER.raw_decode(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptLogError(f"{where}: unreadable stats {raw[:80]!r}: {exc}") from exc
+    if end != len(raw):
+        raise CorruptLogError(f"{where}: unreadable stats {raw[:80]!r}")
+    if _plain_stats(stats):
+        return stats  # type: ignore[no-any-return]
+    return _stats(stats, where)
+
+
 def entries_from_columns(
     cols: Mapping[str, Sequence[Any]], n: int, where: str
 ) -> tuple[dict[FileKey, DataFile], dict[FileKey, DeleteVector]] | None:
@@ -491,6 +507,12 @@ def from_json(raw: bytes, *, where: str, expected_version: int | None = None) ->
         d = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CorruptLogError(f"{where}: not valid JSON (torn or corrupt commit): {exc}") from exc
+    return from_dict(d, where=where, expected_version=expected_version)
+
+
+def from_dict(d: Any, *, where: str, expected_version: int | None = None) -> Commit:
+    """A commit already parsed from JSON (as a checkpoint holds it), validated as
+    :func:`from_json` validates stored bytes."""
     if not isinstance(d, dict):
         raise CorruptLogError(f"{where}: a commit must be a JSON object")
     fmt = _req(d, "format", int, where)
