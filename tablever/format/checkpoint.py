@@ -248,7 +248,7 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
     row order. An entry is built, its statistics parsed and checked, the first time it
     is asked for; the key index the first time a key is looked up."""
 
-    __slots__ = ("_table", "_where", "_built", "_keys", "_index", "_lists", "_int_stats",
+    __slots__ = ("_table", "_where", "_built", "_keys", "_index", "_int_stats",
                  "total_rows", "total_bytes")
 
     def __init__(self, table: pa.Table, where: str) -> None:
@@ -261,7 +261,6 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
         self._built: list[DataFile | None] = [None] * n
         self._keys: list[FileKey] | None = None
         self._index: dict[FileKey, int] | None = None
-        self._lists: dict[str, list[Any]] | None = None
         self._int_stats: dict[str, IntStats | None] = {}
         self.total_rows = int(pc.sum(self._table.column("rows")).as_py() or 0)
         self.total_bytes = int(pc.sum(self._table.column("bytes")).as_py() or 0)
@@ -304,11 +303,7 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
         """The entry of row ``i``."""
         f = self._built[i]
         if f is None:
-            if self._lists is not None:
-                values = [self._lists[n][i] for n in self._table.column_names]
-            else:
-                values = [c[i].as_py() for c in self._table.columns]
-            f = self._build(*values)
+            f = self._build(*(c[i].as_py() for c in self._table.columns))
             self._built[i] = f
         return f
 
@@ -317,14 +312,23 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
         return DataFile(path, sha, size, rows, first, stats_from_json(stats, self._where),
                         content_hash)
 
-    def files(self, rows: Sequence[int] | None = None) -> list[DataFile]:
-        """The entries of ``rows`` (all, in order, when None)."""
-        if rows is None:
-            if self._lists is None and any(f is None for f in self._built):
-                self._lists = {n: c.to_pylist() for n, c in
-                               zip(self._table.column_names, self._table.columns, strict=True)}
-            rows = range(len(self))
-        return [self.file(i) for i in rows]
+    def iter_files(self) -> Iterator[DataFile]:
+        """Every entry in order, built a slice of rows at a time as the caller reads on
+        (the first rows of a snapshot do not build the rest)."""
+        built, n = self._built, len(self)
+        start, step = 0, 32
+        while start < n:
+            stop = min(n, start + step)
+            step = min(step * 2, 4096)
+            if any(built[i] is None for i in range(start, stop)):
+                part = self._table.slice(start, stop - start)
+                values = zip(*(c.to_pylist() for c in part.columns), strict=True)
+                for i, row in enumerate(values, start):
+                    if built[i] is None:
+                        built[i] = self._build(*row)
+            for i in range(start, stop):
+                yield built[i]  # type: ignore[misc]
+            start = stop
 
     def items(self) -> ItemsView[FileKey, DataFile]:
         return _CkptItems(self)
@@ -351,7 +355,7 @@ class _CkptItems(ItemsView):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[Any]:
         m: CheckpointFiles = self._mapping  # type: ignore[attr-defined]
-        return zip(m.keys_list(), m.files(), strict=True)
+        return zip(m.keys_list(), m.iter_files(), strict=True)
 
 
 Bounds = Mapping[str, "tuple[int | None, int | None]"]
@@ -427,7 +431,9 @@ class FileList(Sequence[DataFile]):
         return self._all()[i]
 
     def __iter__(self) -> Iterator[DataFile]:
-        return iter(self._all())
+        if self._list is not None:
+            return iter(self._list)
+        return iter(self._map.values())  # built as read: head() reads the first few
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
