@@ -7,6 +7,10 @@ a few vectorised checks and one SHA-256 over the columns, not 100,000 Python obj
 the row count comes from a column sum, and a point lookup builds the entries of the
 files it keeps (:meth:`CheckpointFiles.candidates` prunes on the statistics first).
 Pure: bytes come in as a decoded table, nothing is read or written here.
+
+Why one module: the checkpoint's columns are one contract, read (checks, digest, lazy
+entries, bulk pruning on their statistics) and written (rows kept from the checkpoint a
+state was read from) here; docs/format.md, "Checkpoints", describes them.
 """
 
 from __future__ import annotations
@@ -455,7 +459,7 @@ class FileList(Sequence[DataFile]):
         rows = base.candidates(bounds)
         if rows is None:
             return None
-        hidden, changed = m._hidden, m._changed
+        hidden, changed = m.hidden, m.changed
         out = []
         if hidden or changed:
             keys = base.keys_list()
@@ -465,7 +469,7 @@ class FileList(Sequence[DataFile]):
                     out.append(changed.get(k) or base.file(i))
         else:
             out = [base.file(i) for i in rows]
-        out.extend(m._added.values())
+        out.extend(m.added.values())
         return out
 
 
@@ -517,8 +521,8 @@ def checkpoint_table(files: Mapping[FileKey, DataFile],
     base = files.base if isinstance(files, LiveMap) else None
     parts: list[pa.Table] = []
     if (isinstance(base, CheckpointFiles) and isinstance(files, LiveMap)
-            and not files._changed and "content_hash" in base.table.column_names):
-        hidden = files._hidden
+            and not files.changed and "content_hash" in base.table.column_names):
+        hidden = files.hidden
         table = base.table.select(list(_FILE_COLUMNS))
         index = base.index() if (hidden or deletes) else {}
         if hidden:
@@ -530,12 +534,12 @@ def checkpoint_table(files: Mapping[FileKey, DataFile],
             keep = None
             new_pos = None
         parts.append(table)
-        added = list(files._added.values())
+        added = list(files.added.values())
         kept = table.num_rows
 
         def locate(key: FileKey) -> int:
             i = index.get(key)
-            if i is not None and key not in files._added:
+            if i is not None and key not in files.added:
                 return int(new_pos[i]) if new_pos is not None else i
             return kept + added_pos[key]
 

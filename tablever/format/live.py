@@ -75,6 +75,21 @@ class LiveMap(Mapping[K, V], Generic[K, V]):
         return self._base
 
     @property
+    def hidden(self) -> frozenset[K] | set[K]:
+        """Keys of the base that are no longer live."""
+        return self._hidden
+
+    @property
+    def changed(self) -> Mapping[K, V]:
+        """Keys of the base with another value (in the base's place)."""
+        return self._changed
+
+    @property
+    def added(self) -> Mapping[K, V]:
+        """Keys live after the base's, in order."""
+        return self._added
+
+    @property
     def overlay_size(self) -> int:
         return len(self._hidden) + len(self._changed) + len(self._added)
 
@@ -113,7 +128,8 @@ class LiveMap(Mapping[K, V], Generic[K, V]):
     def values(self) -> ValuesView[V]:
         return _Values(self)
 
-    def _iter_items(self) -> Iterator[tuple[K, V]]:
+    def iter_items(self) -> Iterator[tuple[K, V]]:
+        """(key, value) in order, without building a view."""
         hidden, changed = self._hidden, self._changed
         if hidden or changed:
             for k, v in self._base.items():
@@ -143,7 +159,7 @@ class _Items(ItemsView):  # type: ignore[type-arg]
     __slots__ = ()
 
     def __iter__(self) -> Iterator[Any]:
-        return self._mapping._iter_items()  # type: ignore[attr-defined, no-any-return]
+        return self._mapping.iter_items()  # type: ignore[attr-defined, no-any-return]
 
 
 class LiveEdit(Generic[K, V]):
@@ -155,10 +171,10 @@ class LiveEdit(Generic[K, V]):
 
     def __init__(self, m: LiveMap[K, V]) -> None:
         self._map = m
-        self._hidden = set(m._hidden)
-        self._changed = dict(m._changed)
-        self._added = dict(m._added)
-        self._len = m._len
+        self._hidden = set(m.hidden)
+        self._changed = dict(m.changed)
+        self._added = dict(m.added)
+        self._len = len(m)
         self.rows, self.bytes = m.rows, m.bytes
 
     def __len__(self) -> int:
@@ -167,7 +183,7 @@ class LiveEdit(Generic[K, V]):
     def __contains__(self, key: object) -> bool:
         if key in self._added:
             return True
-        return key not in self._hidden and (key in self._changed or key in self._map._base)
+        return key not in self._hidden and (key in self._changed or key in self._map.base)
 
     def get(self, key: K, default: Any = None) -> Any:
         v = self._added.get(key, _MISSING)
@@ -178,7 +194,7 @@ class LiveEdit(Generic[K, V]):
         v = self._changed.get(key, _MISSING)
         if v is not _MISSING:
             return v
-        return self._map._base.get(key, default)
+        return self._map.base.get(key, default)
 
     def remove(self, key: K) -> V:
         """Remove a live key (KeyError if it is not live); returns its value."""
@@ -188,7 +204,7 @@ class LiveEdit(Generic[K, V]):
                 raise KeyError(key)
             old = self._changed.pop(key, _MISSING)
             if old is _MISSING:
-                old = self._map._base[key]
+                old = self._map.base[key]
             self._hidden.add(key)
         self._len -= 1
         self.rows -= old.rows
@@ -212,7 +228,7 @@ class LiveEdit(Generic[K, V]):
         self.bytes += getattr(value, "bytes", 0)
 
     def done(self) -> LiveMap[K, V]:
-        base = self._map._base
+        base = self._map.base
         overlay = len(self._hidden) + len(self._changed) + len(self._added)
         totals = (self.rows, self.bytes)
         if overlay >= _MIN_FOLD and overlay * 4 >= len(base):
