@@ -193,7 +193,7 @@ class Snapshot:
     @property
     def files(self) -> list[str]:
         """Relative paths of the live data files, in the order they were added."""
-        return [f.path for f in self._state.files.values()]
+        return [path for path, _ in self._state.files]  # keys: no entry is built
 
     @property
     def data_files(self) -> Sequence[DataFile]:
