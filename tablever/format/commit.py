@@ -367,7 +367,31 @@ def file_key_from_dict(d: Any, where: str) -> FileKey:
     return (check_rel_path(_req(d, "path", str, where), where), _row_id(d, "first_row_id", where))
 
 
+def _plain_data_file(d: dict[str, Any]) -> DataFile | None:
+    """``d`` as a DataFile when it is exactly what tablever writes, checked inline (a
+    commit of many files is parsed ~2x faster); None sends it through the checks that
+    name what is wrong."""
+    path, sha, size, rows = d.get("path"), d.get("sha256"), d.get("bytes"), d.get("rows")
+    first, stats, ch = d.get("first_row_id"), d.get("stats", {}), d.get("content_hash")
+    if not (type(path) is str and STORED.fullmatch(path) and type(sha) is str
+            and _HEX64.match(sha) and type(size) is int and 0 <= size <= MAX_INT
+            and type(rows) is int and 0 <= rows <= MAX_INT
+            and (first is None or (type(first) is int and 0 <= first <= MAX_INT - rows))
+            and _plain_stats(stats)):
+        return None
+    if ch is None:
+        return DataFile(path, sha, size, rows, first, stats, None)
+    total = ch.get("sum") if type(ch) is dict and len(ch) == 2 else None
+    if type(total) is str and _HEX32.match(total) and type(ch.get("rows")) is int and ch["rows"] == rows:
+        return DataFile(path, sha, size, rows, first, stats, total)
+    return None
+
+
 def data_file_from_dict(d: Any, where: str) -> DataFile:
+    if type(d) is dict:
+        plain = _plain_data_file(d)
+        if plain is not None:
+            return plain
     if not isinstance(d, dict):
         raise CorruptLogError(f"{where}: an added file must be an object")
     first = _row_id(d, "first_row_id", where)
