@@ -450,3 +450,34 @@ def test_a_reader_that_listed_checkpoints_before_an_expire_lists_again(
     state, _ = log.load_state(12)
     assert state.version == 12 and calls["n"] >= 2
     assert state.id == t.latest().id
+
+
+def test_a_checkpoint_written_from_checkpoint_columns_equals_one_built_entry_by_entry(
+    path: str,
+) -> None:
+    from tablever.format.checkpoint import checkpoint_table
+
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 3})
+    for k in range(3):
+        t.append(pa.table({"i": [3 * k, 3 * k + 1, 3 * k + 2]}), provenance=False)
+    t.delete("i = 4")  # version 4; checkpoint at 3
+    tv.clear_caches()
+    again = tv.open(path)
+    state = again.latest().state
+    assert isinstance(state.files.base, CheckpointFiles)  # type: ignore[attr-defined]
+    t2 = tv.open(path)
+    t2.delete("i = 7")  # a vector on a file from the checkpoint
+    tv.compact(t2)  # removes files of the checkpoint, adds one
+    t2.append(pa.table({"i": [100]}), provenance=False)
+    tv.clear_caches()
+    for version in range(3, t2.latest().version + 1):
+        s = tv.open(path).as_of(version).state
+        fast = checkpoint_table(s.files, s.deletes)
+        slow = checkpoint_table(dict(s.files), dict(s.deletes))
+        assert fast.equals(slow), version
+    # checkpoint 6 was written from checkpoint 3's columns minus the files compacted
+    assert 6 in t2.log.list_checkpoints()
+    got = sorted(tv.open(path).latest().to_arrow()["i"].to_pylist())
+    assert got == [0, 1, 2, 3, 5, 6, 8, 100]
+    assert tv.verify(tv.open(path)).ok
