@@ -303,7 +303,7 @@ class Log:
             commit = from_dict(meta["commit"], where=path, expected_version=version)
             if meta["version"] != version or meta["id"] != commit.id:
                 raise CorruptLogError(f"{path}: checkpoint does not match its commit")
-            lazy = files_from_table(table.select([c for c in table.column_names]), path)
+            lazy = files_from_table(table, path)
             files: Any
             deletes: Any
             if lazy is not None:

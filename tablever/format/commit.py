@@ -16,7 +16,7 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,7 +44,6 @@ __all__ = [
     "copy_json",
     "check_rel_path",
     "commit_id",
-    "entries_from_columns",
     "from_dict",
     "from_json",
     "stats_from_json",
@@ -455,60 +454,6 @@ def stats_from_json(raw: str, where: str) -> dict[str, dict[str, Any]]:
     if _plain_stats(stats):
         return stats  # type: ignore[no-any-return]
     return _stats(stats, where)
-
-
-def entries_from_columns(
-    cols: Mapping[str, Sequence[Any]], n: int, where: str
-) -> tuple[dict[FileKey, DataFile], dict[FileKey, DeleteVector]] | None:
-    """Live files and deletion vectors from a checkpoint's columns (``path``, ``sha256``,
-    ``bytes``, ``rows``, ``first_row_id``, ``stats`` as JSON text, ``dv_path``,
-    ``dv_sha256``, ``dv_rows``, optional ``content_hash``), validated a column at a time.
-
-    The fast path for what tablever writes: None (not an error) when anything is
-    unusual, so the caller validates entry by entry and names the problem."""
-    paths, shas = cols["path"], cols["sha256"]
-    sizes, rows, firsts = cols["bytes"], cols["rows"], cols["first_row_id"]
-    sums = cols.get("content_hash") or [None] * n
-    stored, hex64 = STORED.fullmatch, _HEX64.match
-
-    def count(v: Any) -> bool:
-        return type(v) is int and 0 <= v <= MAX_INT
-
-    if (
-        not all(type(p) is str and stored(p) for p in paths)
-        or not all(type(h) is str and hex64(h) for h in shas)
-        or not all(map(count, sizes)) or not all(map(count, rows))
-        or not all(f is None or (count(f) and f + r <= MAX_INT)
-                   for f, r in zip(firsts, rows, strict=True))
-        or not all(h is None or (type(h) is str and _HEX32.match(h)) for h in sums)
-    ):
-        return None
-    files: dict[FileKey, DataFile] = {}
-    decode = _DECODER.raw_decode
-    for i, raw in enumerate(cols["stats"]):
-        if type(raw) is not str:
-            return None
-        try:
-            stats, end = decode(raw)
-        except ValueError:
-            return None
-        if end != len(raw) or not _plain_stats(stats):
-            return None
-        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], stats, sums[i])
-        files[(f.path, f.first_row_id)] = f
-    if len(files) != n:
-        return None  # a file listed twice
-    deletes: dict[FileKey, DeleteVector] = {}
-    for i, dv_path in enumerate(cols["dv_path"]):
-        if dv_path is None:
-            continue
-        dv_sha, dv_rows = cols["dv_sha256"][i], cols["dv_rows"][i]
-        if not (type(dv_path) is str and stored(dv_path) and type(dv_sha) is str
-                and hex64(dv_sha) and count(dv_rows)):
-            return None
-        deletes[(paths[i], firsts[i])] = DeleteVector(paths[i], firsts[i], dv_path, dv_sha,
-                                                      dv_rows)
-    return files, deletes
 
 
 def delete_vector_from_dict(d: Any, where: str) -> DeleteVector:
