@@ -32,6 +32,7 @@ from tablever.errors import (
     TableNotFoundError,
     TableverError,
 )
+from tablever.format.checkpoint import FileList
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
 from tablever.format.fieldids import (
     carry_ids,
@@ -376,7 +377,7 @@ def delete(
     def compute(state: TableState) -> tuple[Actions, None] | None:
         from tablever.query.predicate import prune
 
-        files = prune(tree, state.files.values(), schema_from_dict(state.schema),
+        files = prune(tree, FileList(state.files), schema_from_dict(state.schema),
                       stored=state.schema)
         if not files:
             return None
@@ -482,7 +483,7 @@ def update(
         from tablever.query.predicate import prune
 
         current = schema_from_dict(state.schema)
-        files = prune(tree, state.files.values(), current, stored=state.schema)
+        files = prune(tree, FileList(state.files), current, stored=state.schema)
         if not files:
             return None
         select = [f"({assignments[n]}) AS {quote(n)}" if n in assignments else quote(n)
@@ -566,7 +567,7 @@ def upsert(
 
         current = schema_from_dict(state.schema)
         rows = conform(source, current, mode="merge") if current != schema else source
-        files = prune(prune_tree, state.files.values(), current, stored=state.schema)
+        files = prune(prune_tree, FileList(state.files), current, stored=state.schema)
         matched_src = np.array([], dtype=np.int64)
         matched_ids = np.array([], dtype=np.int64)
         dels = Actions()

@@ -17,6 +17,7 @@ from tablever.errors import (
     InvalidPredicateError,
     SchemaMismatchError,
 )
+from tablever.format.checkpoint import FileList
 from tablever.format.commit import DataFile, DeleteVector, copy_json
 from tablever.format.state import TableState
 from tablever.integrity import check_hash, ensure_verified
@@ -198,11 +199,13 @@ class Snapshot:
     @property
     def files(self) -> list[str]:
         """Relative paths of the live data files, in the order they were added."""
-        return [f.path for f in self._state.files.values()]
+        return [path for path, _ in self._state.files]  # keys: no entry is built
 
     @property
-    def data_files(self) -> list[DataFile]:
-        return list(self._state.files.values())
+    def data_files(self) -> Sequence[DataFile]:
+        """The live data files, in order (a sequence that builds entries as they are
+        read: a point lookup prunes on statistics without building every one)."""
+        return FileList(self._state.files)
 
     @property
     def deletion_vectors(self) -> list[DeleteVector]:

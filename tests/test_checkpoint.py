@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 import tablever as tv
+from tablever.format.checkpoint import CKPT_TYPES, CheckpointFiles
 
 
 def _one_row(i: int) -> pa.Table:
@@ -160,7 +161,10 @@ def test_changing_a_returned_state_does_not_change_the_next_open(path: str) -> N
     for i in range(3):
         t.append(_one_row(i), provenance=False)
     first = tv.open(path).as_of(2)
-    first.state.files.clear()  # type: ignore[attr-defined]
+    with pytest.raises((AttributeError, TypeError)):  # the live files are immutable
+        first.state.files.clear()  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        first.state.files[("x", 0)] = first.data_files[0]  # type: ignore[index]
     first.state.properties["partition_by"] = "i"  # type: ignore[index]
     again = tv.open(path).as_of(2)
     assert again.num_rows == 2
@@ -224,34 +228,47 @@ def test_checkpoint_entries_read_column_by_column_match_entry_by_entry(
     version = max(t.log.list_checkpoints())
     raw = t.storage.read_bytes(f"_tablever/checkpoints/{version:020d}.parquet")
     fast, _ = t.log._parse_checkpoint(version, raw)
+    assert isinstance(fast.files.base, CheckpointFiles)  # type: ignore[attr-defined]
     assert fast.deletes and any(f.first_row_id is None for f in fast.files.values())
-    monkeypatch.setattr(log_mod, "entries_from_columns", lambda *a: None)
+    monkeypatch.setattr(log_mod, "files_from_table", lambda *a: None)
     slow, _ = t.log._parse_checkpoint(version, raw)
+    assert isinstance(slow.files.base, dict)  # type: ignore[attr-defined]
     assert fast.files == slow.files and fast.deletes == slow.deletes
     assert list(fast.files) == list(slow.files)  # the same order: the snapshot's order
+    assert list(fast.files.values()) == list(slow.files.values())
     assert fast.fingerprint == slow.fingerprint == t.as_of(version).fingerprint
+    assert fast.num_rows == slow.num_rows and fast.total_bytes == slow.total_bytes
 
 
 def test_unusual_checkpoint_entries_are_checked_one_by_one() -> None:
-    from tablever.format.commit import entries_from_columns
+    from tablever.format.checkpoint import usable
 
     sha = "ab" * 32
     base = {"path": [f"data/ab/{sha}.parquet"], "sha256": [sha], "bytes": [10], "rows": [2],
             "first_row_id": [0], "stats": ['{"i":{"max":2,"min":1,"nulls":0}}'],
             "dv_path": [None], "dv_sha256": [None], "dv_rows": [None],
             "content_hash": ["0" * 32]}
-    files, deletes = entries_from_columns(base, 1, "ck") or ({}, {})
+
+    def table(cols: dict[str, list[object]]) -> pa.Table:
+        return pa.table({k: pa.array(v, CKPT_TYPES[k]) for k, v in cols.items()})
+
+    assert usable(table(base))
+    files = CheckpointFiles(table(base), "ck")
     assert [f.stats for f in files.values()] == [{"i": {"max": 2, "min": 1, "nulls": 0}}]
-    assert deletes == {}
     for unusual in ({"path": ["data/../x.parquet"]}, {"sha256": [sha + "\n"]},
-                    {"bytes": [-1]}, {"rows": [True]}, {"first_row_id": [2**63 - 2]},
-                    {"stats": [' {"i":{}}']}, {"stats": ['{"i":{"mean":1}}']},
-                    {"stats": ['{"i":{"min":[1]}}']}, {"stats": ['{"i":{"min":NaN}}']},
-                    {"content_hash": ["0" * 31]},
+                    {"bytes": [-1]}, {"rows": [-2]}, {"first_row_id": [2**63 - 2]},
+                    {"content_hash": ["0" * 31]}, {"path": [None]},
                     {"dv_path": [f"deletes/cd/{'cd' * 32}.parquet"]}):
-        assert entries_from_columns({**base, **unusual}, 1, "ck") is None, unusual
+        assert not usable(table({**base, **unusual})), unusual
+    assert not usable(pa.table({**base, "rows": pa.array(["2"])}))  # another type
     twice = {k: v * 2 for k, v in base.items()}
-    assert entries_from_columns(twice, 2, "ck") is None
+    assert not usable(table(twice))
+    # statistics are checked when an entry is built, as a commit's are
+    for stats in (' {"i":{}}', '{"i":{"mean":1}}', '{"i":{"min":[1]}}', '{"i":{"min":NaN}}',
+                  '{"i":{}} x'):
+        files = CheckpointFiles(table({**base, "stats": [stats]}), "ck")
+        with pytest.raises(tv.CorruptLogError, match="ck"):
+            list(files.values())
 
 
 def test_what_an_open_hands_out_can_be_changed_without_changing_the_next_open(
@@ -433,3 +450,34 @@ def test_a_reader_that_listed_checkpoints_before_an_expire_lists_again(
     state, _ = log.load_state(12)
     assert state.version == 12 and calls["n"] >= 2
     assert state.id == t.latest().id
+
+
+def test_a_checkpoint_written_from_checkpoint_columns_equals_one_built_entry_by_entry(
+    path: str,
+) -> None:
+    from tablever.format.checkpoint import checkpoint_table
+
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 3})
+    for k in range(3):
+        t.append(pa.table({"i": [3 * k, 3 * k + 1, 3 * k + 2]}), provenance=False)
+    t.delete("i = 4")  # version 4; checkpoint at 3
+    tv.clear_caches()
+    again = tv.open(path)
+    state = again.latest().state
+    assert isinstance(state.files.base, CheckpointFiles)  # type: ignore[attr-defined]
+    t2 = tv.open(path)
+    t2.delete("i = 7")  # a vector on a file from the checkpoint
+    tv.compact(t2)  # removes files of the checkpoint, adds one
+    t2.append(pa.table({"i": [100]}), provenance=False)
+    tv.clear_caches()
+    for version in range(3, t2.latest().version + 1):
+        s = tv.open(path).as_of(version).state
+        fast = checkpoint_table(s.files, s.deletes)
+        slow = checkpoint_table(dict(s.files), dict(s.deletes))
+        assert fast.equals(slow), version
+    # checkpoint 6 was written from checkpoint 3's columns minus the files compacted
+    assert 6 in t2.log.list_checkpoints()
+    got = sorted(tv.open(path).latest().to_arrow()["i"].to_pylist())
+    assert got == [0, 1, 2, 3, 5, 6, 8, 100]
+    assert tv.verify(tv.open(path)).ok

@@ -249,6 +249,53 @@ def test_streamed_appends_and_streamed_compaction_carry_the_ids(path: str) -> No
     compacted.verify()
 
 
+def test_checkpoints_keep_the_field_ids_of_each_file(path: str) -> None:
+    t = tv.create(path, data=pa.table({"a": [1], "b": ["x"]}),
+                  properties={"checkpoint_interval": 2})
+    t.append(pa.table({"a": [2], "b": ["y"]}))
+    t.rename_column("a", "n")  # version 2: a checkpoint of format-1 files and the upgrade
+    t.append(pa.table({"n": [3], "b": ["z"]}))
+    t.drop_column("b")  # version 4: a checkpoint holding files with and without ids
+    t.add_column("b", pa.int64())
+    t.append(pa.table({"n": [4], "b": [7]}))  # version 6, checkpointed
+    t.append(pa.table({"n": [5], "b": [8]}))
+    by_log = {f.key: f.field_ids for f in t.latest().data_files}
+    assert sorted(v is None for v in by_log.values()) == [False, False, False, True, True]
+    expected = {v: t.as_of(v).to_arrow(with_row_id=True) for v in range(8)}
+    tv.clear_caches()
+    fresh = tv.open(path)
+    state, _ = fresh.log.read_checkpoint(6)
+    assert {k: f.field_ids for k, f in state.files.items()} == {
+        k: v for k, v in by_log.items() if k in state.files}
+    assert {f.key: f.field_ids for f in fresh.latest().data_files} == by_log
+    for v, table in expected.items():
+        assert fresh.as_of(v).to_arrow(with_row_id=True).equals(table), v
+    assert fresh.latest().to_arrow(where="b IS NULL").column("n").to_pylist() == [1, 2, 3]
+    # a point delete on a checkpointed state prunes on the statistics of n, which the
+    # oldest files hold under the name a
+    tv.clear_caches()
+    deleted = tv.open(path).delete("n = 2")
+    assert deleted.to_arrow().column("n").to_pylist() == [1, 3, 4, 5]
+
+
+def test_a_point_delete_after_swapping_names_prunes_by_id(path: str) -> None:
+    t = tv.create(path, data=pa.table({"a": [1, 2], "b": [10, 20]}),
+                  properties={"checkpoint_interval": 2})
+    t.rename_column("a", "t")
+    t.rename_column("b", "a")
+    t.rename_column("t", "b")  # version 3; the file's column a is now b and b is a
+    t.append(pa.table({"b": [3], "a": [30]}))  # version 4, checkpointed
+    tv.clear_caches()
+    deleted = tv.open(path).delete("a = 10")
+    assert deleted.to_arrow().to_pylist() == [{"b": 2, "a": 20}, {"b": 3, "a": 30}]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r (b BIGINT, a BIGINT)")
+    con.execute("INSERT INTO r VALUES (1, 10), (2, 20), (3, 30)")
+    con.execute("DELETE FROM r WHERE a = 10")
+    assert [tuple(r.values()) for r in deleted.to_arrow().to_pylist()] == con.execute(
+        "SELECT * FROM r ORDER BY b").fetchall()
+
+
 def test_format_1_table_reads_unchanged_and_upgrades_on_first_rename(tmp_path: Path) -> None:
     # written by the release before format 2 existed (tests/fixtures/format1)
     location = str(tmp_path / "t")

@@ -16,7 +16,7 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,10 +48,12 @@ __all__ = [
     "canonical_json",
     "check_name",
     "copy_json",
+    "field_ids_from_json",
     "check_rel_path",
     "commit_id",
-    "entries_from_columns",
+    "from_dict",
     "from_json",
+    "stats_from_json",
     "to_json",
 ]
 
@@ -378,7 +380,31 @@ def file_key_from_dict(d: Any, where: str) -> FileKey:
     return (check_rel_path(_req(d, "path", str, where), where), _row_id(d, "first_row_id", where))
 
 
+def _plain_data_file(d: dict[str, Any]) -> DataFile | None:
+    """``d`` as a DataFile when it is exactly what tablever writes, checked inline (a
+    commit of many files is parsed ~2x faster); None sends it through the checks that
+    name what is wrong."""
+    path, sha, size, rows = d.get("path"), d.get("sha256"), d.get("bytes"), d.get("rows")
+    first, stats, ch = d.get("first_row_id"), d.get("stats", {}), d.get("content_hash")
+    if not (type(path) is str and STORED.fullmatch(path) and type(sha) is str
+            and _HEX64.match(sha) and type(size) is int and 0 <= size <= MAX_INT
+            and type(rows) is int and 0 <= rows <= MAX_INT
+            and (first is None or (type(first) is int and 0 <= first <= MAX_INT - rows))
+            and _plain_stats(stats) and "field_ids" not in d):
+        return None
+    if ch is None:
+        return DataFile(path, sha, size, rows, first, stats, None)
+    total = ch.get("sum") if type(ch) is dict and len(ch) == 2 else None
+    if type(total) is str and _HEX32.match(total) and type(ch.get("rows")) is int and ch["rows"] == rows:
+        return DataFile(path, sha, size, rows, first, stats, total)
+    return None
+
+
 def data_file_from_dict(d: Any, where: str) -> DataFile:
+    if type(d) is dict:
+        plain = _plain_data_file(d)
+        if plain is not None:
+            return plain
     if not isinstance(d, dict):
         raise CorruptLogError(f"{where}: an added file must be an object")
     first = _row_id(d, "first_row_id", where)
@@ -395,6 +421,18 @@ def data_file_from_dict(d: Any, where: str) -> DataFile:
         content_hash=_content_hash(d.get("content_hash"), rows, where),
         field_ids=_field_ids(d.get("field_ids"), where),
     )
+
+
+def field_ids_from_json(raw: str | None, where: str) -> dict[str, int] | None:
+    """The ``field_ids`` of a checkpoint row (canonical JSON text or null), checked as
+    :func:`data_file_from_dict` checks them."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptLogError(f"{where}: unreadable field_ids {raw[:80]!r}: {exc}") from exc
+    return _field_ids(value, where)
 
 
 def _field_ids(raw: Any, where: str) -> dict[str, int] | None:
@@ -444,65 +482,18 @@ def _plain_stats(raw: Any) -> bool:
     return True
 
 
-def entries_from_columns(
-    cols: Mapping[str, Sequence[Any]], n: int, where: str
-) -> tuple[dict[FileKey, DataFile], dict[FileKey, DeleteVector]] | None:
-    """Live files and deletion vectors from a checkpoint's columns (``path``, ``sha256``,
-    ``bytes``, ``rows``, ``first_row_id``, ``stats`` as JSON text, ``dv_path``,
-    ``dv_sha256``, ``dv_rows``, optional ``content_hash``), validated a column at a time.
-
-    The fast path for what tablever writes: None (not an error) when anything is
-    unusual, so the caller validates entry by entry and names the problem."""
-    paths, shas = cols["path"], cols["sha256"]
-    sizes, rows, firsts = cols["bytes"], cols["rows"], cols["first_row_id"]
-    sums = cols.get("content_hash") or [None] * n
-    id_maps = cols.get("field_ids") or [None] * n
-    stored, hex64 = STORED.fullmatch, _HEX64.match
-
-    def count(v: Any) -> bool:
-        return type(v) is int and 0 <= v <= MAX_INT
-
-    if (
-        not all(type(p) is str and stored(p) for p in paths)
-        or not all(type(h) is str and hex64(h) for h in shas)
-        or not all(map(count, sizes)) or not all(map(count, rows))
-        or not all(f is None or (count(f) and f + r <= MAX_INT)
-                   for f, r in zip(firsts, rows, strict=True))
-        or not all(h is None or (type(h) is str and _HEX32.match(h)) for h in sums)
-    ):
-        return None
-    files: dict[FileKey, DataFile] = {}
-    decode = _DECODER.raw_decode
-    for i, raw in enumerate(cols["stats"]):
-        if type(raw) is not str:
-            return None
-        try:
-            stats, end = decode(raw)
-        except ValueError:
-            return None
-        if end != len(raw) or not _plain_stats(stats):
-            return None
-        ids = None
-        if id_maps[i] is not None:
-            try:
-                ids = _field_ids(json.loads(id_maps[i]), where)
-            except (ValueError, TypeError, CorruptLogError):
-                return None
-        f = DataFile(paths[i], shas[i], sizes[i], rows[i], firsts[i], stats, sums[i], ids)
-        files[(f.path, f.first_row_id)] = f
-    if len(files) != n:
-        return None  # a file listed twice
-    deletes: dict[FileKey, DeleteVector] = {}
-    for i, dv_path in enumerate(cols["dv_path"]):
-        if dv_path is None:
-            continue
-        dv_sha, dv_rows = cols["dv_sha256"][i], cols["dv_rows"][i]
-        if not (type(dv_path) is str and stored(dv_path) and type(dv_sha) is str
-                and hex64(dv_sha) and count(dv_rows)):
-            return None
-        deletes[(paths[i], firsts[i])] = DeleteVector(paths[i], firsts[i], dv_path, dv_sha,
-                                                      dv_rows)
-    return files, deletes
+def stats_from_json(raw: str, where: str) -> dict[str, dict[str, Any]]:
+    """The statistics of a checkpoint row (canonical JSON text), checked as
+    :func:`data_file_from_dict` checks them."""
+    try:
+        stats, end = _DECODER.raw_decode(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptLogError(f"{where}: unreadable stats {raw[:80]!r}: {exc}") from exc
+    if end != len(raw):
+        raise CorruptLogError(f"{where}: unreadable stats {raw[:80]!r}")
+    if _plain_stats(stats):
+        return stats  # type: ignore[no-any-return]
+    return _stats(stats, where)
 
 
 def delete_vector_from_dict(d: Any, where: str) -> DeleteVector:
@@ -525,6 +516,12 @@ def from_json(raw: bytes, *, where: str, expected_version: int | None = None) ->
         d = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CorruptLogError(f"{where}: not valid JSON (torn or corrupt commit): {exc}") from exc
+    return from_dict(d, where=where, expected_version=expected_version)
+
+
+def from_dict(d: Any, *, where: str, expected_version: int | None = None) -> Commit:
+    """A commit already parsed from JSON (as a checkpoint holds it), validated as
+    :func:`from_json` validates stored bytes."""
     if not isinstance(d, dict):
         raise CorruptLogError(f"{where}: a commit must be a JSON object")
     fmt = _req(d, "format", int, where)

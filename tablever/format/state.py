@@ -13,13 +13,16 @@ from typing import Any
 
 from tablever.errors import CorruptLogError
 from tablever.format.commit import Actions, Commit, DataFile, DeleteVector, FileKey
+from tablever.format.live import LiveMap, live
 
 __all__ = ["TableState", "apply", "empty_state", "fingerprint", "summarize", "touched_keys"]
 
 
 @dataclass(frozen=True, slots=True)
 class TableState:
-    """The state of a table at one version (treat the mappings as read-only)."""
+    """The state of a table at one version. ``files`` and ``deletes`` are read-only
+    (:class:`~tablever.format.live.LiveMap` when built by :func:`apply` or read from a
+    checkpoint: row and byte totals without a walk over the files)."""
 
     version: int
     id: str
@@ -37,13 +40,16 @@ class TableState:
 
     @property
     def num_rows(self) -> int:
-        return sum(f.rows for f in self.files.values()) - sum(
-            d.rows for d in self.deletes.values()
-        )
+        files, deletes = self.files, self.deletes
+        rows = files.rows if isinstance(files, LiveMap) else sum(f.rows for f in files.values())
+        gone = (deletes.rows if isinstance(deletes, LiveMap)
+                else sum(d.rows for d in deletes.values()))
+        return rows - gone
 
     @property
     def total_bytes(self) -> int:
-        return sum(f.bytes for f in self.files.values())
+        files = self.files
+        return files.bytes if isinstance(files, LiveMap) else sum(f.bytes for f in files.values())
 
     @property
     def fingerprint(self) -> str:
@@ -96,18 +102,21 @@ def apply(state: TableState, commit: Commit, *, check_chain: bool = True) -> Tab
     if (commit.format >= 2) != ("last_column_id" in schema):
         raise CorruptLogError(f"{where}: format {commit.format} with a schema "
                               f"{'without' if commit.format >= 2 else 'with'} field ids")
-    files = dict(state.files)
-    deletes = dict(state.deletes)
+    # Edits of the previous state's maps: a commit costs what it changes, not the
+    # number of live files.
+    files = live(state.files).edit()
+    deletes = live(state.deletes).edit()
     next_row_id = state.next_row_id
     for key in commit.actions.remove:
         if key not in files:
             raise CorruptLogError(f"{where}: removes {key[0]} which is not live")
-        del files[key]
-        deletes.pop(key, None)
+        files.remove(key)
+        if key in deletes:
+            deletes.remove(key)
     for f in commit.actions.add:
         if f.key in files:
             raise CorruptLogError(f"{where}: adds {f.path} which is already live")
-        files[f.key] = f
+        files.put(f.key, f)
         if f.first_row_id is not None:
             next_row_id = max(next_row_id, f.first_row_id + f.rows)
     for dv in commit.actions.deletes:
@@ -116,7 +125,7 @@ def apply(state: TableState, commit: Commit, *, check_chain: bool = True) -> Tab
             raise CorruptLogError(f"{where}: deletion vector for {dv.data_file} which is not live")
         if dv.rows > target.rows:
             raise CorruptLogError(f"{where}: deletion vector {dv.path} deletes too many rows")
-        deletes[dv.key] = dv
+        deletes.put(dv.key, dv)
     summary_next = commit.summary.get("next_row_id")
     if isinstance(summary_next, int) and not isinstance(summary_next, bool):
         next_row_id = max(next_row_id, summary_next)
@@ -130,8 +139,8 @@ def apply(state: TableState, commit: Commit, *, check_chain: bool = True) -> Tab
         id=commit.id,
         commit=commit,
         schema=schema,
-        files=files,
-        deletes=deletes,
+        files=files.done(),
+        deletes=deletes.done(),
         next_row_id=next_row_id,
         properties=properties,
     )
@@ -152,11 +161,12 @@ def summarize(state: TableState, actions: Actions, *, next_row_id: int) -> dict[
                 added_rows -= change
         else:  # a vector on a file added by this same commit
             added_rows -= dv.rows
-    files = dict(state.files)
+    files = live(state.files).edit()
     for key in actions.remove:
-        files.pop(key, None)
+        if key in files:
+            files.remove(key)
     for f in actions.add:
-        files[f.key] = f
+        files.put(f.key, f)
     deleted_rows = removed_rows + newly_deleted
     total = state.num_rows + added_rows - deleted_rows
     return {
@@ -164,7 +174,7 @@ def summarize(state: TableState, actions: Actions, *, next_row_id: int) -> dict[
         "deleted_rows": deleted_rows,
         "total_rows": total,
         "total_files": len(files),
-        "total_bytes": sum(f.bytes for f in files.values()),
+        "total_bytes": files.bytes,
         "next_row_id": next_row_id,
     }
 

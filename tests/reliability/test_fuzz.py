@@ -282,9 +282,12 @@ def parquet_mutations(draw: st.DrawFn, raw: bytes, forge: bool) -> bytes:
         blob = json.dumps(meta).encode()
     except ValueError:
         blob = b"{}"
-    out = out.replace_schema_metadata({"tablever.state": blob})
     sink = pa.BufferOutputStream()
-    pq.write_table(out, sink)
+    try:
+        pq.write_table(out.replace_schema_metadata({"tablever.state": blob}), sink)
+    except (pa.ArrowException, ValueError):  # a column Parquet cannot hold (an empty struct)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table.replace_schema_metadata({"tablever.state": blob}), sink)
     return bytes(sink.getvalue().to_pybytes())
 
 
