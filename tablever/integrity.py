@@ -9,11 +9,17 @@ import os
 from collections.abc import Sequence
 from typing import IO
 
+import pyarrow as pa
+
 from tablever.errors import IntegrityError
 from tablever.format.commit import DataFile
 from tablever.format.state import TableState
 from tablever.storage import Storage, is_verified, mark_verified
 from tablever.write import record_file_schema
+
+# Data files up to this size are read whole for their check (one open, the hash and the
+# footer from memory); larger ones are hashed in chunks.
+_WHOLE_READ = 8 << 20
 
 __all__ = ["check_hash", "check_present", "diagnose", "ensure_verified", "hash_file"]
 
@@ -56,6 +62,22 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
 
     def check(item: tuple[DataFile, str, os.stat_result]) -> None:
         f, full, st = item
+        if full == storage.disk_path(f.path) and f.bytes <= _WHOLE_READ:
+            # A small file is read once: hashed, and its footer parsed, from memory.
+            try:
+                data = storage.read_bytes(f.path)
+            except FileNotFoundError as exc:
+                raise IntegrityError(f"data file {f.path} is missing") from exc
+            except OSError as exc:
+                raise IntegrityError(f"data file {f.path} is unreadable ({exc})") from exc
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != f.sha256:
+                raise IntegrityError(
+                    f"data file {f.path} does not match its SHA-256 (expected "
+                    f"{f.sha256[:12]}, got {actual[:12]})")
+            mark_verified(full, f.sha256, st)
+            record_file_schema(full, pa.BufferReader(data))
+            return
         if full == storage.disk_path(f.path):  # readers scan the file itself
             problems = check_hash(storage, f.path, f.sha256)
             if problems:
@@ -78,8 +100,13 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
     else:
         from concurrent.futures import ThreadPoolExecutor
 
+        # Two threads (the machine's cores; reading and hashing release the GIL), each
+        # given a share of the files at once: a task per file cost more in handing out
+        # and waiting than hashing a small file does.
+        shares = [todo[i::2] for i in range(2)] if len(todo) > 64 else [[x] for x in todo]
         with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(check, todo))
+            for _ in pool.map(lambda share: [check(x) for x in share], shares):
+                pass
     return paths
 
 

@@ -1,0 +1,218 @@
+"""Many small files and reads with deletes: tablever against plain DuckDB.
+
+Builds, under a folder of its own (kept between runs), three tables of the benchmark's
+events rows and times each query in a NEW process each run, tablever and DuckDB in turn
+(A B A B ...), so the ratio is taken pair by pair on a shared, noisy machine:
+
+- ``many``: 5,000 commits of 10 rows (5,000 live files, 50,000 rows); DuckDB reads
+  ``read_parquet([the 5,000 files])``. Steps: SQL group-by, ``to_arrow()``, a point
+  lookup by id.
+- ``auto``: the same 5,000 commits with ``compact.auto_small_files`` set; the same
+  steps (DuckDB reads the files of that version).
+- ``deletes``: 500,000 rows in 200 files with a 5% delete (``confidence < 0.05``),
+  against DuckDB over a clean copy of the same live rows (the same files rewritten
+  without the deleted rows); and the same group-by after ``maintain``.
+
+A tablever figure is the time from ``tv.open`` to the result; a DuckDB figure from
+``duckdb.connect()`` to the result, given the file list. Imports are outside both.
+
+Usage: ``python -m benchmarks.small_files [--root DIR] [--runs N] [--commits N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+AGG = ("SELECT label, count(*) AS n, avg(confidence) AS mean_conf, max(ts) AS last_ts "
+       "FROM {src} GROUP BY label ORDER BY label")
+LOOKUP = "SELECT * FROM {src} WHERE id = {id}"
+
+
+def _rows(n: int) -> Any:
+    from benchmarks.data import make_rows
+
+    return make_rows(0, n, 7)
+
+
+def build_many(path: Path, commits: int, *, auto: bool) -> None:
+    import tablever as tv
+
+    if (path / "_tablever").exists():
+        return
+    rows = _rows(commits * 10)
+    props = {"compact.auto_small_files": 64} if auto else {}
+    t = tv.create(str(path), schema=rows.schema, properties=props)
+    t0 = time.perf_counter()
+    for i in range(commits):
+        t.append(rows.slice(i * 10, 10))
+    print(f"built {path.name}: {commits} commits in {time.perf_counter() - t0:.1f} s, "
+          f"{len(t.latest().files)} live files", flush=True)
+
+
+def build_deletes(root: Path) -> None:
+    import pyarrow.parquet as pq
+
+    import tablever as tv
+
+    path, clean = root / "deletes", root / "deletes_clean"
+    if (path / "_tablever").exists() and clean.exists():
+        return
+    rows = _rows(500_000)
+    t = tv.create(str(path), schema=rows.schema)
+    for i in range(200):
+        t.append(rows.slice(i * 2_500, 2_500))
+    snap = t.delete("confidence < 0.05")
+    clean.mkdir(exist_ok=True)
+    live = snap.to_arrow()
+    per = live.num_rows // 200 + 1
+    for i in range(200):  # the same live rows, in as many files, with nothing deleted
+        pq.write_table(live.slice(i * per, per), clean / f"{i:04d}.parquet")
+    print(f"built deletes: {snap.num_rows} live rows of 500,000 in 200 files", flush=True)
+
+
+def _files(path: Path, version: int | None = None) -> list[str]:
+    import tablever as tv
+
+    t = tv.open(str(path))
+    snap = t.latest() if version is None else t.as_of(version)
+    return [os.path.join(str(path), p) for p in snap.files]
+
+
+# One timed query in a fresh process: prints the seconds and a digest of the answer.
+_CHILD = r"""
+import sys, json, time, hashlib
+args = json.loads(sys.argv[1])
+import duckdb, pyarrow as pa
+import tablever as tv
+def digest(t):
+    return hashlib.sha256(repr(t.to_pylist()).encode()).hexdigest()[:16]
+t0 = time.perf_counter()
+if args["who"] == "tablever":
+    table = tv.open(args["path"])
+    if args["what"] == "arrow":
+        out = table.latest().to_arrow()
+    else:
+        out = table.sql(args["sql"].format(src="t"))
+else:
+    files = json.load(open(args["files"]))
+    conn = duckdb.connect()
+    src = "read_parquet(getvariable('files'))"
+    conn.execute("SET VARIABLE files = $1::VARCHAR[]", [files])
+    if args["what"] == "arrow":
+        out = conn.sql(f"SELECT * FROM {src}").to_arrow_table()
+    else:
+        out = conn.sql(args["sql"].format(src=src)).to_arrow_table()
+secs = time.perf_counter() - t0
+if args["what"] == "arrow":
+    out = out.sort_by("id").select(["id", "label", "confidence"])
+print(json.dumps({"seconds": secs, "digest": digest(out), "rows": out.num_rows}))
+"""
+
+
+def _once(args: dict[str, Any]) -> dict[str, Any]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get(
+        "PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def compare(name: str, path: Path, files: list[str], what: str, sql: str, runs: int,
+            root: Path) -> dict[str, Any]:
+    """Median seconds of tablever and DuckDB over ``runs`` paired fresh processes."""
+    listing = root / f"{name}.files.json"
+    listing.write_text(json.dumps(files))
+    ours, base, ratios = [], [], []
+    for i in range(runs + 1):  # the first pair warms the page cache
+        a = _once({"who": "tablever", "path": str(path), "what": what, "sql": sql})
+        b = _once({"who": "duckdb", "files": str(listing), "what": what, "sql": sql})
+        if a["digest"] != b["digest"]:
+            raise AssertionError(f"{name}: tablever and DuckDB disagree ({a} vs {b})")
+        if i:
+            ours.append(a["seconds"])
+            base.append(b["seconds"])
+            ratios.append(a["seconds"] / b["seconds"])
+    row = {"step": name, "tablever_s": statistics.median(ours),
+           "duckdb_s": statistics.median(base), "ratio": statistics.median(ratios),
+           "files": len(files)}
+    print(f"{name:<34} tablever {row['tablever_s']:7.3f} s   duckdb {row['duckdb_s']:7.3f} s"
+          f"   ratio {row['ratio']:5.2f}   ({len(files)} files)", flush=True)
+    return row
+
+
+def compare_deletes(root: Path, runs: int) -> list[dict[str, Any]]:
+    """The group-by over the version with 5% deleted against DuckDB over the same live
+    rows written clean (the figure: tablever's time over DuckDB's clean time)."""
+    path, clean = root / "deletes", root / "deletes_clean"
+    clean_files = sorted(str(p) for p in clean.glob("*.parquet"))
+    listing = root / "deletes_clean.files.json"
+    listing.write_text(json.dumps(clean_files))
+    raw = root / "deletes_raw.files.json"
+    raw.write_text(json.dumps(_files(path)))
+    out = []
+    for step, tv_path in (("deletes: group-by, 5% deleted", path),):
+        ours, base, dirty, ratios = [], [], [], []
+        for i in range(runs + 1):
+            a = _once({"who": "tablever", "path": str(tv_path), "what": "sql", "sql": AGG})
+            b = _once({"who": "duckdb", "files": str(listing), "what": "sql", "sql": AGG})
+            c = _once({"who": "duckdb", "files": str(raw), "what": "sql", "sql": AGG})
+            if a["digest"] != b["digest"]:
+                raise AssertionError(f"{step}: tablever and DuckDB disagree")
+            if i:
+                ours.append(a["seconds"])
+                base.append(b["seconds"])
+                dirty.append(c["seconds"])
+                ratios.append(a["seconds"] / b["seconds"])
+        row = {"step": step, "tablever_s": statistics.median(ours),
+               "duckdb_s": statistics.median(base), "ratio": statistics.median(ratios),
+               "duckdb_all_rows_s": statistics.median(dirty), "files": 200}
+        print(f"{step:<34} tablever {row['tablever_s']:7.3f} s   duckdb clean "
+              f"{row['duckdb_s']:7.3f} s   ratio {row['ratio']:5.2f}   (DuckDB over the "
+              f"files with the deleted rows still in: {row['duckdb_all_rows_s']:.3f} s)",
+              flush=True)
+        out.append(row)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), "tablever-small-files"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--commits", type=int, default=5_000)
+    parser.add_argument("--only", choices=["many", "auto", "deletes"], action="append")
+    opts = parser.parse_args()
+    root = Path(opts.root)
+    root.mkdir(parents=True, exist_ok=True)
+    only = set(opts.only or ["many", "auto", "deletes"])
+    results = []
+    for name in ("many", "auto"):
+        if name not in only:
+            continue
+        path = root / f"{name}{opts.commits}"
+        build_many(path, opts.commits, auto=name == "auto")
+        files = _files(path)
+        point = opts.commits * 10 // 2 + 7
+        results += [
+            compare(f"{name}: SQL group-by", path, files, "sql", AGG, opts.runs, root),
+            compare(f"{name}: to_arrow()", path, files, "arrow", "", opts.runs, root),
+            compare(f"{name}: point lookup", path, files, "sql",
+                    LOOKUP.replace("{id}", str(point)), opts.runs, root),
+        ]
+    if "deletes" in only:
+        build_deletes(root)
+        results += compare_deletes(root, opts.runs)
+    (root / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
