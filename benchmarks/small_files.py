@@ -92,8 +92,16 @@ import sys, json, time, hashlib
 args = json.loads(sys.argv[1])
 import duckdb, pyarrow as pa
 import tablever as tv
+import datetime
+def norm(v):  # float sums differ in the last bits by order; time zones by session
+    if isinstance(v, float):
+        return round(v, 9)
+    if isinstance(v, datetime.datetime):
+        return v.astimezone(datetime.timezone.utc).isoformat()
+    return v
 def digest(t):
-    return hashlib.sha256(repr(t.to_pylist()).encode()).hexdigest()[:16]
+    rows = [[norm(v) for v in r.values()] for r in t.to_pylist()]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
 t0 = time.perf_counter()
 if args["who"] == "tablever":
     table = tv.open(args["path"])

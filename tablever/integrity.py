@@ -9,8 +9,6 @@ import os
 from collections.abc import Sequence
 from typing import IO
 
-import pyarrow as pa
-
 from tablever.errors import IntegrityError
 from tablever.format.commit import DataFile
 from tablever.format.state import TableState
@@ -62,7 +60,8 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
 
     def check(item: tuple[DataFile, str, os.stat_result]) -> None:
         f, full, st = item
-        if full == storage.disk_path(f.path) and f.bytes <= _WHOLE_READ:
+        on_disk = full == storage.disk_path(f.path)  # readers scan the file itself
+        if on_disk and f.bytes <= _WHOLE_READ:
             # A small file is read once: hashed, and its footer parsed, from memory.
             try:
                 data = storage.read_bytes(f.path)
@@ -76,9 +75,9 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
                     f"data file {f.path} does not match its SHA-256 (expected "
                     f"{f.sha256[:12]}, got {actual[:12]})")
             mark_verified(full, f.sha256, st)
-            record_file_schema(full, pa.BufferReader(data))
+            record_file_schema(full, data)
             return
-        if full == storage.disk_path(f.path):  # readers scan the file itself
+        if on_disk:
             problems = check_hash(storage, f.path, f.sha256)
             if problems:
                 raise IntegrityError(f"data file {problems[0]}")

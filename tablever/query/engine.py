@@ -45,6 +45,7 @@ __all__ = [
     "fetch_arrow",
     "is_conversion_error",
     "plan_sql",
+    "prepare_sandbox",
     "run_sql",
     "cached_sandbox",
     "sandbox_connection",
@@ -465,6 +466,16 @@ class _Spare:
                 pass
         return _open_database()
 
+    def prepare(self) -> None:
+        """Start opening the next database now if none is on its way (a query about to
+        need one overlaps the opening with its own planning)."""
+        with self.lock:
+            if self.next is None:
+                if self.pool is None:
+                    self.pool = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="tablever-duckdb")
+                self.next = self.pool.submit(_open_database)
+
     def settle(self) -> None:
         """Before a fork: let an opening in progress finish, so that no DuckDB lock is
         held mid-open by a thread the child will not have."""
@@ -487,6 +498,12 @@ _INHERITED: list[Any] = []
 _SPARE = _Spare()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_SPARE.settle, after_in_child=_SPARE.forget)
+
+
+def prepare_sandbox() -> None:
+    """Have the database of the next new sandbox open in the background, while the
+    caller plans the query that will need it."""
+    _SPARE.prepare()
 
 
 def sandbox_connection(paths: Sequence[str], *, spare: bool = False) -> duckdb.DuckDBPyConnection:
