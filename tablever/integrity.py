@@ -102,9 +102,13 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
         # Two threads (the machine's cores; reading and hashing release the GIL), each
         # given a share of the files at once: a task per file cost more in handing out
         # and waiting than hashing a small file does.
+        def check_all(share: list[tuple[DataFile, str, os.stat_result]]) -> None:
+            for item in share:
+                check(item)
+
         shares = [todo[i::2] for i in range(2)] if len(todo) > 64 else [[x] for x in todo]
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for _ in pool.map(lambda share: [check(x) for x in share], shares):
+            for _ in pool.map(check_all, shares):
                 pass
     return paths
 

@@ -51,8 +51,9 @@ class _Count:
 
 def _reference(snap: tv.Snapshot, sql: str) -> list[tuple[Any, ...]]:
     """``sql`` run by plain DuckDB over the rows of ``snap`` (read with pyarrow)."""
-    rows = snap.to_arrow()
-    return duckdb.connect().sql(sql.format(src="rows")).fetchall()
+    conn = duckdb.connect()
+    conn.register("rows", snap.to_arrow())
+    return conn.sql(sql.format(src="rows")).fetchall()
 
 
 def test_sql_over_300_files_checks_each_once_in_one_scan(
@@ -165,7 +166,7 @@ def test_auto_compaction_bounds_small_files_and_keeps_every_version(tmp_path: Pa
             f"SELECT id, label, confidence, rid FROM ref WHERE v <= {last_append} ORDER BY rid"
         ).fetchall()
         rows = sorted(zip(*(got.column(c).to_pylist()
-                            for c in ("id", "label", "confidence", "_row_id"))),
+                            for c in ("id", "label", "confidence", "_row_id")), strict=True),
                       key=lambda r: r[3])
         assert rows == expected, f"version {v} ({op})"
     latest = t.latest()
@@ -186,3 +187,36 @@ def test_auto_compaction_is_off_by_default_and_validated(tmp_path: Path) -> None
     t.append(make_batch([100]))
     assert len(t.latest().files) == 1 and t.latest().operation == "compact"
     assert caches.FILE_SCHEMAS.get("nowhere") is None
+
+
+def test_schema_known_from_footer_bytes_matches_the_file(tmp_path: Path) -> None:
+    """The schema a check records from a file's bytes is the one pyarrow reads from the
+    file, for files written alike (one footer parse shared) and for other types."""
+    import pyarrow.parquet as pq
+
+    from tablever.write import file_schema
+
+    def read(path: str) -> tuple[tuple[str, str], ...]:
+        return tuple((f.name, str(f.type)) for f in pq.read_schema(path))
+
+    schemas = [
+        pa.schema([("a", pa.int32()), ("b", pa.float32())]),
+        pa.schema([("a", pa.int64()), ("b", pa.float64())]),
+        pa.schema([("t", pa.timestamp("s")), ("d", pa.date32()), ("s", pa.large_string())]),
+        pa.schema([("l", pa.list_(pa.int64())), ("m", pa.struct([("x", pa.string())]))]),
+    ]
+    tables = []
+    for i, schema in enumerate(schemas):
+        t = tv.create(tmp_path / f"t{i}", schema=schema)
+        for _ in range(3):
+            t.append(pa.Table.from_pylist([{}], schema=schema))
+        tables.append(t)
+    tv.clear_caches()  # nothing known: the reads below check and record each file
+    for t in tables:
+        snap = tv.open(t.location).latest()
+        plan = snap.read_plan()
+        for f in plan.files:
+            assert file_schema(f.path) == read(f.path)
+        assert len({file_schema(f.path) for f in plan.files}) == 1
+    assert file_schema(plan.files[0].path) != file_schema(
+        tv.open(tables[0].location).latest().read_plan().files[0].path)
