@@ -3,6 +3,10 @@
 A :class:`Storage` is a table root on a ``pyarrow.fs`` file system. On a local disk it
 uses ``os`` directly (temp file + ``os.link`` is the put-if-absent primitive, with
 fsyncs for durability); other file systems go through ``pyarrow.fs``.
+
+Why one module: it is the seam itself. Everything that turns a table-relative path into
+bytes, a stream or a path an engine opens is here, so that no other module can tell a
+local disk from object storage; split, the seam would have two sides to keep in step.
 """
 
 from __future__ import annotations
@@ -239,11 +243,9 @@ class Storage:
     def full(self, rel: str) -> str:
         """The local path of ``rel``. Only this module uses it: engines get
         :meth:`local_path`, everything else a method here."""
-        if not rel:
-            return self.root
-        if os.sep == "/" and rel[0] != "/" and "//" not in rel:  # the join, cheaper (per file)
-            return f"{self.root}{rel}" if self.root.endswith("/") else f"{self.root}/{rel}"
-        return os.path.join(self.root, *rel.split("/"))
+        if rel and os.sep == "/" and rel[0] != "/" and "//" not in rel:  # a cheaper join
+            return f"{self.root.rstrip('/')}/{rel}"
+        return os.path.join(self.root, *rel.split("/")) if rel else self.root
 
     def child(self, rel: str) -> Storage:
         """The storage rooted at ``rel`` below this one, on the same file system."""
