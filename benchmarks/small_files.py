@@ -16,9 +16,11 @@ events rows and times each query in a NEW process each run, tablever and DuckDB 
 A tablever figure is the time from ``tv.open`` to the result, and (after open) from the
 loaded latest version to the result; a DuckDB figure from ``duckdb.connect()`` to the
 result, given the file list. Imports of tablever and duckdb are outside both; what
-tablever imports while reading (sqlglot for SQL) is inside.
+tablever imports while reading (sqlglot for SQL) is inside. The CPU-time ratio (all
+threads of each process, the same span) is the steadier figure on a busy machine.
 
-Usage: ``python -m benchmarks.small_files [--root DIR] [--runs N] [--commits N]``.
+Usage: ``python -m benchmarks.small_files [--root DIR] [--runs N] [--commits N]
+[--only many|auto|deletes] [--source CHECKOUT]``.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def norm(v):  # float sums differ in the last bits by order; time zones by sessi
 def digest(t):
     rows = [[norm(v) for v in r.values()] for r in t.to_pylist()]
     return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 opened = 0.0
 if args["who"] == "tablever":
     table = tv.open(args["path"])
@@ -125,25 +127,28 @@ else:
     else:
         run = lambda: conn.sql(args["sql"].format(src=src)).to_arrow_table()
 out = run()
-secs = time.perf_counter() - t0
+secs, cpu = time.perf_counter() - t0, time.process_time() - c0
 if args.get("warm"):  # the same query again in this process: the median of further runs
-    times = []
+    times, cpus = [], []
     for _ in range(args["warm"]):
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         run()
         times.append(time.perf_counter() - t1)
-    secs, opened = sorted(times)[len(times) // 2], 0.0
+        cpus.append(time.process_time() - c1)
+    secs, cpu, opened = sorted(times)[len(times) // 2], sorted(cpus)[len(cpus) // 2], 0.0
 if args["what"] == "arrow":
     out = out.sort_by("id").select(["id", "label", "confidence"])
-print(json.dumps({"seconds": secs, "opened": opened, "digest": digest(out),
+print(json.dumps({"seconds": secs, "cpu": cpu, "opened": opened, "digest": digest(out),
                   "rows": out.num_rows}))
 """
 
 
+_SOURCE = str(Path(__file__).resolve().parents[1])  # the tablever the children import
+
+
 def _once(args: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get(
-        "PYTHONPATH", "")
+    env["PYTHONPATH"] = _SOURCE + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -155,7 +160,7 @@ def compare(name: str, path: Path, files: list[str], what: str, sql: str, runs: 
     ``warm``, of the same query repeated that many times in each process)."""
     listing = root / (re.sub(r"\W+", "_", name) + ".files.json")
     listing.write_text(json.dumps(files))
-    ours, base, ratios, read, read_ratios = [], [], [], [], []
+    ours, base, ratios, read, read_ratios, cpu_ratios = [], [], [], [], [], []
     for i in range(runs + 1):  # the first pair warms the page cache
         a = _once({"who": "tablever", "path": str(path), "what": what, "sql": sql,
                    "warm": warm})
@@ -169,13 +174,16 @@ def compare(name: str, path: Path, files: list[str], what: str, sql: str, runs: 
             ratios.append(a["seconds"] / b["seconds"])
             read.append(a["seconds"] - a["opened"])
             read_ratios.append((a["seconds"] - a["opened"]) / b["seconds"])
+            cpu_ratios.append(a["cpu"] / b["cpu"])
     row = {"step": name, "tablever_s": statistics.median(ours),
            "duckdb_s": statistics.median(base), "ratio": statistics.median(ratios),
            "tablever_read_s": statistics.median(read),
-           "read_ratio": statistics.median(read_ratios), "files": len(files)}
+           "read_ratio": statistics.median(read_ratios),
+           "cpu_ratio": statistics.median(cpu_ratios), "files": len(files)}
     print(f"{name:<26} tablever {row['tablever_s']:6.3f} s (after open {row['tablever_read_s']:6.3f})"
           f"   duckdb {row['duckdb_s']:6.3f} s   ratio {row['ratio']:5.2f} "
-          f"(after open {row['read_ratio']:5.2f})   {len(files)} files", flush=True)
+          f"(after open {row['read_ratio']:5.2f}; CPU time {row['cpu_ratio']:5.2f})   "
+          f"{len(files)} files", flush=True)
     return row
 
 
@@ -207,7 +215,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--commits", type=int, default=5_000)
     parser.add_argument("--only", choices=["many", "auto", "deletes"], action="append")
+    parser.add_argument("--source", help="a checkout whose tablever the timed processes "
+                        "import (to compare two versions); default: this one")
     opts = parser.parse_args()
+    if opts.source:
+        global _SOURCE
+        _SOURCE = os.path.abspath(opts.source)
     root = Path(opts.root)
     root.mkdir(parents=True, exist_ok=True)
     only = set(opts.only or ["many", "auto", "deletes"])

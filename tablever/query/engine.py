@@ -123,6 +123,7 @@ def quote(name: str) -> str:
 # Scans of one snapshot by schema at most, before its files are scanned in two (clean
 # files and files with deletes), each reconciling its files' schemas.
 _MAX_SCANS = 8
+_LITERAL_FILES = 64  # file lists up to this long are SQL literals, longer ones variables
 
 
 # Deleted positions per row read above which a keep bitmap beats an anti join (the bitmap
@@ -281,11 +282,15 @@ def plan_sql(
         # added or widened); it binds every file on each query (~0.2 ms a file), so
         # it is left out when the files are known to share one schema.
         by_name = "" if same_file_schema([f.path for f in group]) else ", union_by_name=true"
-        # The list goes in a variable: a literal of thousands of paths costs DuckDB more
-        # to parse than the scan of as many small files. The path must never set a
-        # column (a table under ".../label=x/" would read 'x').
-        listed = _set_variable(conn, f"__tv_files_{label}_{tag}", [f.path for f in group],
-                               "VARCHAR[]", created)
+        # A long list goes in a variable: a literal of thousands of paths costs DuckDB
+        # more to parse than the scan of as many small files. (A short one stays a
+        # literal: a relation on a long-lived connection keeps its variables.) The path
+        # must never set a column (a table under ".../label=x/" would read 'x').
+        if len(group) > _LITERAL_FILES:
+            listed = _set_variable(conn, f"__tv_files_{label}_{tag}",
+                                   [f.path for f in group], "VARCHAR[]", created)
+        else:
+            listed = "[" + ", ".join("'" + f.path.replace("'", "''") + "'" for f in group) + "]"
         src = f"read_parquet({listed}{by_name}, hive_partitioning=false) AS __s"
         at_file = "[__s.file_index::BIGINT + 1]"  # lists are 1-based
         first = gidx = joins = where = ""
