@@ -69,11 +69,9 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
                 raise IntegrityError(f"data file {f.path} is missing") from exc
             except OSError as exc:
                 raise IntegrityError(f"data file {f.path} is unreadable ({exc})") from exc
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != f.sha256:
-                raise IntegrityError(
-                    f"data file {f.path} does not match its SHA-256 (expected "
-                    f"{f.sha256[:12]}, got {actual[:12]})")
+            problems = check_hash(storage, f.path, f.sha256, data=data)
+            if problems:
+                raise IntegrityError(f"data file {problems[0]}")
             mark_verified(full, f.sha256, st)
             record_file_schema(full, data)
             return
@@ -132,9 +130,11 @@ def hash_file(storage: Storage, path: str) -> str:
     return h.hexdigest()
 
 
-def check_hash(storage: Storage, path: str, sha: str) -> list[str]:
+def check_hash(storage: Storage, path: str, sha: str, *, data: bytes | None = None) -> list[str]:
+    """The problems of the file ``path`` against its SHA-256 (none: it matches); with
+    ``data``, of those bytes, already read from it."""
     try:
-        actual = hash_file(storage, path)
+        actual = hashlib.sha256(data).hexdigest() if data is not None else hash_file(storage, path)
     except FileNotFoundError:
         return [f"{path} is missing"]
     except OSError as exc:

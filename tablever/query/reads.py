@@ -64,7 +64,10 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
         return target.empty_table()
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
-    inner = plan_sql(plan, conn, with_row_id=with_row_id)
+    # One ordered scan: the rows come in snapshot order, as to_arrow() gives them
+    # (scans per schema or per kind of file would each be in order, but not together).
+    ordered = sum(f.rows for f in plan.files) < 2**31
+    inner = plan_sql(plan, conn, with_row_id=with_row_id, ordered=ordered)
     names = list(cols) if cols is not None else list(snap.schema.names)
     if with_row_id:
         names.append(ROW_ID)
