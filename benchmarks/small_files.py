@@ -121,11 +121,12 @@ else:
     files = json.load(open(args["files"]))
     conn = duckdb.connect()
     # union_by_name where files differ (compacted files carry a _row_id column)
-    src = "read_parquet(getvariable('files')" + (", union_by_name=true)" if args.get("union") else ")")
+    src = "read_parquet(getvariable('files'))"
+    if args.get("union"):
+        src = "(SELECT * EXCLUDE (_row_id) FROM read_parquet(getvariable('files'), union_by_name=true))"
     conn.execute("SET VARIABLE files = $1::VARCHAR[]", [files])
     if args["what"] == "arrow":
-        run = lambda: conn.sql(f"SELECT * EXCLUDE (_row_id) FROM {src}" if args.get("union")
-                               else f"SELECT * FROM {src}").to_arrow_table()
+        run = lambda: conn.sql(f"SELECT * FROM {src}").to_arrow_table()
     else:
         run = lambda: conn.sql(args["sql"].format(src=src)).to_arrow_table()
 out = run()
