@@ -152,8 +152,9 @@ _SOURCE = str(Path(__file__).resolve().parents[1])  # the tablever the children 
 def _once(args: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = _SOURCE + os.pathsep + env.get("PYTHONPATH", "")
+    # cwd too: ``python -c`` puts the current folder first on sys.path
     out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], env=env,
-                         capture_output=True, text=True, check=True)
+                         cwd=_SOURCE, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
