@@ -12,6 +12,7 @@ re-read, a re-parse or a re-hash. ``tablever.clear_caches()`` empties them all.
 | ``VERIFIED`` | local files whose bytes matched their SHA-256, with their stat | (path, SHA-256) |
 | ``FILE_SCHEMAS`` | column names and types of checked data files | local path |
 | ``SCHEMA_SIGNATURES`` | one shared tuple per distinct schema | the schema's tuple |
+| ``FOOTER_SIGNATURES`` | the schema tuple of files written alike | the footer bytes that fix it |
 | ``DUCKDB_TYPES`` | the DuckDB type of an Arrow type | Arrow type |
 """
 
@@ -137,4 +138,6 @@ FILE_SCHEMAS: Lru[str, tuple[tuple[str, str], ...]] = Lru(
     "file schemas", max_entries=100_000, max_bytes=100_000)
 SCHEMA_SIGNATURES: Lru[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = Lru(
     "schema signatures", max_entries=10_000, max_bytes=10_000)
+FOOTER_SIGNATURES: Lru[bytes, tuple[tuple[str, str], ...]] = Lru(
+    "footer signatures", max_entries=1024, max_bytes=1024)
 DUCKDB_TYPES: Lru[Any, str | None] = Lru("duckdb types", max_entries=10_000, max_bytes=10_000)

@@ -15,6 +15,10 @@ from tablever.format.state import TableState
 from tablever.storage import Storage, is_verified, mark_verified
 from tablever.write import record_file_schema
 
+# Data files up to this size are read whole for their check (one open, the hash and the
+# footer from memory); larger ones are hashed in chunks.
+_WHOLE_READ = 8 << 20
+
 __all__ = ["check_hash", "check_present", "diagnose", "ensure_verified", "hash_file"]
 
 
@@ -56,7 +60,22 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
 
     def check(item: tuple[DataFile, str, os.stat_result]) -> None:
         f, full, st = item
-        if full == storage.disk_path(f.path):  # readers scan the file itself
+        on_disk = full == storage.disk_path(f.path)  # readers scan the file itself
+        if on_disk and f.bytes <= _WHOLE_READ:
+            # A small file is read once: hashed, and its footer parsed, from memory.
+            try:
+                data = storage.read_bytes(f.path)
+            except FileNotFoundError as exc:
+                raise IntegrityError(f"data file {f.path} is missing") from exc
+            except OSError as exc:
+                raise IntegrityError(f"data file {f.path} is unreadable ({exc})") from exc
+            problems = check_hash(storage, f.path, f.sha256, data=data)
+            if problems:
+                raise IntegrityError(f"data file {problems[0]}")
+            mark_verified(full, f.sha256, st)
+            record_file_schema(full, data)
+            return
+        if on_disk:
             problems = check_hash(storage, f.path, f.sha256)
             if problems:
                 raise IntegrityError(f"data file {problems[0]}")
@@ -78,8 +97,17 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
     else:
         from concurrent.futures import ThreadPoolExecutor
 
+        # Two threads (the machine's cores; reading and hashing release the GIL), each
+        # given a share of the files at once: a task per file cost more in handing out
+        # and waiting than hashing a small file does.
+        def check_all(share: list[tuple[DataFile, str, os.stat_result]]) -> None:
+            for item in share:
+                check(item)
+
+        shares = [todo[i::2] for i in range(2)] if len(todo) > 64 else [[x] for x in todo]
         with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(check, todo))
+            for _ in pool.map(check_all, shares):
+                pass
     return paths
 
 
@@ -102,9 +130,11 @@ def hash_file(storage: Storage, path: str) -> str:
     return h.hexdigest()
 
 
-def check_hash(storage: Storage, path: str, sha: str) -> list[str]:
+def check_hash(storage: Storage, path: str, sha: str, *, data: bytes | None = None) -> list[str]:
+    """The problems of the file ``path`` against its SHA-256 (none: it matches); with
+    ``data``, of those bytes, already read from it."""
     try:
-        actual = hash_file(storage, path)
+        actual = hashlib.sha256(data).hexdigest() if data is not None else hash_file(storage, path)
     except FileNotFoundError:
         return [f"{path} is missing"]
     except OSError as exc:

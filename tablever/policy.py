@@ -7,6 +7,9 @@ Policy properties (set at ``create`` or with ``Table.set_properties``):
 - ``compact.target_file_bytes`` compaction's target file size (default 128 MiB)
 - ``compact.delete_ratio``     a file with at least this share of deleted rows is
   rewritten even when large (default ``0.1``)
+- ``compact.auto_small_files`` after an append leaves more than this many small files,
+  the append is followed by a compact commit folding them (default ``0``: off; see
+  :func:`tablever.maintenance.compaction.auto_compact`)
 - ``vacuum.grace``             files younger than this are never vacuumed (default ``"1h"``)
 - ``checkpoint_interval``      a checkpoint every N commits (default ``100``; ``10`` on
   an object store, where each commit after the newest checkpoint is a request on open)
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "AUTO_SMALL_FILES",
     "DEFAULT_DELETE_RATIO",
     "DEFAULT_GRACE",
     "DEFAULT_KEEP_LAST",
@@ -53,6 +57,7 @@ DEFAULT_KEEP_LAST = 10
 DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 DEFAULT_DELETE_RATIO = 0.1
 DEFAULT_GRACE = "1h"
+AUTO_SMALL_FILES = "compact.auto_small_files"
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -125,6 +130,7 @@ class Policy:
     target_file_bytes: int
     delete_ratio: float
     grace: timedelta
+    auto_small_files: int = 0  # 0: no compaction after appends
 
     @classmethod
     def from_properties(cls, props: Mapping[str, Any]) -> Policy:
@@ -143,6 +149,9 @@ class Policy:
                 props.get("compact.delete_ratio", DEFAULT_DELETE_RATIO), "compact.delete_ratio"
             ),
             grace=parse_duration(props.get("vacuum.grace", DEFAULT_GRACE), "vacuum.grace"),
+            auto_small_files=_int(
+                0 if props.get(AUTO_SMALL_FILES) in (None, "") else props[AUTO_SMALL_FILES],
+                AUTO_SMALL_FILES, 0),
         )
 
 

@@ -32,6 +32,7 @@ from tablever.format.refs import History, Ref, VersionInfo, expired_message, res
 from tablever.format.state import TableState
 from tablever.log import DEFAULT_MAX_RETRIES, Log
 from tablever.partitioning import PARTITION_BY, check_partition_by
+from tablever.policy import AUTO_SMALL_FILES
 from tablever.schema import (
     ROW_ID,
     SchemaMode,
@@ -448,6 +449,10 @@ class Table:
         threads, so it may be called from any of them, one call at a time, with
         ``done`` never decreasing.
 
+        Returns the append's version. When the table sets ``compact.auto_small_files``
+        and the append leaves more small files than that, a compact commit follows it
+        (:func:`tablever.maintenance.compaction.auto_compact`; ``latest()`` is then that).
+
         Example:
             >>> import pyarrow as pa, tablever as tv, tempfile, os
             >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.table({"c": [0]}))
@@ -458,9 +463,14 @@ class Table:
             (0, 300000, True, 300000)
         """
         with upstream.given(inputs):
-            return self._write(ops.append, data, message=message, properties=properties,
+            snap = self._write(ops.append, data, message=message, properties=properties,
                                schema_mode=schema_mode, allow_empty=allow_empty,
                                provenance=provenance, progress=progress)
+        if snap.state.properties.get(AUTO_SMALL_FILES):
+            from tablever.maintenance.compaction import auto_compact
+
+            auto_compact(self, snap.state)  # its own version, after the append's
+        return snap
 
     def delete(
         self, where: str, *, message: str = "", properties: Mapping[str, Any] | None = None,

@@ -224,15 +224,51 @@ def _schema_signature(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
     return _SIGNATURES.setdefault(sig, sig)
 
 
+# Signatures by the part of a pyarrow-written footer that fixes the types readers see:
+# the Parquet format version, the embedded Arrow schema and what follows it (the writing
+# library, the columns' sort orders). Files written alike share an entry, so each
+# further file costs a byte search instead of a footer parse (~100 us a file, which
+# thousands of small files add up to more than the scan of them).
+_BY_FOOTER = caches.FOOTER_SIGNATURES
+_ARROW_KEY = b"\x18\x0cARROW:schema"  # thrift compact: a binary field, 12 bytes, the key
+
+
+def _footer_key(data: bytes) -> bytes | None:
+    """The bytes of a Parquet file's footer that fix its schema as read (see above), or
+    None when the footer holds no embedded Arrow schema (not written by pyarrow)."""
+    if len(data) < 12 or data[-4:] != b"PAR1":
+        return None
+    size = int.from_bytes(data[-8:-4], "little")
+    start = len(data) - 8 - size
+    if start < 4:
+        return None
+    at = data.rfind(_ARROW_KEY, start, len(data) - 8)
+    if at < 0:
+        return None
+    return data[start:start + 2] + data[at:len(data) - 8]
+
+
 def record_file_schema(full: str, source: Any = None) -> None:
     """Remember the schema of the local data file ``full`` as readers see it (from its
-    footer, read from ``source`` if given, else the file: ~20-50 us), once its bytes are
-    known to match their SHA-256."""
-    try:
-        sig = _schema_signature(pq.read_schema(full if source is None else source))
-    except (OSError, pa.ArrowException):
-        return  # unknown: readers reconcile schemas as before
+    footer, read from ``source`` if given: the file's bytes or a readable; else the
+    file), once its bytes are known to match their SHA-256."""
+    key = _footer_key(source) if isinstance(source, bytes) else None
+    sig = _BY_FOOTER.get(key) if key is not None else None
+    if sig is None:
+        where = pa.BufferReader(source) if isinstance(source, bytes) else source
+        try:
+            sig = _schema_signature(pq.read_schema(full if where is None else where))
+        except (OSError, pa.ArrowException):
+            return  # unknown: readers reconcile schemas as before
+        if key is not None:
+            _BY_FOOTER.put(key, sig)
     _SCHEMAS.put(full, sig)
+
+
+def file_schema(full: str) -> tuple[tuple[str, str], ...] | None:
+    """The column names and types of the local data file ``full`` if this process wrote
+    or checked it (:func:`record_file_schema`), else None."""
+    return _SCHEMAS.get(full)
 
 
 def same_file_schema(paths: Sequence[str]) -> bool:

@@ -226,8 +226,9 @@ def test_a_duckdb_failure_falls_back_to_pyarrow(table: tv.Table,
 
 def test_duckdb_reconciles_schemas_unless_files_share_one(tmp_path: Path) -> None:
     """Files known (written here) to share one schema are scanned without
-    union_by_name; a table whose files differ (a column widened later) keeps it, so a
-    narrow first file cannot make DuckDB cast the wide values down."""
+    union_by_name; files that differ (a column widened later) are scanned apart, one
+    scan per schema, or in one ordered scan with union_by_name, so a narrow first file
+    cannot make DuckDB cast the wide values down."""
     t = tv.create(tmp_path / "t", schema=SCHEMA)
     t.append(make_batch([1, 2]))
     t.append(make_batch([3]))
@@ -240,9 +241,13 @@ def test_duckdb_reconciles_schemas_unless_files_share_one(tmp_path: Path) -> Non
     wide = pa.schema([("id", pa.int64()), ("x", pa.float64())])
     w.append(pa.table({"id": [2**40], "x": [0.1]}, schema=wide), schema_mode="merge")
     snap = w.latest()
-    assert "union_by_name" in plan_sql(snap.read_plan(), conn)
+    apart = plan_sql(snap.read_plan(), conn)
+    assert "union_by_name" not in apart and apart.count("read_parquet(") == 2
+    assert "union_by_name" in plan_sql(snap.read_plan(), conn, ordered=True)
     got = snap.sql("SELECT id, x FROM t ORDER BY id").to_pylist()
     assert got == [{"id": 1, "x": 0.5}, {"id": 2**40, "x": 0.1}]
+    with readers.reading_with(duckdb_min_rows=0):
+        assert snap.to_arrow().to_pylist() == [{"id": 1, "x": 0.5}, {"id": 2**40, "x": 0.1}]
 
 
 @pytest.mark.parametrize("predicate", ["id = 500", "id % 10 = 0"])  # anti join; bitmap
@@ -335,7 +340,7 @@ w.append(pa.table({"id": [2**40], "x": [0.1]}, schema=wide), schema_mode="merge"
 def test_files_checked_by_this_process_are_known_to_share_a_schema(tmp_path: Path) -> None:
     """Files another process wrote: once a read has checked them against their SHA-256,
     their schemas are known too, so scans skip union_by_name where the files agree, and
-    keep it where they differ."""
+    scan files that differ apart (or, in one ordered scan, keep it)."""
     import subprocess
     import sys
 
@@ -349,7 +354,9 @@ def test_files_checked_by_this_process_are_known_to_share_a_schema(tmp_path: Pat
 
     w = tv.open(tmp_path / "w").latest()
     assert sorted(w.to_arrow()["id"].to_pylist()) == [1, 2**40]
-    assert "union_by_name" in plan_sql(w.read_plan(), conn)
+    apart = plan_sql(w.read_plan(), conn)
+    assert "union_by_name" not in apart and apart.count("read_parquet(") == 2
+    assert "union_by_name" in plan_sql(w.read_plan(), conn, ordered=True)
     got = w.sql("SELECT id, x FROM t ORDER BY id").to_pylist()
     assert got == [{"id": 1, "x": 0.5}, {"id": 2**40, "x": 0.1}]
 

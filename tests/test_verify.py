@@ -187,9 +187,9 @@ def test_reads_trust_files_this_process_wrote_until_they_change(
     hashed: list[str] = []
     real = integrity.check_hash
 
-    def counting(storage: object, path: str, sha: str) -> list[str]:
+    def counting(storage: object, path: str, sha: str, **kw: bytes) -> list[str]:
         hashed.append(path)
-        return real(storage, path, sha)  # type: ignore[arg-type]
+        return real(storage, path, sha, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(integrity, "check_hash", counting)
     t = tv.create(tmp_path / "t", schema=make_batch([0]).schema)

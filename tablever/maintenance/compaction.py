@@ -61,7 +61,8 @@ from tablever.write import (
 if TYPE_CHECKING:
     from tablever.table import Table
 
-__all__ = ["CompactGroup", "CompactPlan", "compact", "compact_plan", "plan_compact"]
+__all__ = ["CompactGroup", "CompactPlan", "auto_compact", "compact", "compact_plan",
+           "plan_compact", "small_files"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -715,3 +716,45 @@ def compact(
         properties=props,
     )
     return Snapshot(storage, new)
+
+
+def small_files(state: TableState, target_file_bytes: int) -> int:
+    """How many live data files of ``state`` are small (under 75% of the target)."""
+    cut = target_file_bytes * SMALL_FRACTION
+    return sum(1 for f in state.files.values() if f.bytes < cut)
+
+
+def auto_compact(table: Table, state: TableState) -> Snapshot | None:
+    """The compaction that follows an append by the table's policy, or None.
+
+    When the table property ``compact.auto_small_files`` is N > 0 and the append's
+    version ``state`` holds more than N small files, :func:`compact` runs at once and
+    commits its own version (``operation="compact"``): the small files are folded into
+    files near the target size, every row keeping its ``_row_id``, and every earlier
+    version (the append's included) still reads exactly. It is part of the append's
+    call, not a background task. Losing a race to another writer skips it (the next
+    append tries again); the append stands either way.
+
+    Example:
+        >>> import pyarrow as pa, tablever as tv, tempfile, os
+        >>> t = tv.create(os.path.join(tempfile.mkdtemp(), "e"), schema=pa.table({"x": [1]}),
+        ...               properties={"compact.auto_small_files": 3})
+        >>> for i in range(5):
+        ...     _ = t.append(pa.table({"x": [i]}))
+        >>> [v.operation for v in t.history()][:3]
+        ['append', 'compact', 'append']
+        >>> s = t.latest()
+        >>> len(s.files), s.to_arrow(with_row_id=True).column("_row_id").to_pylist()
+        (2, [0, 1, 2, 3, 4])
+    """
+    policy = Policy.from_properties(state.properties)
+    if policy.auto_small_files <= 0:
+        return None
+    small = small_files(state, policy.target_file_bytes)
+    if small <= policy.auto_small_files:
+        return None
+    try:
+        return compact(table, message=f"auto-compact {small} small files after version "
+                                      f"{state.version}")
+    except CommitConflictError:
+        return None

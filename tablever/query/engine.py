@@ -31,7 +31,7 @@ from tablever.errors import (
 )
 from tablever.readplan import FileRead, ReadPlan
 from tablever.schema import ROW_ID, clashing_names
-from tablever.write import same_file_schema
+from tablever.write import file_schema, same_file_schema
 
 __all__ = [
     "REL",
@@ -45,6 +45,7 @@ __all__ = [
     "fetch_arrow",
     "is_conversion_error",
     "plan_sql",
+    "prepare_sandbox",
     "run_sql",
     "cached_sandbox",
     "sandbox_connection",
@@ -83,7 +84,13 @@ def duckdb_type(t: pa.DataType) -> str | None:
         if not _has_duration(t):
             conn = _type_connection()
             try:
-                rel = conn.from_arrow(pa.table({"x": pa.array([], t)}))
+                # pa.nulls, not pa.array: the latter imports pandas (~0.3 s), which a
+                # read of a new process would otherwise pay here.
+                try:
+                    empty = pa.nulls(0, t)
+                except (pa.ArrowException, TypeError, ValueError):
+                    empty = pa.array([], t)
+                rel = conn.from_arrow(pa.table({"x": empty}))
                 name = str(rel.types[0])
             except (duckdb.Error, pa.ArrowException, ValueError, TypeError):
                 name = None
@@ -113,12 +120,10 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-def _file_list(files: Sequence[FileRead]) -> str:
-    return "[" + ", ".join(_sql_str(f.path) for f in files) + "]"
+# Scans of one snapshot by schema at most, before its files are scanned in two (clean
+# files and files with deletes), each reconciling its files' schemas.
+_MAX_SCANS = 8
+_LITERAL_FILES = 64  # file lists up to this long are SQL literals, longer ones variables
 
 
 # Deleted positions per row read above which a keep bitmap beats an anti join (the bitmap
@@ -185,6 +190,30 @@ def _empty_relation(
     return f"SELECT {', '.join(cols) or '1 AS __empty'} LIMIT 0"
 
 
+def _scan_groups(
+    files: Sequence[FileRead], *, ordered: bool
+) -> list[tuple[str, list[tuple[int, FileRead]]]]:
+    """The scans of a plan: (label, [(index in the plan, file)]) each, in plan order.
+
+    An ordered read is one scan. Otherwise clean files and files with deletes are
+    scanned apart (only the latter pay for dropping rows), and each of those by schema:
+    files known to share one schema need no reconciling (see :func:`plan_sql`); the
+    files whose schema this process does not know are one scan that reconciles them.
+    """
+    indexed = list(enumerate(files))
+    if ordered:
+        return [("a", indexed)]
+    groups: dict[tuple[bool, Any], list[tuple[int, FileRead]]] = {}
+    for i, f in indexed:
+        groups.setdefault((f.deleted is not None, file_schema(f.path)), []).append((i, f))
+    if len(groups) > _MAX_SCANS:  # many schemas: one reconciling scan each side
+        groups = {}
+        for i, f in indexed:
+            groups.setdefault((f.deleted is not None, None), []).append((i, f))
+    return [(f"{'d' if dirty else 'c'}{n}", members)
+            for n, ((dirty, _), members) in enumerate(groups.items())]
+
+
 def plan_sql(
     plan: ReadPlan,
     conn: duckdb.DuckDBPyConnection,
@@ -247,30 +276,31 @@ def plan_sql(
         return _empty_relation(plan.schema, names, with_row_id=with_row_id, positions=positions)
 
     check_readable(plan, positions=positions, with_row_id=with_row_id)
-    indexed = list(enumerate(plan.files))
-    if ordered:
-        groups = [("a", indexed)]
-    else:
-        groups = [("c", [(i, f) for i, f in indexed if f.deleted is None]),
-                  ("d", [(i, f) for i, f in indexed if f.deleted is not None])]
+    groups = _scan_groups(plan.files, ordered=ordered)
     if any(f.renames for f in plan.files):
         # Files whose columns were renamed or dropped since (format 2) bind by their own
         # names: one scan per distinct mapping, each projected to the version's names.
         if ordered:
             raise ValueError("an ordered DuckDB read needs one column mapping")
         groups = _by_mapping(groups)
-    parts = []
     tag = plan.key[:24]
+    parts = []
     for label, members in groups:
-        if not members:
-            continue
         group = [f for _, f in members]
         # union_by_name reconciles the files' schemas (files written before a column was
-        # added or widened); it binds every file on each query, so
+        # added or widened); it binds every file on each query (~0.2 ms a file), so
         # it is left out when the files are known to share one schema.
         by_name = "" if same_file_schema([f.path for f in group]) else ", union_by_name=true"
-        # The path must never set a column (a table under ".../label=x/" would read 'x').
-        src = f"read_parquet({_file_list(group)}{by_name}, hive_partitioning=false) AS __s"
+        # A long list goes in a variable: a literal of thousands of paths costs DuckDB
+        # more to parse than the scan of as many small files. (A short one stays a
+        # literal: a relation on a long-lived connection keeps its variables.) The path
+        # must never set a column (a table under ".../label=x/" would read 'x').
+        if len(group) > _LITERAL_FILES:
+            listed = _set_variable(conn, f"__tv_files_{label}_{tag}",
+                                   [f.path for f in group], "VARCHAR[]", created)
+        else:
+            listed = "[" + ", ".join("'" + f.path.replace("'", "''") + "'" for f in group) + "]"
+        src = f"read_parquet({listed}{by_name}, hive_partitioning=false) AS __s"
         at_file = "[__s.file_index::BIGINT + 1]"  # lists are 1-based
         first = gidx = joins = where = ""
         if with_row_id:
@@ -329,7 +359,7 @@ def _by_mapping(
         split: dict[tuple[tuple[str, str | None], ...], list[tuple[int, FileRead]]] = {}
         for i, f in members:
             split.setdefault(f.renames, []).append((i, f))
-        out += [(f"{label}{k}" if k else label, part)
+        out += [(f"{label}_{k}" if k else label, part)
                 for k, part in enumerate(split.values())]
     return out
 
@@ -464,6 +494,16 @@ class _Spare:
                 pass
         return _open_database()
 
+    def prepare(self) -> None:
+        """Start opening the next database now if none is on its way (a query about to
+        need one overlaps the opening with its own planning)."""
+        with self.lock:
+            if self.next is None:
+                if self.pool is None:
+                    self.pool = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="tablever-duckdb")
+                self.next = self.pool.submit(_open_database)
+
     def settle(self) -> None:
         """Before a fork: let an opening in progress finish, so that no DuckDB lock is
         held mid-open by a thread the child will not have."""
@@ -488,13 +528,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_SPARE.settle, after_in_child=_SPARE.forget)
 
 
+def prepare_sandbox() -> None:
+    """Have the database of the next new sandbox open in the background, while the
+    caller plans the query that will need it."""
+    _SPARE.prepare()
+
+
 def sandbox_connection(paths: Sequence[str], *, spare: bool = False) -> duckdb.DuckDBPyConnection:
     """A new connection that may read exactly ``paths`` and nothing else, and cannot be
     reconfigured (statements are also whitelisted before they reach it). ``spare``
     takes a database opened ahead (see :class:`_Spare`)."""
     conn = _SPARE.take() if spare else _open_database()
     if paths:
-        conn.execute("SET allowed_paths = " + _file_list_str(paths))
+        # Through a variable: DuckDB parses a literal of thousands of paths slowly.
+        conn.execute("SET VARIABLE __tv_allowed = $1::VARCHAR[]", [list(paths)])
+        conn.execute("SET allowed_paths = getvariable('__tv_allowed')")
+        conn.execute("RESET VARIABLE __tv_allowed")
     conn.execute("SET enable_external_access = false")
     conn.execute("SET lock_configuration = true")
     return conn
@@ -544,10 +593,6 @@ def forget_sandbox(conn: duckdb.DuckDBPyConnection) -> None:
         del cache[key]
     with contextlib.suppress(Exception):
         conn.close()
-
-
-def _file_list_str(paths: Sequence[str]) -> str:
-    return "[" + ", ".join(_sql_str(p) for p in paths) + "]"
 
 
 def run_sql(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pa.Table:

@@ -64,13 +64,19 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
         return target.empty_table()
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
-    inner = plan_sql(plan, conn, with_row_id=with_row_id)
+    # One ordered scan: the rows come in snapshot order, as to_arrow() gives them
+    # (scans per schema or per kind of file would each be in order, but not together).
+    # Files read under other names (format 2: renamed or dropped columns) need a scan
+    # per column mapping; their rows are put in order by file and position instead.
+    renamed = any(f.renames for f in plan.files)
+    ordered = not renamed and sum(f.rows for f in plan.files) < 2**31
+    inner = plan_sql(plan, conn, with_row_id=with_row_id, ordered=ordered, positions=renamed)
     names = list(cols) if cols is not None else list(snap.schema.names)
     if with_row_id:
         names.append(ROW_ID)
     sql = (
         f"SELECT {', '.join(quote(n) for n in names)} FROM ({inner}) AS {REL} "
-        f"WHERE ({condition}) IS TRUE"
+        f"WHERE ({condition}) IS TRUE" + (" ORDER BY __tv_file, __tv_pos" if renamed else "")
     )
     try:
         table = fetch_arrow(conn.sql(sql))

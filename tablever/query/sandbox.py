@@ -15,6 +15,7 @@ from tablever.query.engine import (
     cached_sandbox,
     forget_sandbox,
     plan_sql,
+    prepare_sandbox,
     release,
     run_sql,
     sandbox_connection,
@@ -119,6 +120,9 @@ def run_query(
     if calls and call is None:
         raise InvalidPredicateError(
             f"{calls[0].function}() is not available here: use Warehouse.sql or Table.sql")
+    name = _count_name(tree) if len(refs) == 1 and not calls else None
+    if name is None:
+        prepare_sandbox()  # opens while the snapshots are resolved and their files checked
     snaps = {ref: resolve(ref) for ref in refs}
     relations = {c: call(c) for c in calls} if call is not None else {}
     # A query naming _row_id reads it for each table that has no column of that name
@@ -126,7 +130,6 @@ def run_query(
     named = any(c.name.lower() == ROW_ID for c in tree.find_all(exp.Column))
     row_ids = {ref for ref, snap in snaps.items()
                if named and ROW_ID not in {n.lower() for n in snap.schema.names}}
-    name = _count_name(tree) if len(snaps) == 1 and not calls else None
     if name is not None:
         # A snapshot's row count is in its log (file rows minus deleted rows): DuckDB
         # would open every file's footer for it.
