@@ -145,6 +145,8 @@ def parse(sql: str, *, dialect: str | None = None) -> exp.Expression:
     if not isinstance(sql, str):
         raise InvalidPredicateError(f"SQL must be a string, got {type(sql).__name__}")
     primary = _dialect(dialect)
+    text = sql
+    sql = _without_by_position(sql, primary)
     candidates = [primary]
     if _has_version_clause(sql, primary):
         candidates.append(_flipped(primary))
@@ -165,18 +167,18 @@ def parse(sql: str, *, dialect: str | None = None) -> exp.Expression:
         break
     else:
         assert first_error is not None
-        raise _parse_error(sql, first_error, primary) from first_error
+        raise _parse_error(text, first_error, primary) from first_error
 
     if not statements:
-        raise InvalidPredicateError("empty SQL: nothing to run", sql=sql)
+        raise InvalidPredicateError("empty SQL: nothing to run", sql=text)
     if len(statements) > 1:
         raise InvalidPredicateError(
-            f"expected exactly one SQL statement, got {len(statements)}", sql=sql
+            f"expected exactly one SQL statement, got {len(statements)}", sql=text
         )
     tree = statements[0]
     if not isinstance(tree, exp.Expression):  # pragma: no cover - sqlglot returns nodes
-        raise InvalidPredicateError("cannot parse SQL", sql=sql)
-    _reject_at_syntax(tree, sql)
+        raise InvalidPredicateError("cannot parse SQL", sql=text)
+    _reject_at_syntax(tree, text)
     return tree
 
 
@@ -197,6 +199,48 @@ def _parse_quietly(dialect: Dialect, sql: str) -> list[exp.Expr]:
         return [s for s in dialect.parse(sql) if s is not None]
     finally:
         logger.removeFilter(_QUIET)
+
+
+_NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.ALIAS}
+
+
+def _without_by_position(sql: str, dialect: Dialect) -> str:
+    """``sql`` with DuckDB's ``INSERT INTO t [AS a] BY POSITION ...`` read as
+    ``INSERT INTO t [AS a] ...`` (position is what INSERT does without it) and MERGE's
+    ``INSERT BY POSITION`` as ``INSERT *``, which is what they mean.
+
+    sqlglot reads ``BY NAME`` there but not ``BY POSITION``, so the two words are
+    blanked out in the text before it is parsed, keeping every other character where it
+    was (error positions stay true). Only a ``BY POSITION`` right after an INSERT's
+    target, or right after MERGE's ``INSERT``, is touched: ``ORDER BY position`` is not.
+
+    Example:
+        >>> _without_by_position("INSERT INTO t BY POSITION (a) VALUES (1)", Dialect.get_or_raise("duckdb"))
+        'INSERT INTO t             (a) VALUES (1)'
+    """
+    if "POSITION" not in sql.upper():
+        return sql
+    tokens = _tokens(sql, dialect)
+    if tokens is None:
+        return sql
+    out = sql
+    for i in range(1, len(tokens) - 1):
+        by, position = tokens[i], tokens[i + 1]
+        if (by.text.upper() != "BY" or position.text.upper() != "POSITION"
+                or position.token_type != TokenType.VAR):
+            continue
+        j = i - 1
+        if tokens[j].token_type == TokenType.INSERT:
+            word = "*"  # MERGE ... THEN INSERT BY POSITION
+        else:
+            while j > 0 and tokens[j].token_type in _NAME_TOKENS:
+                j -= 1
+            if j == i - 1 or tokens[j].token_type != TokenType.INTO:
+                continue
+            word = ""
+        width = position.end + 1 - by.start
+        out = out[:by.start] + word.ljust(width) + out[position.end + 1:]
+    return out
 
 
 def _dialect(name: str | None) -> Dialect:
@@ -890,30 +934,30 @@ _NO_KEY = ("warehouse tables have no PRIMARY KEY or UNIQUE constraint (DuckDB re
            "such a table too); use Table.upsert(rows, on=[key columns])")
 _UNSUPPORTED_ARGS: dict[type[exp.Expr], dict[str, str]] = {
     exp.Insert: {
-        "conflict": "INSERT ... ON CONFLICT: " + _NO_KEY,
-        "returning": "INSERT ... RETURNING",
-        "overwrite": "INSERT OVERWRITE",
-        "alternative": "INSERT OR REPLACE / OR IGNORE: " + _NO_KEY,
-        "ignore": "INSERT IGNORE",
-        "where": "INSERT ... WHERE",
-        "partition": "INSERT ... PARTITION",
-        "using": "INSERT ... USING",
-        "exists": "INSERT ... IF NOT EXISTS",
+        "conflict": "INSERT ... ON CONFLICT is not supported: " + _NO_KEY,
+        "returning": "INSERT ... RETURNING is not supported",
+        "overwrite": "INSERT OVERWRITE is not supported",
+        "alternative": "INSERT OR REPLACE / OR IGNORE is not supported: " + _NO_KEY,
+        "ignore": "INSERT IGNORE is not supported",
+        "where": "INSERT ... WHERE is not supported",
+        "partition": "INSERT ... PARTITION is not supported",
+        "using": "INSERT ... USING is not supported",
+        "exists": "INSERT ... IF NOT EXISTS is not supported",
     },
     exp.Delete: {
-        "using": "DELETE ... USING (other tables)",
-        "returning": "DELETE ... RETURNING",
-        "order": "DELETE ... ORDER BY",
-        "limit": "DELETE ... LIMIT",
-        "tables": "multi-table DELETE",
-        "with_": "WITH ... DELETE",
+        "using": "DELETE ... USING (other tables) is not supported",
+        "returning": "DELETE ... RETURNING is not supported",
+        "order": "DELETE ... ORDER BY is not supported",
+        "limit": "DELETE ... LIMIT is not supported",
+        "tables": "multi-table DELETE is not supported",
+        "with_": "WITH ... DELETE is not supported",
     },
     exp.Update: {
-        "from_": "UPDATE ... FROM (other tables)",
-        "returning": "UPDATE ... RETURNING",
-        "order": "UPDATE ... ORDER BY",
-        "limit": "UPDATE ... LIMIT",
-        "with_": "WITH ... UPDATE",
+        "from_": "UPDATE ... FROM (other tables) is not supported",
+        "returning": "UPDATE ... RETURNING is not supported",
+        "order": "UPDATE ... ORDER BY is not supported",
+        "limit": "UPDATE ... LIMIT is not supported",
+        "with_": "WITH ... UPDATE is not supported",
     },
 }
 
@@ -940,7 +984,7 @@ def as_dml(tree: exp.Expr) -> Dml | None:
     verb = _STATEMENT_NAMES[type(tree).__name__]
     for arg, what in _UNSUPPORTED_ARGS[type(tree)].items():
         if tree.args.get(arg):
-            raise InvalidPredicateError(f"{what} is not supported")
+            raise InvalidPredicateError(what)
 
     target, columns = tree.this, None
     if isinstance(target, exp.Schema):

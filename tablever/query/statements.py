@@ -178,7 +178,7 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
             "not atomic on object stores; tv.copy the table to the new name, then DROP TABLE")
     table = tables.target(target.name)
     if isinstance(action, exp.ColumnDef) and isinstance(action.args.get("kind"), exp.DataType):
-        col = column_def(action)
+        col = column_def(action, f"ALTER TABLE {target.name} ADD COLUMN")
         field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
         table.add_column(col.name, field.type, nullable=field.nullable, message=message)
         return _count(0)
