@@ -152,6 +152,13 @@ def _expand_stars(when: exp.When, columns: Sequence[str], source_columns: Sequen
         same_count()
         pairs = list(zip(columns, source_columns, strict=True))
     elif isinstance(then, exp.Insert) and _by_name(then):
+        known = {c.lower() for c in columns}
+        unknown = [c for c in source_columns if c.lower() not in known]
+        if unknown:  # as DuckDB's MERGE and INSERT BY NAME refuse them
+            raise InvalidPredicateError(
+                f"MERGE ... INSERT BY NAME: table {table!r} has no column "
+                f"{', '.join(map(repr, unknown))} (its columns: {', '.join(columns)}); "
+                "select only the table's columns in the USING query")
         by_lower = {c.lower(): c for c in source_columns}
         pairs = [(c, by_lower[c.lower()]) for c in columns if c.lower() in by_lower]
     elif isinstance(then, exp.Update) and any(isinstance(e, exp.Star) for e in then.expressions):

@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -571,5 +571,8 @@ SqlModel.TestCase.settings = settings(
     stateful_step_count=30 if EXAMPLES else 12,
     deadline=None,
     suppress_health_check=list(HealthCheck),
+    # SQL_MODEL_SHRINK=0: report the first failing sequence as found (shrinking a long
+    # one can take minutes)
+    phases=[p for p in Phase if p is not Phase.shrink or os.environ.get("SQL_MODEL_SHRINK") != "0"],
 )
 TestSqlModel = SqlModel.TestCase
