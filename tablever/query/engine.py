@@ -473,6 +473,12 @@ def sandbox_connection(paths: Sequence[str], *, spare: bool = False) -> duckdb.D
     conn = _SPARE.take() if spare else _open_database()
     if paths:
         conn.execute("SET allowed_paths = " + _file_list_str(paths))
+    # No extension is installed or loaded on demand: a function of one that is not
+    # built in (excel_text, st_point, ...) is an error, never a download or a load of
+    # whatever sits in the user's extension directory.
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute("SET autoload_known_extensions = false")
+    conn.execute("SET allow_community_extensions = false")
     conn.execute("SET enable_external_access = false")
     conn.execute("SET lock_configuration = true")
     return conn

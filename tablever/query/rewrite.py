@@ -753,6 +753,11 @@ _DENIED_PREFIXES = (
 _DENIED_NAMES = {
     "query", "query_table", "getenv", "current_setting", "which_secret", "getvariable",
     "write_log", "checkpoint", "force_checkpoint", "summary",
+    # sets the session's random seed: later statements on a shared sandbox would see it
+    "setseed",
+    # DuckDB macros over refused catalog functions (duckdb_views(), duckdb_types(),
+    # duckdb_constraints(), pragma_database_size())
+    "pg_get_viewdef", "pg_get_constraintdef", "format_type", "get_block_size",
 }
 _FILE_SUFFIX = re.compile(
     r"\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|bz2|xz|xlsx|db|duckdb|sqlite|"
