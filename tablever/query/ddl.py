@@ -71,8 +71,8 @@ def as_create(tree: exp.Expr) -> CreateTable | None:
     if kind != "TABLE":
         what = f"CREATE {kind}" if kind else "this CREATE statement"
         raise InvalidPredicateError(
-            f"{what} is not supported: warehouse SQL creates tables only "
-            "(CREATE TABLE name (columns) or CREATE TABLE name AS SELECT ...)")
+            f"{what} is not supported: warehouse SQL creates tables only, CREATE TABLE is "
+            "the one CREATE (CREATE TABLE name (columns) or CREATE TABLE name AS SELECT ...)")
     props = tree.args.get("properties")
     if isinstance(props, exp.Properties) and props.expressions:
         shown = ", ".join(p.sql("duckdb") for p in props.expressions)

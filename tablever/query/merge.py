@@ -72,7 +72,9 @@ def merge_plan(tree: exp.Merge, columns: Sequence[str],
     name = merge_target(tree)
     assert name is not None
     if tree.args.get("returning"):
-        raise InvalidPredicateError("MERGE ... RETURNING is not supported")
+        raise InvalidPredicateError(
+            "MERGE ... RETURNING is not supported: run a SELECT first to see the rows it would "
+            "change")
     alias = tree.this.alias or name
     source, src_alias = merge_source(tree)
     new = tree.copy()

@@ -173,7 +173,8 @@ def parse(sql: str, *, dialect: str | None = None) -> exp.Expression:
         raise InvalidPredicateError("empty SQL: nothing to run", sql=text)
     if len(statements) > 1:
         raise InvalidPredicateError(
-            f"expected exactly one SQL statement, got {len(statements)}", sql=text
+            f"expected exactly one SQL statement, got {len(statements)}: run one statement per call",
+            sql=text
         )
     tree = statements[0]
     if not isinstance(tree, exp.Expression):  # pragma: no cover - sqlglot returns nodes
@@ -835,7 +836,9 @@ _FILES = ("the SQL reads and writes warehouse tables only: write the Arrow table
           "Warehouse.sql returns (or use `tablever sql ... --format parquet -o FILE`), and "
           "add a file's rows with Table.append")
 _HINTS = {
-    "COPY": _FILES, "EXPORT DATABASE": _FILES, "IMPORT DATABASE": _FILES,
+    "COPY": _FILES,
+    "EXPORT DATABASE": "tv.copy copies tables with their history; " + _FILES,
+    "IMPORT DATABASE": "tv.copy copies tables with their history; " + _FILES,
     "ATTACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
     "DETACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
     "USE": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
@@ -856,7 +859,7 @@ _HINTS = {
     "SUMMARIZE": "write the aggregate query (count, min, max, ...) instead",
     "DESCRIBE": "DESCRIBE takes a table (DESCRIBE events VERSION AS OF 3)",
     "SHOW": "SHOW TABLES lists the tables and DESCRIBE t a table's columns",
-    "CREATE": "CREATE TABLE is the one CREATE statement",
+    "CREATE": "warehouse SQL creates tables only, CREATE TABLE is the one CREATE",
     "DROP": "DROP is not supported yet",
     "ALTER": "ALTER is not supported yet",
     "SELECT ... INTO": "write CREATE TABLE name AS SELECT ...",
@@ -873,8 +876,9 @@ def _refused(what: str) -> InvalidPredicateError:
     hint = _HINTS.get(what, "")
     return InvalidPredicateError(
         f"{what} is not allowed: tablever SQL runs queries (SELECT, UNION/INTERSECT/EXCEPT, "
-        "WITH, VALUES) over warehouse tables, INSERT, DELETE and UPDATE on them, CREATE "
-        "TABLE, DESCRIBE and SHOW TABLES" + (f"; {hint}" if hint else "")
+        "WITH, VALUES) over warehouse tables, INSERT, DELETE, UPDATE and MERGE on them, "
+        "CREATE TABLE, ALTER TABLE, DROP TABLE, DESCRIBE and SHOW TABLES"
+        + (f"; {hint}" if hint else "")
     )
 
 
@@ -937,10 +941,11 @@ def _check_table(table: exp.Table) -> None:
 
 _NO_KEY = ("warehouse tables have no PRIMARY KEY or UNIQUE constraint (DuckDB refuses it on "
            "such a table too); use Table.upsert(rows, on=[key columns])")
+_RETURNING = ": run a SELECT first to see the rows it would return"
 _UNSUPPORTED_ARGS: dict[type[exp.Expr], dict[str, str]] = {
     exp.Insert: {
         "conflict": "INSERT ... ON CONFLICT is not supported: " + _NO_KEY,
-        "returning": "INSERT ... RETURNING is not supported",
+        "returning": "INSERT ... RETURNING is not supported" + _RETURNING,
         "overwrite": "INSERT OVERWRITE is not supported",
         "alternative": "INSERT OR REPLACE / OR IGNORE is not supported: " + _NO_KEY,
         "ignore": "INSERT IGNORE is not supported",
@@ -950,16 +955,18 @@ _UNSUPPORTED_ARGS: dict[type[exp.Expr], dict[str, str]] = {
         "exists": "INSERT ... IF NOT EXISTS is not supported",
     },
     exp.Delete: {
-        "using": "DELETE ... USING (other tables) is not supported",
-        "returning": "DELETE ... RETURNING is not supported",
+        "using": ("DELETE ... USING (other tables) is not supported: MERGE INTO t USING ... ON ... "
+                  "WHEN MATCHED THEN DELETE deletes the rows another table matches"),
+        "returning": "DELETE ... RETURNING is not supported" + _RETURNING,
         "order": "DELETE ... ORDER BY is not supported",
         "limit": "DELETE ... LIMIT is not supported",
         "tables": "multi-table DELETE is not supported",
         "with_": "WITH ... DELETE is not supported",
     },
     exp.Update: {
-        "from_": "UPDATE ... FROM (other tables) is not supported",
-        "returning": "UPDATE ... RETURNING is not supported",
+        "from_": ("UPDATE ... FROM (other tables) is not supported: MERGE INTO t USING ... ON ... "
+                  "WHEN MATCHED THEN UPDATE SET ... updates from another table"),
+        "returning": "UPDATE ... RETURNING is not supported" + _RETURNING,
         "order": "UPDATE ... ORDER BY is not supported",
         "limit": "UPDATE ... LIMIT is not supported",
         "with_": "WITH ... UPDATE is not supported",

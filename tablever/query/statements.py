@@ -148,7 +148,8 @@ def _drop(wh: Warehouse, tables: _Tables, tree: exp.Drop, *, message: str) -> pa
     if (kind != "TABLE" or not isinstance(target, exp.Table) or tree.args.get("cascade")
             or tree.args.get("temporary") or target.args.get("db")):
         raise InvalidPredicateError(
-            f"DROP {kind or ''} is not supported: DROP TABLE [IF EXISTS] name drops a table")
+            f"DROP {kind or ''} is not supported: only tables are stored; DROP TABLE [IF EXISTS] "
+            "name drops a table")
     name = tables.find(target.name)
     if name is None or tables.get(name).dropped is not None:
         if tree.args.get("exists"):
