@@ -135,7 +135,10 @@ def _run(wh: Warehouse, query: str, *, dialect: str | None,
         count = snap.summary["deleted_rows"] if snap.version != before else 0
     else:
         before = target.latest().version
-        snap = target.update(dml.assignments, dml.where, message=msg, properties={"sql": text})
+        # SET names columns as DuckDB does, in any case (quoted or not)
+        lower = {n.lower(): n for n in target.schema.names}
+        assignments = {lower.get(c.lower(), c): v for c, v in dml.assignments.items()}
+        snap = target.update(assignments, dml.where, message=msg, properties={"sql": text})
         count = snap.summary["added_rows"] if snap.version != before else 0
     return _count(count)
 

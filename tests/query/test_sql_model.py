@@ -46,8 +46,22 @@ NAMES = ("a", "b", "c")
 # DuckDB type -> the types it widens to, as ALTER COLUMN ... TYPE allows it
 WIDER = {"SMALLINT": ["INTEGER", "BIGINT"], "INTEGER": ["BIGINT"], "FLOAT": ["DOUBLE"]}
 TYPES = ["INTEGER", "BIGINT", "SMALLINT", "DOUBLE", "FLOAT", "VARCHAR", "BOOLEAN", "DATE",
-         "DECIMAL(9,2)", "TIMESTAMP"]
-COLUMN_NAMES = ["s", "x", "n", "d", "f", "flag"]
+         "DECIMAL(9,2)", "TIMESTAMP", "TIMESTAMPTZ", "INTEGER[]"]
+COLUMN_NAMES = ["s", "x", "n", "d", "f", "Flag"]
+
+
+def _base(sql_type: str) -> str:
+    """The kind of a DuckDB type name, as DESCRIBE or CREATE TABLE spell it."""
+    if sql_type.endswith("[]"):
+        return "LIST"
+    if sql_type in ("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"):
+        return "TIMESTAMPTZ"
+    return sql_type.split("(")[0]
+
+
+def _cased(draw: Any, name: str) -> str:
+    """A name as a user may write it: DuckDB matches names in any case, quoted or not."""
+    return str(draw(st.sampled_from([name, name.upper(), name.lower(), f'"{name.upper()}"'])))
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,7 @@ class Refusal:
 def _literal(draw: Any, sql_type: str, *, valid_only: bool = False) -> str:
     """A literal for a column of ``sql_type``, of any literal type DuckDB's INSERT may
     cast to it (and, unless ``valid_only``, some it cannot)."""
-    base = sql_type.split("(")[0]
+    base = _base(sql_type)
     good: dict[str, list[str]] = {
         "INTEGER": ["0", "1", "-3", "42", "'7'", "2.5", "NULL"],
         "BIGINT": ["0", "5", "-9", "'12'", "3000000000", "NULL"],
@@ -83,12 +97,16 @@ def _literal(draw: Any, sql_type: str, *, valid_only: bool = False) -> str:
         "DATE": ["'2024-02-03'", "DATE '2023-01-01'", "NULL"],
         "DECIMAL": ["1.005", "'3.14'", "7", "-0.5", "NULL"],
         "TIMESTAMP": ["'2024-01-02 03:04:05'", "TIMESTAMP '2020-02-29 12:00:00'", "NULL"],
+        "TIMESTAMPTZ": ["'2024-01-02 03:04:05+02'", "TIMESTAMPTZ '2020-02-29 12:00:00Z'",
+                        "'2024-06-01 00:00:00'", "NULL"],
+        "LIST": ["[1, 2]", "'[3]'", "[]", "[NULL, 4]", "NULL"],
     }
     bad: dict[str, list[str]] = {
         "INTEGER": ["'x'", "3000000000"], "BIGINT": ["'1.2.3'"],
         "SMALLINT": ["100000"], "DOUBLE": ["'abc'"], "FLOAT": ["'one'"],
         "BOOLEAN": ["'maybe'"], "DATE": ["'2024-13-01'", "5"],
         "DECIMAL": ["12345678.9"], "TIMESTAMP": ["'yesterday-ish'"], "VARCHAR": [],
+        "TIMESTAMPTZ": ["'2024-02-30 00:00:00+00'"], "LIST": ["['x']"],
     }
     pool = good[base] + ([] if valid_only else bad[base])
     return str(draw(st.sampled_from(pool)))
@@ -97,7 +115,7 @@ def _literal(draw: Any, sql_type: str, *, valid_only: bool = False) -> str:
 def _from_i(draw: Any, sql_type: str) -> str:
     """An expression of ``sql_type`` over a ``range`` column ``i`` (sometimes NULL,
     sometimes out of range for its type)."""
-    base = sql_type.split("(")[0]
+    base = _base(sql_type)
     exprs = {
         "INTEGER": ["CAST(i AS INTEGER)", "CAST(i * 7 % 5 AS INTEGER)", "CAST(i AS INTEGER) - 3"],
         "BIGINT": ["i", "i * 1000000007", "-i"],
@@ -109,6 +127,8 @@ def _from_i(draw: Any, sql_type: str) -> str:
         "DATE": ["DATE '2024-01-01' + CAST(i AS INTEGER)"],
         "DECIMAL": ["CAST(i * 0.25 AS DECIMAL(9,2))"],
         "TIMESTAMP": ["TIMESTAMP '2024-01-01 00:00:00' + to_hours(i)"],
+        "TIMESTAMPTZ": ["TIMESTAMPTZ '2024-01-01 00:00:00+05' + to_hours(i)"],
+        "LIST": ["[CAST(i AS INTEGER), NULL]", "CAST([] AS INTEGER[])"],
     }
     expr = str(draw(st.sampled_from(exprs[base])))
     if draw(st.booleans()):
@@ -122,13 +142,16 @@ def _predicate(draw: Any, cols: list[Col], depth: int = 0) -> str:
                                                                   if depth < 2 else [])))
     if kind == "null":
         return f"{col.name} IS {draw(st.sampled_from(['', 'NOT ']))}NULL"
+    if _base(col.type) == "LIST":
+        return f"len({col.name}) {draw(st.sampled_from(['=', '>']))} {draw(st.integers(0, 2))}"
     if kind == "mod" and col.type in ("INTEGER", "BIGINT", "SMALLINT"):
         return f"{col.name} % 2 = {draw(st.integers(0, 1))}"
     if kind in ("cmp", "mod"):
         value = _literal(draw, col.type, valid_only=True)
         if value == "NULL":
             value = {"VARCHAR": "'abc'", "BOOLEAN": "TRUE", "DATE": "DATE '2024-01-05'",
-                     "TIMESTAMP": "TIMESTAMP '2024-01-01 05:00:00'"}.get(col.type, "1")
+                     "TIMESTAMP": "TIMESTAMP '2024-01-01 05:00:00'",
+                     "TIMESTAMPTZ": "TIMESTAMPTZ '2024-01-01 05:00:00+00'"}.get(_base(col.type), "1")
         op = draw(st.sampled_from(["=", "<", ">=", "<>"]))
         return f"{col.name} {op} {value}"
     if kind == "not":
@@ -139,12 +162,13 @@ def _predicate(draw: Any, cols: list[Col], depth: int = 0) -> str:
 
 def _row_expr(draw: Any, col: Col, cols: list[Col]) -> str:
     """A SET value for ``col``: a literal, an expression over the row, or another column."""
-    base = col.type.split("(")[0]
+    base = _base(col.type)
     own = {
         "INTEGER": f"{col.name} + 1", "BIGINT": f"{col.name} * 2", "SMALLINT": f"{col.name} * 300",
         "DOUBLE": f"{col.name} / 2", "FLOAT": f"{col.name} * 2", "VARCHAR": f"upper({col.name})",
         "BOOLEAN": f"NOT {col.name}", "DATE": f"{col.name} + 1",
         "DECIMAL": f"{col.name} * 2", "TIMESTAMP": f"{col.name} + INTERVAL 1 HOUR",
+        "TIMESTAMPTZ": f"{col.name} - INTERVAL 1 DAY", "LIST": f"list_append({col.name}, 1)",
     }[base]
     other = draw(st.sampled_from(cols)).name
     return str(draw(st.sampled_from([_literal(draw, col.type), own, other])))
@@ -226,6 +250,8 @@ class SqlModel(RuleBasedStateMachine):
         self.wh = tv.Warehouse(os.path.join(self.root, "wh"))
         self.ref = duckdb.connect()
         self.scratch = duckdb.connect()
+        for conn in (self.ref, self.scratch):
+            conn.execute("SET TimeZone = 'UTC'")  # as tablever's SQL runs
         # table -> per version: (its saved copy in the reference, its columns)
         self.versions: dict[str, list[tuple[str, list[Col]]]] = {}
         self.live: dict[str, list[Col]] = {}  # tables that exist (not dropped)
@@ -392,29 +418,30 @@ class SqlModel(RuleBasedStateMachine):
         draw = data.draw
         name = draw(st.sampled_from(sorted(self.live)))
         cols = self.live[name]
+        target = _cased(draw, name)
         form = draw(st.sampled_from(["values", "columns", "by name", "range", "table"]))
         position = "BY POSITION " if draw(st.integers(0, 3)) == 0 else ""
         if form == "values":
-            self.run(f"INSERT INTO {name} {position}VALUES {_rows(draw, cols)}")
+            self.run(f"INSERT INTO {target} {position}VALUES {_rows(draw, cols)}")
         elif form == "columns":
             some = draw(st.permutations(cols))[: draw(st.integers(1, len(cols)))]
-            names = ", ".join(c.name for c in some)
-            self.run(f"INSERT INTO {name} {position}({names}) VALUES {_rows(draw, list(some))}")
+            names = ", ".join(_cased(draw, c.name) for c in some)
+            self.run(f"INSERT INTO {target} {position}({names}) VALUES {_rows(draw, list(some))}")
         elif form == "by name":
             some = draw(st.permutations(cols))[: draw(st.integers(1, len(cols)))]
             items = ", ".join(f"{_from_i(draw, c.type)} AS {c.name}" for c in some)
             n = draw(st.integers(0, 5))
-            self.run(f"INSERT INTO {name} BY NAME SELECT {items} FROM range({n}) r(i)")
+            self.run(f"INSERT INTO {target} BY NAME SELECT {items} FROM range({n}) r(i)")
         elif form == "range":
             items = ", ".join(_from_i(draw, c.type) for c in cols)
             n = draw(st.integers(0, 40))
-            self.run(f"INSERT INTO {name} {position}SELECT {items} FROM range({n}) r(i)")
+            self.run(f"INSERT INTO {target} {position}SELECT {items} FROM range({n}) r(i)")
         else:
             source = self._source(draw, old=False)
             assert source is not None
             tv_src, ref_src, _ = source
-            self.run(f"INSERT INTO {name} {position}SELECT * FROM {tv_src}",
-                     f"INSERT INTO {name} {position}SELECT * FROM {ref_src}")
+            self.run(f"INSERT INTO {target} {position}SELECT * FROM {tv_src}",
+                     f"INSERT INTO {target} {position}SELECT * FROM {ref_src}")
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
@@ -422,7 +449,7 @@ class SqlModel(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(sorted(self.live)))
         where = f" WHERE {_predicate(data.draw, self.live[name])}" if data.draw(
             st.integers(0, 5)) else ""
-        self.run(f"DELETE FROM {name}{where}")
+        self.run(f"DELETE FROM {_cased(data.draw, name)}{where}")
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
@@ -432,9 +459,9 @@ class SqlModel(RuleBasedStateMachine):
         cols = self.live[name]
         targets = draw(st.lists(st.sampled_from(cols), min_size=1, max_size=2,
                                 unique_by=lambda c: c.name))
-        sets = ", ".join(f"{c.name} = {_row_expr(draw, c, cols)}" for c in targets)
+        sets = ", ".join(f"{_cased(draw, c.name)} = {_row_expr(draw, c, cols)}" for c in targets)
         where = f" WHERE {_predicate(draw, cols)}" if draw(st.booleans()) else ""
-        self.run(f"UPDATE {name} SET {sets}{where}")
+        self.run(f"UPDATE {_cased(draw, name)} SET {sets}{where}")
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
@@ -469,7 +496,8 @@ class SqlModel(RuleBasedStateMachine):
                 insert = (f"({', '.join(c.name for c in common)}) "
                           f"VALUES ({', '.join('s.' + c.name for c in common)})")
             whens.append(f"WHEN NOT MATCHED THEN INSERT {insert}")
-        tail = f" AS s ON {name}.k = s.k " + " ".join(whens)
+        target = _cased(draw, name)
+        tail = f" AS s ON {target}.k = s.k " + " ".join(whens)
 
         def duplicates() -> bool:
             # a target row two source rows match: the SQL standard's error, which
@@ -478,8 +506,8 @@ class SqlModel(RuleBasedStateMachine):
                 f"SELECT 1 FROM {name} JOIN {ref_using} AS s ON {name}.k = s.k "
                 f"GROUP BY {name}.rowid HAVING count(*) > 1").fetchall())
 
-        self.run(f"MERGE INTO {name} USING {tv_using}{tail}",
-                 f"MERGE INTO {name} USING {ref_using}{tail}",
+        self.run(f"MERGE INTO {target} USING {tv_using}{tail}",
+                 f"MERGE INTO {target} USING {ref_using}{tail}",
                  refusal=Refusal(DuplicateKeyError, duplicates))
 
     @precondition(lambda self: self.live)
@@ -488,14 +516,14 @@ class SqlModel(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(sorted(self.live)))
         tail, refused = COLUMN_CHANGES[change](data.draw, self.live[name])
         refusal = Refusal(refused, lambda: True) if refused is not None else None
-        self.run(f"ALTER TABLE {name} {tail}", refusal=refusal)
+        self.run(f"ALTER TABLE {_cased(data.draw, name)} {tail}", refusal=refusal)
 
     @precondition(lambda self: self.versions)
     @rule(data=st.data())
     def drop_table(self, data: Any) -> None:
         name = data.draw(st.sampled_from(sorted(self.versions)))
         exists = "IF EXISTS " if data.draw(st.booleans()) else ""
-        self.run(f"DROP TABLE {exists}{name}")
+        self.run(f"DROP TABLE {exists}{_cased(data.draw, name)}")
 
     @precondition(lambda self: self.versions)
     @rule(data=st.data())
