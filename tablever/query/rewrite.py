@@ -1044,7 +1044,11 @@ def as_dml(tree: exp.Expr) -> Dml | None:
             )
         if column.name.lower() in {c.lower() for c in assignments}:
             raise InvalidPredicateError(f"UPDATE: column {column.name} is set twice")
-        assignments[column.name] = _scalar_sql(item.expression, names, verb)
+        value = item.expression
+        if (isinstance(value, exp.Column) and not value.table and value.name.upper() == "DEFAULT"
+                and not value.this.quoted):
+            value = exp.Null()  # a column's DEFAULT is NULL: tables have no default values
+        assignments[column.name] = _scalar_sql(value, names, verb)
     return Dml("update", target.name, where_sql, assignments, None, None)
 
 

@@ -181,8 +181,12 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
             f"ALTER TABLE {target.name} RENAME TO is refused: renaming a table's folder is "
             "not atomic on object stores; tv.copy the table to the new name, then DROP TABLE")
     table = tables.target(target.name)
+    # a column is named in any case, quoted or not, as in DuckDB
+    existing = {n.lower(): n for n in table.schema.names}.get(action.name.lower())
     if isinstance(action, exp.ColumnDef) and isinstance(action.args.get("kind"), exp.DataType):
         col = column_def(action, f"ALTER TABLE {target.name} ADD COLUMN")
+        if existing is not None and action.args.get("exists"):
+            return _count(0)  # ADD COLUMN IF NOT EXISTS of a column the table has
         field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
         table.add_column(col.name, field.type, nullable=field.nullable, message=message)
         return _count(0)
@@ -190,7 +194,7 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
             and not action.args.get("using") and not action.args.get("collate")):
         col = Column(action.name, action.args["dtype"], False)
         field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
-        table.alter_column(action.name, field.type, message=message)
+        table.alter_column(existing or action.name, field.type, message=message)
         return _count(0)
     raise InvalidPredicateError(
         f"ALTER TABLE {target.name} {action.sql('duckdb')} is not supported yet: "

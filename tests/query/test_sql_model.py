@@ -171,7 +171,7 @@ def _row_expr(draw: Any, col: Col, cols: list[Col]) -> str:
         "TIMESTAMPTZ": f"{col.name} - INTERVAL 1 DAY", "LIST": f"list_append({col.name}, 1)",
     }[base]
     other = draw(st.sampled_from(cols)).name
-    return str(draw(st.sampled_from([_literal(draw, col.type), own, other])))
+    return str(draw(st.sampled_from([_literal(draw, col.type), own, other, "DEFAULT"])))
 
 
 def _rows(draw: Any, cols: list[Col]) -> str:
@@ -205,15 +205,16 @@ ColumnChange = Callable[[Any, list[Col]], "tuple[str, type[TableverError] | None
 
 
 def _add_column(draw: Any, cols: list[Col]) -> tuple[str, type[TableverError] | None]:
-    taken = {c.name for c in cols}
-    name = draw(st.sampled_from([n for n in [*COLUMN_NAMES, "extra", "k"] if n not in taken]
-                                or ["k"]))
+    names = [*COLUMN_NAMES, "extra", "k"]
+    free = [n for n in names if n.lower() not in {c.name.lower() for c in cols}]
+    name = draw(st.sampled_from(free if free and draw(st.integers(0, 3)) else names))
     sql_type = draw(st.sampled_from(TYPES))
     if draw(st.integers(0, 3)) == 0:
         # tables have no column defaults: refused (docs/sql.md, CREATE TABLE constraints)
         return (f"ADD COLUMN {name} {sql_type} DEFAULT {_literal(draw, sql_type, valid_only=True)}",
                 InvalidPredicateError)
-    return f"ADD COLUMN {name} {sql_type}", None
+    exists = "IF NOT EXISTS " if draw(st.booleans()) else ""
+    return f"ADD COLUMN {exists}{_cased(draw, name)} {sql_type}", None
 
 
 def _alter_type(draw: Any, cols: list[Col]) -> tuple[str, type[TableverError] | None]:
@@ -223,7 +224,7 @@ def _alter_type(draw: Any, cols: list[Col]) -> tuple[str, type[TableverError] | 
     col = draw(st.sampled_from(widenable))
     wider = draw(st.sampled_from(WIDER[col.type]))
     verb = draw(st.sampled_from(["TYPE", "SET DATA TYPE"]))
-    return f"ALTER COLUMN {col.name} {verb} {wider}", None
+    return f"ALTER COLUMN {_cased(draw, col.name)} {verb} {wider}", None
 
 
 COLUMN_CHANGES: dict[str, ColumnChange] = {

@@ -364,3 +364,24 @@ def test_names_match_in_any_case_as_in_duckdb(tmp_path: Path, stmt: str) -> None
     got = wh.sql("SELECT * FROM t ORDER BY ALL")
     assert got.column_names == ["k", "Flag"]
     assert [tuple(r.values()) for r in got.to_pylist()] == want
+
+
+@pytest.mark.parametrize("stmt", [
+    "ALTER TABLE T ALTER COLUMN flag TYPE BIGINT",
+    'ALTER TABLE t ALTER COLUMN "K" SET DATA TYPE BIGINT',
+    "ALTER TABLE t ADD COLUMN IF NOT EXISTS FLAG INTEGER",
+    "ALTER TABLE t ADD COLUMN IF NOT EXISTS z INTEGER",
+    "UPDATE t SET flag = DEFAULT WHERE k = 2",
+])
+def test_alter_and_update_read_names_and_default_as_duckdb(tmp_path: Path, stmt: str) -> None:
+    conn = duckdb.connect()
+    wh = tv.Warehouse(tmp_path / "wh")
+    for run in (conn.execute, wh.sql):
+        run('CREATE TABLE t (k INTEGER, "Flag" SMALLINT)')
+        run("INSERT INTO t VALUES (1, NULL), (2, 3)")
+        run(stmt)
+    want = conn.sql("SELECT * FROM t ORDER BY ALL").fetchall()
+    got = wh.sql("SELECT * FROM t ORDER BY ALL")
+    assert [tuple(r.values()) for r in got.to_pylist()] == want
+    assert [r[:2] for r in conn.sql("DESCRIBE t").fetchall()] == [
+        (r["column_name"], r["column_type"]) for r in wh.sql("DESCRIBE t").to_pylist()]
