@@ -106,6 +106,7 @@ def merge_plan(tree: exp.Merge, columns: Sequence[str],
         check_read_only(exp.select(*[p.copy() for p in parts]).from_(SOURCE))
     for when in whens:
         _expand_stars(when, columns, source_columns, src_alias, name)
+        _defaults_to_null(when)
     for when in whens:
         then = when.args.get("then")
         if isinstance(then, exp.Insert) and then.this is None and isinstance(
@@ -123,6 +124,28 @@ def merge_plan(tree: exp.Merge, columns: Sequence[str],
         check = (f'SELECT 1 FROM {TARGET} AS "{alias}" JOIN {SOURCE} AS "{src_alias}" ON {on} '
                  f'GROUP BY "{alias}".{ROW_ID} HAVING count(*) > 1 LIMIT 1')
     return MergePlan(name, source, new.sql("duckdb"), check)
+
+
+def _is_default(node: exp.Expr) -> bool:
+    """``DEFAULT`` as a value (sqlglot reads it as a column or a variable)."""
+    if isinstance(node, exp.Var):
+        return node.name.upper() == "DEFAULT"
+    return (isinstance(node, exp.Column) and not node.table and node.name.upper() == "DEFAULT"
+            and not node.this.quoted)
+
+
+def _defaults_to_null(when: exp.When) -> None:
+    """``SET c = DEFAULT`` and ``VALUES (DEFAULT)`` as NULL: tables have no column
+    defaults (the relation DuckDB merges into has none to give)."""
+    then = when.args.get("then")
+    values: list[exp.Expr] = []
+    if isinstance(then, exp.Update):
+        values = [a.expression for a in then.expressions if isinstance(a, exp.EQ)]
+    elif isinstance(then, exp.Insert) and isinstance(then.expression, exp.Tuple):
+        values = list(then.expression.expressions)
+    for value in values:
+        if _is_default(value):
+            value.replace(exp.Null())
 
 
 def _by_name(then: exp.Insert) -> bool:
