@@ -486,7 +486,9 @@ class SqlModel(RuleBasedStateMachine):
             cond = f" AND {_predicate(draw, [Col('s.' + c.name, c.type, False) for c in src_cols])}" \
                 if draw(st.booleans()) else ""
             if shared and draw(st.booleans()):
-                sets = ", ".join(f"{c.name} = s.{c.name}" for c in shared)
+                sets = ", ".join(
+                    f"{_cased(draw, c.name)} = {draw(st.sampled_from(['s.' + c.name] * 3 + ['DEFAULT']))}"
+                    for c in shared)
                 whens.append(f"WHEN MATCHED{cond} THEN UPDATE SET {sets}")
             else:
                 whens.append(f"WHEN MATCHED{cond} THEN DELETE")
