@@ -12,8 +12,13 @@ The few places where tablever refuses on purpose what DuckDB runs (documented in
 docs/sql.md) are named in :class:`Refusal`: the statement must then fail with that class,
 and the reference rolls back.
 
-``SQL_MODEL_EXAMPLES=2000 make fuzz-sql`` runs the long profile; the suite runs a few
-examples.
+The suite runs a few short examples; ``make fuzz-sql`` runs the long profile
+(``SQL_MODEL_EXAMPLES``, default 2000, of 30 steps each). ``SQL_MODEL_TRACE=1`` prints
+each statement and how both sides took it; ``SQL_MODEL_SHRINK=0`` reports a failing
+sequence without shrinking it.
+
+ALTER TABLE's column changes are drawn from :data:`COLUMN_CHANGES`: RENAME COLUMN and
+DROP COLUMN plug in there.
 """
 
 from __future__ import annotations
