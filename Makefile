@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-dev
 # The demo needs tablever and its runtime dependencies only; tests and lint add [dev].
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint bench bench-scale bench-s3 bench-spark soak clean fuzz screenshots
+.PHONY: demo test lint bench bench-scale bench-s3 bench-spark soak clean fuzz fuzz-sql screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -57,3 +57,9 @@ soak: $(STAMP)
 # The long differential run against DuckDB, as long as it is given: FUZZ_SECONDS=600 make fuzz
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.differential --seconds $(or $(FUZZ_SECONDS),300)
+
+# The long model run of random DDL and DML through Warehouse.sql against DuckDB
+# (tests/query/test_sql_model.py): SQL_MODEL_EXAMPLES=5000 make fuzz-sql
+fuzz-sql: $(STAMP)
+	SQL_MODEL_EXAMPLES=$(or $(SQL_MODEL_EXAMPLES),2000) $(BIN)/python -m pytest -q -p no:xdist \
+		tests/query/test_sql_model.py

@@ -71,8 +71,8 @@ def as_create(tree: exp.Expr) -> CreateTable | None:
     if kind != "TABLE":
         what = f"CREATE {kind}" if kind else "this CREATE statement"
         raise InvalidPredicateError(
-            f"{what} is not supported: warehouse SQL creates tables only "
-            "(CREATE TABLE name (columns) or CREATE TABLE name AS SELECT ...)")
+            f"{what} is not supported: warehouse SQL creates tables only, CREATE TABLE is "
+            "the one CREATE (CREATE TABLE name (columns) or CREATE TABLE name AS SELECT ...)")
     props = tree.args.get("properties")
     if isinstance(props, exp.Properties) and props.expressions:
         shown = ", ".join(p.sql("duckdb") for p in props.expressions)
@@ -111,10 +111,10 @@ def as_create(tree: exp.Expr) -> CreateTable | None:
     return CreateTable(table.name, columns, source, if_not_exists, replace)
 
 
-def _column(item: exp.Expr) -> Column:
+def _column(item: exp.Expr, statement: str = "CREATE TABLE") -> Column:
     if not isinstance(item, exp.ColumnDef) or not isinstance(item.args.get("kind"), exp.DataType):
         raise InvalidPredicateError(
-            f"CREATE TABLE: {item.sql('duckdb')} is not supported: tables have no "
+            f"{statement}: {item.sql('duckdb')} is not supported: tables have no "
             "constraints; give each column a name and a type")
     not_null = False
     for constraint in item.args.get("constraints") or []:
@@ -122,10 +122,15 @@ def _column(item: exp.Expr) -> Column:
         if isinstance(kind, exp.NotNullColumnConstraint) and not kind.args.get("allow_null"):
             not_null = True
             continue
+        if isinstance(kind, exp.DefaultColumnConstraint):
+            hint = ("a column is NULL where a write gives no value; to fill a new column, "
+                    f"add it, then UPDATE ... SET {item.name} = <value>")
+        else:
+            hint = "use Table.upsert(rows, on=[...]) for keyed writes"
         raise InvalidPredicateError(
-            f"CREATE TABLE: column {item.name!r} {constraint.sql('duckdb')} is not supported:"
+            f"{statement}: column {item.name!r} {constraint.sql('duckdb')} is not supported:"
             " warehouse tables have no keys, checks or defaults (NOT NULL is the one "
-            "constraint they keep); use Table.upsert(rows, on=[...]) for keyed writes")
+            f"constraint they keep); {hint}")
     return Column(item.name, item.args["kind"], not_null)
 
 
@@ -174,7 +179,7 @@ def as_describe(sql: str, *, dialect: str | None = None) -> Describe | ShowTable
     return Describe(ref)
 
 
-def column_def(item: exp.Expr) -> Column:
+def column_def(item: exp.Expr, statement: str = "CREATE TABLE") -> Column:
     """A column definition of CREATE TABLE or ALTER TABLE ADD COLUMN (name, type,
-    NOT NULL); any other constraint is an InvalidPredicateError."""
-    return _column(item)
+    NOT NULL); any other constraint is an InvalidPredicateError naming ``statement``."""
+    return _column(item, statement)

@@ -544,6 +544,12 @@ def sandbox_connection(paths: Sequence[str], *, spare: bool = False) -> duckdb.D
         conn.execute("SET VARIABLE __tv_allowed = $1::VARCHAR[]", [list(paths)])
         conn.execute("SET allowed_paths = getvariable('__tv_allowed')")
         conn.execute("RESET VARIABLE __tv_allowed")
+    # No extension is installed or loaded on demand: a function of one that is not
+    # built in (excel_text, st_point, ...) is an error, never a download or a load of
+    # whatever sits in the user's extension directory.
+    conn.execute("SET autoinstall_known_extensions = false")
+    conn.execute("SET autoload_known_extensions = false")
+    conn.execute("SET allow_community_extensions = false")
     conn.execute("SET enable_external_access = false")
     conn.execute("SET lock_configuration = true")
     return conn

@@ -72,7 +72,9 @@ def merge_plan(tree: exp.Merge, columns: Sequence[str],
     name = merge_target(tree)
     assert name is not None
     if tree.args.get("returning"):
-        raise InvalidPredicateError("MERGE ... RETURNING is not supported")
+        raise InvalidPredicateError(
+            "MERGE ... RETURNING is not supported: run a SELECT first to see the rows it would "
+            "change")
     alias = tree.this.alias or name
     source, src_alias = merge_source(tree)
     new = tree.copy()
@@ -104,6 +106,7 @@ def merge_plan(tree: exp.Merge, columns: Sequence[str],
         check_read_only(exp.select(*[p.copy() for p in parts]).from_(SOURCE))
     for when in whens:
         _expand_stars(when, columns, source_columns, src_alias, name)
+        _defaults_to_null(when)
     for when in whens:
         then = when.args.get("then")
         if isinstance(then, exp.Insert) and then.this is None and isinstance(
@@ -121,6 +124,28 @@ def merge_plan(tree: exp.Merge, columns: Sequence[str],
         check = (f'SELECT 1 FROM {TARGET} AS "{alias}" JOIN {SOURCE} AS "{src_alias}" ON {on} '
                  f'GROUP BY "{alias}".{ROW_ID} HAVING count(*) > 1 LIMIT 1')
     return MergePlan(name, source, new.sql("duckdb"), check)
+
+
+def _is_default(node: exp.Expr) -> bool:
+    """``DEFAULT`` as a value (sqlglot reads it as a column or a variable)."""
+    if isinstance(node, exp.Var):
+        return node.name.upper() == "DEFAULT"
+    return (isinstance(node, exp.Column) and not node.table and node.name.upper() == "DEFAULT"
+            and not node.this.quoted)
+
+
+def _defaults_to_null(when: exp.When) -> None:
+    """``SET c = DEFAULT`` and ``VALUES (DEFAULT)`` as NULL: tables have no column
+    defaults (the relation DuckDB merges into has none to give)."""
+    then = when.args.get("then")
+    values: list[exp.Expr] = []
+    if isinstance(then, exp.Update):
+        values = [a.expression for a in then.expressions if isinstance(a, exp.EQ)]
+    elif isinstance(then, exp.Insert) and isinstance(then.expression, exp.Tuple):
+        values = list(then.expression.expressions)
+    for value in values:
+        if _is_default(value):
+            value.replace(exp.Null())
 
 
 def _by_name(then: exp.Insert) -> bool:
@@ -152,6 +177,13 @@ def _expand_stars(when: exp.When, columns: Sequence[str], source_columns: Sequen
         same_count()
         pairs = list(zip(columns, source_columns, strict=True))
     elif isinstance(then, exp.Insert) and _by_name(then):
+        known = {c.lower() for c in columns}
+        unknown = [c for c in source_columns if c.lower() not in known]
+        if unknown:  # as DuckDB's MERGE and INSERT BY NAME refuse them
+            raise InvalidPredicateError(
+                f"MERGE ... INSERT BY NAME: table {table!r} has no column "
+                f"{', '.join(map(repr, unknown))} (its columns: {', '.join(columns)}); "
+                "select only the table's columns in the USING query")
         by_lower = {c.lower(): c for c in source_columns}
         pairs = [(c, by_lower[c.lower()]) for c in columns if c.lower() in by_lower]
     elif isinstance(then, exp.Update) and any(isinstance(e, exp.Star) for e in then.expressions):

@@ -145,6 +145,8 @@ def parse(sql: str, *, dialect: str | None = None) -> exp.Expression:
     if not isinstance(sql, str):
         raise InvalidPredicateError(f"SQL must be a string, got {type(sql).__name__}")
     primary = _dialect(dialect)
+    text = sql
+    sql = _without_by_position(sql, primary)
     candidates = [primary]
     if _has_version_clause(sql, primary):
         candidates.append(_flipped(primary))
@@ -165,18 +167,19 @@ def parse(sql: str, *, dialect: str | None = None) -> exp.Expression:
         break
     else:
         assert first_error is not None
-        raise _parse_error(sql, first_error, primary) from first_error
+        raise _parse_error(text, first_error, primary) from first_error
 
     if not statements:
-        raise InvalidPredicateError("empty SQL: nothing to run", sql=sql)
+        raise InvalidPredicateError("empty SQL: nothing to run", sql=text)
     if len(statements) > 1:
         raise InvalidPredicateError(
-            f"expected exactly one SQL statement, got {len(statements)}", sql=sql
+            f"expected exactly one SQL statement, got {len(statements)}: run one statement per call",
+            sql=text
         )
     tree = statements[0]
     if not isinstance(tree, exp.Expression):  # pragma: no cover - sqlglot returns nodes
-        raise InvalidPredicateError("cannot parse SQL", sql=sql)
-    _reject_at_syntax(tree, sql)
+        raise InvalidPredicateError("cannot parse SQL", sql=text)
+    _reject_at_syntax(tree, text)
     return tree
 
 
@@ -197,6 +200,48 @@ def _parse_quietly(dialect: Dialect, sql: str) -> list[exp.Expr]:
         return [s for s in dialect.parse(sql) if s is not None]
     finally:
         logger.removeFilter(_QUIET)
+
+
+_NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.ALIAS}
+
+
+def _without_by_position(sql: str, dialect: Dialect) -> str:
+    """``sql`` with DuckDB's ``INSERT INTO t [AS a] BY POSITION ...`` read as
+    ``INSERT INTO t [AS a] ...`` (position is what INSERT does without it) and MERGE's
+    ``INSERT BY POSITION`` as ``INSERT *``, which is what they mean.
+
+    sqlglot reads ``BY NAME`` there but not ``BY POSITION``, so the two words are
+    blanked out in the text before it is parsed, keeping every other character where it
+    was (error positions stay true). Only a ``BY POSITION`` right after an INSERT's
+    target, or right after MERGE's ``INSERT``, is touched: ``ORDER BY position`` is not.
+
+    Example:
+        >>> _without_by_position("INSERT INTO t BY POSITION (a) VALUES (1)", Dialect.get_or_raise("duckdb"))
+        'INSERT INTO t             (a) VALUES (1)'
+    """
+    if "POSITION" not in sql.upper():
+        return sql
+    tokens = _tokens(sql, dialect)
+    if tokens is None:
+        return sql
+    out = sql
+    for i in range(1, len(tokens) - 1):
+        by, position = tokens[i], tokens[i + 1]
+        if (by.text.upper() != "BY" or position.text.upper() != "POSITION"
+                or position.token_type != TokenType.VAR):
+            continue
+        j = i - 1
+        if tokens[j].token_type == TokenType.INSERT:
+            word = "*"  # MERGE ... THEN INSERT BY POSITION
+        else:
+            while j > 0 and tokens[j].token_type in _NAME_TOKENS:
+                j -= 1
+            if j == i - 1 or tokens[j].token_type != TokenType.INTO:
+                continue
+            word = ""
+        width = position.end + 1 - by.start
+        out = out[:by.start] + word.ljust(width) + out[position.end + 1:]
+    return out
 
 
 def _dialect(name: str | None) -> Dialect:
@@ -709,6 +754,11 @@ _DENIED_PREFIXES = (
 _DENIED_NAMES = {
     "query", "query_table", "getenv", "current_setting", "which_secret", "getvariable",
     "write_log", "checkpoint", "force_checkpoint", "summary",
+    # sets the session's random seed: later statements on a shared sandbox would see it
+    "setseed",
+    # DuckDB macros over refused catalog functions (duckdb_views(), duckdb_types(),
+    # duckdb_constraints(), pragma_database_size())
+    "pg_get_viewdef", "pg_get_constraintdef", "format_type", "get_block_size",
 }
 _FILE_SUFFIX = re.compile(
     r"\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|bz2|xz|xlsx|db|duckdb|sqlite|"
@@ -786,7 +836,9 @@ _FILES = ("the SQL reads and writes warehouse tables only: write the Arrow table
           "Warehouse.sql returns (or use `tablever sql ... --format parquet -o FILE`), and "
           "add a file's rows with Table.append")
 _HINTS = {
-    "COPY": _FILES, "EXPORT DATABASE": _FILES, "IMPORT DATABASE": _FILES,
+    "COPY": _FILES,
+    "EXPORT DATABASE": "tv.copy copies tables with their history; " + _FILES,
+    "IMPORT DATABASE": "tv.copy copies tables with their history; " + _FILES,
     "ATTACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
     "DETACH": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
     "USE": "a warehouse is one namespace: open another one with tv.Warehouse(path)",
@@ -807,7 +859,7 @@ _HINTS = {
     "SUMMARIZE": "write the aggregate query (count, min, max, ...) instead",
     "DESCRIBE": "DESCRIBE takes a table (DESCRIBE events VERSION AS OF 3)",
     "SHOW": "SHOW TABLES lists the tables and DESCRIBE t a table's columns",
-    "CREATE": "CREATE TABLE is the one CREATE statement",
+    "CREATE": "warehouse SQL creates tables only, CREATE TABLE is the one CREATE",
     "DROP": "DROP is not supported yet",
     "ALTER": ("ALTER TABLE name ADD COLUMN, ALTER COLUMN ... TYPE, RENAME COLUMN and DROP "
               "COLUMN change the latest version; a version clause on the table is refused"),
@@ -825,8 +877,9 @@ def _refused(what: str) -> InvalidPredicateError:
     hint = _HINTS.get(what, "")
     return InvalidPredicateError(
         f"{what} is not allowed: tablever SQL runs queries (SELECT, UNION/INTERSECT/EXCEPT, "
-        "WITH, VALUES) over warehouse tables, INSERT, DELETE and UPDATE on them, CREATE "
-        "TABLE, DESCRIBE and SHOW TABLES" + (f"; {hint}" if hint else "")
+        "WITH, VALUES) over warehouse tables, INSERT, DELETE, UPDATE and MERGE on them, "
+        "CREATE TABLE, ALTER TABLE, DROP TABLE, DESCRIBE and SHOW TABLES"
+        + (f"; {hint}" if hint else "")
     )
 
 
@@ -889,32 +942,35 @@ def _check_table(table: exp.Table) -> None:
 
 _NO_KEY = ("warehouse tables have no PRIMARY KEY or UNIQUE constraint (DuckDB refuses it on "
            "such a table too); use Table.upsert(rows, on=[key columns])")
+_RETURNING = ": run a SELECT first to see the rows it would return"
 _UNSUPPORTED_ARGS: dict[type[exp.Expr], dict[str, str]] = {
     exp.Insert: {
-        "conflict": "INSERT ... ON CONFLICT: " + _NO_KEY,
-        "returning": "INSERT ... RETURNING",
-        "overwrite": "INSERT OVERWRITE",
-        "alternative": "INSERT OR REPLACE / OR IGNORE: " + _NO_KEY,
-        "ignore": "INSERT IGNORE",
-        "where": "INSERT ... WHERE",
-        "partition": "INSERT ... PARTITION",
-        "using": "INSERT ... USING",
-        "exists": "INSERT ... IF NOT EXISTS",
+        "conflict": "INSERT ... ON CONFLICT is not supported: " + _NO_KEY,
+        "returning": "INSERT ... RETURNING is not supported" + _RETURNING,
+        "overwrite": "INSERT OVERWRITE is not supported",
+        "alternative": "INSERT OR REPLACE / OR IGNORE is not supported: " + _NO_KEY,
+        "ignore": "INSERT IGNORE is not supported",
+        "where": "INSERT ... WHERE is not supported",
+        "partition": "INSERT ... PARTITION is not supported",
+        "using": "INSERT ... USING is not supported",
+        "exists": "INSERT ... IF NOT EXISTS is not supported",
     },
     exp.Delete: {
-        "using": "DELETE ... USING (other tables)",
-        "returning": "DELETE ... RETURNING",
-        "order": "DELETE ... ORDER BY",
-        "limit": "DELETE ... LIMIT",
-        "tables": "multi-table DELETE",
-        "with_": "WITH ... DELETE",
+        "using": ("DELETE ... USING (other tables) is not supported: MERGE INTO t USING ... ON ... "
+                  "WHEN MATCHED THEN DELETE deletes the rows another table matches"),
+        "returning": "DELETE ... RETURNING is not supported" + _RETURNING,
+        "order": "DELETE ... ORDER BY is not supported",
+        "limit": "DELETE ... LIMIT is not supported",
+        "tables": "multi-table DELETE is not supported",
+        "with_": "WITH ... DELETE is not supported",
     },
     exp.Update: {
-        "from_": "UPDATE ... FROM (other tables)",
-        "returning": "UPDATE ... RETURNING",
-        "order": "UPDATE ... ORDER BY",
-        "limit": "UPDATE ... LIMIT",
-        "with_": "WITH ... UPDATE",
+        "from_": ("UPDATE ... FROM (other tables) is not supported: MERGE INTO t USING ... ON ... "
+                  "WHEN MATCHED THEN UPDATE SET ... updates from another table"),
+        "returning": "UPDATE ... RETURNING is not supported" + _RETURNING,
+        "order": "UPDATE ... ORDER BY is not supported",
+        "limit": "UPDATE ... LIMIT is not supported",
+        "with_": "WITH ... UPDATE is not supported",
     },
 }
 
@@ -941,7 +997,7 @@ def as_dml(tree: exp.Expr) -> Dml | None:
     verb = _STATEMENT_NAMES[type(tree).__name__]
     for arg, what in _UNSUPPORTED_ARGS[type(tree)].items():
         if tree.args.get(arg):
-            raise InvalidPredicateError(f"{what} is not supported")
+            raise InvalidPredicateError(what)
 
     target, columns = tree.this, None
     if isinstance(target, exp.Schema):
@@ -989,7 +1045,11 @@ def as_dml(tree: exp.Expr) -> Dml | None:
             )
         if column.name.lower() in {c.lower() for c in assignments}:
             raise InvalidPredicateError(f"UPDATE: column {column.name} is set twice")
-        assignments[column.name] = _scalar_sql(item.expression, names, verb)
+        value = item.expression
+        if (isinstance(value, exp.Column) and not value.table and value.name.upper() == "DEFAULT"
+                and not value.this.quoted):
+            value = exp.Null()  # a column's DEFAULT is NULL: tables have no default values
+        assignments[column.name] = _scalar_sql(value, names, verb)
     return Dml("update", target.name, where_sql, assignments, None, None)
 
 

@@ -135,7 +135,10 @@ def _run(wh: Warehouse, query: str, *, dialect: str | None,
         count = snap.summary["deleted_rows"] if snap.version != before else 0
     else:
         before = target.latest().version
-        snap = target.update(dml.assignments, dml.where, message=msg, properties={"sql": text})
+        # SET names columns as DuckDB does, in any case (quoted or not)
+        lower = {n.lower(): n for n in target.schema.names}
+        assignments = {lower.get(c.lower(), c): v for c, v in dml.assignments.items()}
+        snap = target.update(assignments, dml.where, message=msg, properties={"sql": text})
         count = snap.summary["added_rows"] if snap.version != before else 0
     return _count(count)
 
@@ -148,7 +151,8 @@ def _drop(wh: Warehouse, tables: _Tables, tree: exp.Drop, *, message: str) -> pa
     if (kind != "TABLE" or not isinstance(target, exp.Table) or tree.args.get("cascade")
             or tree.args.get("temporary") or target.args.get("db")):
         raise InvalidPredicateError(
-            f"DROP {kind or ''} is not supported: DROP TABLE [IF EXISTS] name drops a table")
+            f"DROP {kind or ''} is not supported: only tables are stored; DROP TABLE [IF EXISTS] "
+            "name drops a table")
     name = tables.find(target.name)
     if name is None or tables.get(name).dropped is not None:
         if tree.args.get("exists"):
@@ -182,8 +186,12 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
             f"ALTER TABLE {target.name} RENAME TO is refused: renaming a table's folder is "
             "not atomic on object stores; tv.copy the table to the new name, then DROP TABLE")
     table = tables.target(target.name)
+    # a column is named in any case, quoted or not, as in DuckDB
+    existing = {n.lower(): n for n in table.schema.names}.get(action.name.lower())
     if isinstance(action, exp.ColumnDef) and isinstance(action.args.get("kind"), exp.DataType):
-        col = column_def(action)
+        col = column_def(action, f"ALTER TABLE {target.name} ADD COLUMN")
+        if existing is not None and action.args.get("exists"):
+            return _count(0)  # ADD COLUMN IF NOT EXISTS of a column the table has
         field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
         table.add_column(col.name, field.type, nullable=field.nullable, message=message)
         return _count(0)
@@ -191,7 +199,7 @@ def _alter(tables: _Tables, tree: exp.Alter, *, message: str) -> pa.Table:
             and not action.args.get("using") and not action.args.get("collate")):
         col = Column(action.name, action.args["dtype"], False)
         field = _declared(CreateTable(target.name, (col,), None, False, False)).field(0)
-        table.alter_column(action.name, field.type, message=message)
+        table.alter_column(existing or action.name, field.type, message=message)
         return _count(0)
     # SQL names columns in any case, as DuckDB does (names differing only in case are
     # refused in a table, so at most one column matches)

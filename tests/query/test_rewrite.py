@@ -687,3 +687,26 @@ def test_dml_is_refused_by_check_read_only() -> None:
     for sql in ("DELETE FROM events", "UPDATE events SET a = 1", "INSERT INTO t VALUES (1)"):
         with pytest.raises(InvalidPredicateError, match="not allowed"):
             check_read_only(parse(sql))
+
+
+@pytest.mark.parametrize(("sql", "read_as"), [
+    ("INSERT INTO t BY POSITION SELECT 1", "INSERT INTO t SELECT 1"),
+    ("INSERT INTO t AS x BY POSITION (a) VALUES (1)", "INSERT INTO t AS x (a) VALUES (1)"),
+    ("insert into main.t by position values (1)", "INSERT INTO main.t VALUES (1)"),
+    ("MERGE INTO t USING s ON t.k = s.k WHEN NOT MATCHED THEN INSERT BY POSITION",
+     "MERGE INTO t USING s ON t.k = s.k WHEN NOT MATCHED THEN INSERT *"),
+    # not after an INSERT's target: a column named position stays
+    ("SELECT position FROM t ORDER BY position", "SELECT position FROM t ORDER BY position"),
+    ("SELECT * FROM t GROUP BY position", "SELECT * FROM t GROUP BY position"),
+])
+def test_by_position_reads_as_position_without_it(sql: str, read_as: str) -> None:
+    assert parse(sql).sql("duckdb") == parse(read_as).sql("duckdb")
+
+
+def test_an_error_after_by_position_points_at_the_original_text() -> None:
+    sql = "INSERT INTO t BY POSITION SELECT * FROM WHERE x = 1"
+    with pytest.raises(InvalidPredicateError) as info:
+        parse(sql)
+    assert info.value.sql == sql
+    assert info.value.col == sql.index("WHERE") + 1
+    assert f"\n  {sql}\n" in str(info.value)

@@ -85,6 +85,17 @@ CASES = [
     ("a DOUBLE", "INSERT INTO t SELECT * FROM (VALUES (1), (2.5)) v(x)"),
     ("a VARCHAR", "INSERT INTO t SELECT x FROM (VALUES ('x'), (NULL)) v(x)"),
     ("a INTEGER, b VARCHAR", "INSERT INTO t SELECT * FROM (VALUES (1, 'a')) v(x, y) WHERE x > 5"),
+    # BY POSITION: what INSERT does without it
+    ("a INTEGER, b VARCHAR, c DOUBLE", "INSERT INTO t BY POSITION VALUES (1, 2, '3.5')"),
+    ("a INTEGER, b VARCHAR, c DOUBLE", "INSERT INTO t BY POSITION (c, a) VALUES ('1.5', 2.5)"),
+    ("a INTEGER, b VARCHAR, c DOUBLE", "INSERT INTO t AS x BY POSITION SELECT 1, 'a', 2"),
+    ("a INTEGER, b VARCHAR, c DOUBLE", "INSERT INTO main.t by position SELECT 1, 'a', 2"),
+    ("a INTEGER, b VARCHAR, c DOUBLE",
+     "WITH q AS (SELECT 7 AS position) INSERT INTO t BY POSITION (a) SELECT position FROM q "
+     "ORDER BY position"),
+    ("a INTEGER, b VARCHAR, c DOUBLE", "INSERT INTO t BY POSITION DEFAULT VALUES"),
+    ("a INTEGER, b VARCHAR, c DOUBLE", "INSERT INTO t BY POSITION SELECT 1, 'a'"),
+    ("a INTEGER, b VARCHAR, c DOUBLE", "INSERT INTO t BY POSITION VALUES ('x', 'a', 1)"),
 ]
 
 

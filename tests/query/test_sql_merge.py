@@ -34,6 +34,9 @@ CASES = [
     "MERGE INTO t USING (SELECT v, id FROM s) AS s ON false WHEN NOT MATCHED "
     "THEN INSERT BY NAME",
     "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT *",
+    "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT BY POSITION",
+    "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = DEFAULT "
+    "WHEN NOT MATCHED THEN INSERT VALUES (s.id, DEFAULT, s.x)",
     "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET *",
 ]
 
@@ -143,3 +146,15 @@ def test_merge_into_an_empty_table(tmp_path: Path) -> None:
     w.sql("MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT BY NAME")
     assert sorted(w.table("t").latest().to_arrow().to_pylist(), key=repr) == sorted(
         S.to_pylist(), key=repr)
+
+
+def test_insert_by_name_refuses_a_source_column_the_table_lacks(wh: tv.Warehouse) -> None:
+    # DuckDB refuses it rather than leave the value out; so does tablever
+    query = ("MERGE INTO t USING (SELECT id, v, 1 AS extra FROM s) AS s ON false "
+             "WHEN NOT MATCHED THEN INSERT BY NAME")
+    with pytest.raises(duckdb.BinderException, match="extra"):
+        duckdb_answer(query)
+    before = wh.table("t").latest().id
+    with pytest.raises(tv.InvalidPredicateError, match="no column 'extra'"):
+        wh.sql(query)
+    assert wh.table("t").latest().id == before

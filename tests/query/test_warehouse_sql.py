@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -342,3 +343,45 @@ def test_a_count_from_the_log_on_another_file_system_lists_once(
     Path(tmp_path / "t" / snap.data_files[2].path).unlink()
     with pytest.raises(tv.IntegrityError, match="missing"):
         snap.sql("SELECT count(*) AS n FROM t")
+
+
+@pytest.mark.parametrize("stmt", [
+    'UPDATE T SET "FLAG" = 5, K = k + 1 WHERE flag IS NULL',
+    "UPDATE t SET flag = 7",
+    "INSERT INTO T (FLAG, K) VALUES (1, 2)",
+    'DELETE FROM "T" WHERE FLAG = 3',
+    "MERGE INTO T USING (SELECT 1 AS K, 9 AS FLAG) AS s ON T.k = s.K "
+    "WHEN MATCHED THEN UPDATE SET FLAG = s.flag WHEN NOT MATCHED THEN INSERT BY NAME",
+])
+def test_names_match_in_any_case_as_in_duckdb(tmp_path: Path, stmt: str) -> None:
+    conn = duckdb.connect()
+    wh = tv.Warehouse(tmp_path / "wh")
+    for run in (conn.execute, wh.sql):
+        run('CREATE TABLE t (k INTEGER, "Flag" INTEGER)')
+        run("INSERT INTO t VALUES (1, NULL), (2, 3)")
+        run(stmt)
+    want = conn.sql("SELECT * FROM t ORDER BY ALL").fetchall()
+    got = wh.sql("SELECT * FROM t ORDER BY ALL")
+    assert got.column_names == ["k", "Flag"]
+    assert [tuple(r.values()) for r in got.to_pylist()] == want
+
+
+@pytest.mark.parametrize("stmt", [
+    "ALTER TABLE T ALTER COLUMN flag TYPE BIGINT",
+    'ALTER TABLE t ALTER COLUMN "K" SET DATA TYPE BIGINT',
+    "ALTER TABLE t ADD COLUMN IF NOT EXISTS FLAG INTEGER",
+    "ALTER TABLE t ADD COLUMN IF NOT EXISTS z INTEGER",
+    "UPDATE t SET flag = DEFAULT WHERE k = 2",
+])
+def test_alter_and_update_read_names_and_default_as_duckdb(tmp_path: Path, stmt: str) -> None:
+    conn = duckdb.connect()
+    wh = tv.Warehouse(tmp_path / "wh")
+    for run in (conn.execute, wh.sql):
+        run('CREATE TABLE t (k INTEGER, "Flag" SMALLINT)')
+        run("INSERT INTO t VALUES (1, NULL), (2, 3)")
+        run(stmt)
+    want = conn.sql("SELECT * FROM t ORDER BY ALL").fetchall()
+    got = wh.sql("SELECT * FROM t ORDER BY ALL")
+    assert [tuple(r.values()) for r in got.to_pylist()] == want
+    assert [r[:2] for r in conn.sql("DESCRIBE t").fetchall()] == [
+        (r["column_name"], r["column_type"]) for r in wh.sql("DESCRIBE t").to_pylist()]
