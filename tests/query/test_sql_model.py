@@ -17,8 +17,8 @@ The suite runs a few short examples; ``make fuzz-sql`` runs the long profile
 each statement and how both sides took it; ``SQL_MODEL_SHRINK=0`` reports a failing
 sequence without shrinking it.
 
-ALTER TABLE's column changes are drawn from :data:`COLUMN_CHANGES`: RENAME COLUMN and
-DROP COLUMN plug in there.
+ALTER TABLE's column changes (ADD, ALTER TYPE, RENAME and DROP COLUMN) are drawn from
+:data:`COLUMN_CHANGES`.
 """
 
 from __future__ import annotations
@@ -203,8 +203,7 @@ def _ddl(cols: list[Col]) -> str:
 # Each builds the part of ``ALTER TABLE t ...`` after the table name for a table of
 # ``cols``, and says which deliberate refusal applies (None: tablever must do what DuckDB
 # does). The model reads a table's columns from the reference's DESCRIBE after each
-# statement, so another kind of change (RENAME COLUMN, DROP COLUMN) is one function
-# registered in COLUMN_CHANGES, with nothing else to update.
+# statement, so each kind of change is one function registered in COLUMN_CHANGES.
 
 ColumnChange = Callable[[Any, list[Col]], "tuple[str, type[TableverError] | None]"]
 
@@ -232,10 +231,28 @@ def _alter_type(draw: Any, cols: list[Col]) -> tuple[str, type[TableverError] | 
     return f"ALTER COLUMN {_cased(draw, col.name)} {verb} {wider}", None
 
 
+def _rename_column(draw: Any, cols: list[Col]) -> tuple[str, type[TableverError] | None]:
+    col = draw(st.sampled_from(cols))
+    names = [*COLUMN_NAMES, "extra", "k", "renamed"]
+    free = [n for n in names if n.lower() not in {c.name.lower() for c in cols}]
+    # now and then a name in use: DuckDB refuses, and so must tablever
+    new = draw(st.sampled_from(free if free and draw(st.integers(0, 4)) else names))
+    return f"RENAME COLUMN {_cased(draw, col.name)} TO {new}", None
+
+
+def _drop_column(draw: Any, cols: list[Col]) -> tuple[str, type[TableverError] | None]:
+    if draw(st.integers(0, 5)) == 0:  # a column that is not there, with or without IF EXISTS
+        exists = "IF EXISTS " if draw(st.booleans()) else ""
+        return f"DROP COLUMN {exists}nosuch", None
+    col = draw(st.sampled_from(cols))  # the last one left: DuckDB refuses, so must tablever
+    return f"DROP COLUMN {_cased(draw, col.name)}", None
+
+
 COLUMN_CHANGES: dict[str, ColumnChange] = {
     "add column": _add_column,
     "alter column type": _alter_type,
-    # "rename column": ..., "drop column": ...  (see the note above)
+    "rename column": _rename_column,
+    "drop column": _drop_column,
 }
 
 
@@ -575,7 +592,7 @@ class SqlModel(RuleBasedStateMachine):
 
     def _rows(self, copy: str) -> pa.Table:
         if copy not in self.expected:
-            self.expected[copy] = self.ref.execute(
+            self.expected[copy] = self.ref.sql(
                 f"SELECT * FROM {copy} ORDER BY ALL").to_arrow_table()
         return self.expected[copy]
 
