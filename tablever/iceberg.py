@@ -299,19 +299,7 @@ class _Exporter:
                 ROW_ID]:
             if path not in self.ids:
                 self.ids[path] = max(self.ids.values(), default=0) + 1
-        from pyiceberg.io.pyarrow import pyarrow_to_schema
-        from pyiceberg.schema import Schema
-        from pyiceberg.table.name_mapping import parse_mapping_from_json
-
-        mapping = parse_mapping_from_json(json.dumps(_mapping_json(self.ids)))
-        try:
-            converted = pyarrow_to_schema(arrow, name_mapping=mapping, format_version=2)
-        except (ValueError, TypeError, NotImplementedError) as exc:
-            raise ExportError(
-                f"version {state.version}: its schema has no Iceberg v2 equivalent ({exc})"
-            ) from exc
-        self.schemas.append((arrow, Schema(*converted.fields, schema_id=len(self.schemas))))
-        return len(self.schemas) - 1
+        return self._add_schema(state, arrow, self.ids)
 
     def _schema_id_by_field_id(self, state: TableState) -> int:
         """The Iceberg schema of a version of a table with field ids: its columns keep
@@ -328,11 +316,16 @@ class _Exporter:
         for f in arrow:
             for sub in _field_paths(f.type, f.name):
                 paths[sub] = self.by_id.nested[(ids[f.name], sub.split(".", 1)[1])]
+        return self._add_schema(state, arrow, paths)
+
+    def _add_schema(self, state: TableState, arrow: pa.Schema, ids: Mapping[str, int]) -> int:
+        """A new Iceberg schema for ``arrow`` with the field ``ids`` (by dotted path), and
+        its index."""
         from pyiceberg.io.pyarrow import pyarrow_to_schema
         from pyiceberg.schema import Schema
         from pyiceberg.table.name_mapping import parse_mapping_from_json
 
-        mapping = parse_mapping_from_json(json.dumps(_mapping_json(paths)))
+        mapping = parse_mapping_from_json(json.dumps(_mapping_json(ids)))
         try:
             converted = pyarrow_to_schema(arrow, name_mapping=mapping, format_version=2)
         except (ValueError, TypeError, NotImplementedError) as exc:

@@ -197,7 +197,10 @@ class Writer:
         if interval <= 0:
             interval = default
         self.log.note_committed(state)
-        if state.version % interval != 0:
+        # Also after a commit that removes many files (a compaction): replaying its
+        # remove list on every open would cost more than the checkpoint.
+        if (state.version % interval != 0
+                and len(state.commit.actions.remove) < CHECKPOINT_AFTER_REMOVING):
             return
         try:
             # Only the history up to this version: another writer may already be past it.
@@ -207,6 +210,9 @@ class Writer:
             # the commit has landed: a checkpoint is a cache while the commits exist, and
             # a failure here must not make a caller retry (and commit twice)
             pass
+
+
+CHECKPOINT_AFTER_REMOVING = 1_000  # files removed by one commit (docs/format.md)
 
 
 def _stored_schema(new: pa.Schema | Mapping[str, Any] | None,

@@ -481,3 +481,24 @@ def test_a_checkpoint_written_from_checkpoint_columns_equals_one_built_entry_by_
     got = sorted(tv.open(path).latest().to_arrow()["i"].to_pylist())
     assert got == [0, 1, 2, 3, 5, 6, 8, 100]
     assert tv.verify(tv.open(path)).ok
+
+
+def test_a_commit_removing_many_files_is_checkpointed(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tablever import transaction
+
+    monkeypatch.setattr(transaction, "CHECKPOINT_AFTER_REMOVING", 6)
+    t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
+                  properties={"checkpoint_interval": 1000})
+    for i in range(7):
+        t.append(pa.table({"i": [i]}))
+    t.delete("i = 0")  # removes one file: no checkpoint
+    assert t.log.list_checkpoints() == []
+    compacted = tv.compact(t, target_file_bytes=1 << 20)
+    assert compacted is not None and len(compacted.data_files) == 1
+    assert t.log.list_checkpoints() == [compacted.version]
+    tv.clear_caches()
+    fresh = tv.open(path)
+    assert fresh.latest().to_arrow().column("i").to_pylist() == [1, 2, 3, 4, 5, 6]
+    assert fresh.log.commits_read == 0  # the open started from that checkpoint
