@@ -197,10 +197,12 @@ class Writer:
         if interval <= 0:
             interval = default
         self.log.note_committed(state)
-        # Also after a commit that removes many files (a compaction): replaying its
-        # remove list on every open would cost more than the checkpoint.
+        # Also after a commit that adds or removes many files (a compaction, a bulk
+        # add): replaying its file lists on every open would cost more than the
+        # checkpoint.
+        actions = state.commit.actions
         if (state.version % interval != 0
-                and len(state.commit.actions.remove) < CHECKPOINT_AFTER_REMOVING):
+                and len(actions.add) + len(actions.remove) < CHECKPOINT_AFTER_FILES):
             return
         try:
             # Only the history up to this version: another writer may already be past it.
@@ -212,7 +214,7 @@ class Writer:
             pass
 
 
-CHECKPOINT_AFTER_REMOVING = 1_000  # files removed by one commit (docs/format.md)
+CHECKPOINT_AFTER_FILES = 1_000  # files added plus removed by one commit (docs/format.md)
 
 
 def _stored_schema(new: pa.Schema | Mapping[str, Any] | None,

@@ -483,18 +483,19 @@ def test_a_checkpoint_written_from_checkpoint_columns_equals_one_built_entry_by_
     assert tv.verify(tv.open(path)).ok
 
 
-def test_a_commit_removing_many_files_is_checkpointed(
+def test_a_commit_adding_or_removing_many_files_is_checkpointed(
     path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tablever import transaction
 
-    monkeypatch.setattr(transaction, "CHECKPOINT_AFTER_REMOVING", 6)
+    monkeypatch.setattr(transaction, "CHECKPOINT_AFTER_FILES", 7)
     t = tv.create(path, schema=pa.schema([("i", pa.int64())]),
                   properties={"checkpoint_interval": 1000})
     for i in range(7):
         t.append(pa.table({"i": [i]}))
     t.delete("i = 0")  # removes one file: no checkpoint
     assert t.log.list_checkpoints() == []
+    # compaction removes 6 files and adds 1: 7 in all
     compacted = tv.compact(t, target_file_bytes=1 << 20)
     assert compacted is not None and len(compacted.data_files) == 1
     assert t.log.list_checkpoints() == [compacted.version]
