@@ -347,11 +347,11 @@ def _cut_by_rows(
 def _nan_free(files: Sequence[DataFile], schema: pa.Schema, stored: Mapping[str, Any]) -> bool:
     """Whether no float column of ``files`` can hold NaN, from their stats alone: a
     column holding NaN has no bounds, so every file must have bounds or NULLs only."""
-    for field in schema:
-        if not pa.types.is_floating(field.type):
-            continue
-        for f in files:
-            st = table_stats(f, stored).get(field.name)
+    floats = [field.name for field in schema if pa.types.is_floating(field.type)]
+    for f in files if floats else ():
+        stats = table_stats(f, stored)
+        for name in floats:
+            st = stats.get(name)
             if st is not None and "min" not in st and st.get("nulls", 0) < f.rows:
                 return False
     return True

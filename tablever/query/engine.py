@@ -199,19 +199,24 @@ def _scan_groups(
     scanned apart (only the latter pay for dropping rows), and each of those by schema:
     files known to share one schema need no reconciling (see :func:`plan_sql`); the
     files whose schema this process does not know are one scan that reconciles them.
+    Files whose columns were renamed or dropped since (format 2) bind by their own
+    names: they are scanned apart by column mapping (``FileRead.renames``) too.
     """
     indexed = list(enumerate(files))
     if ordered:
+        if any(f.renames for f in files):
+            raise ValueError("an ordered DuckDB read needs one column mapping")
         return [("a", indexed)]
-    groups: dict[tuple[bool, Any], list[tuple[int, FileRead]]] = {}
+    groups: dict[tuple[bool, Any, Any], list[tuple[int, FileRead]]] = {}
     for i, f in indexed:
-        groups.setdefault((f.deleted is not None, file_schema(f.path)), []).append((i, f))
-    if len(groups) > _MAX_SCANS:  # many schemas: one reconciling scan each side
+        key = (f.deleted is not None, file_schema(f.path), f.renames)
+        groups.setdefault(key, []).append((i, f))
+    if len(groups) > _MAX_SCANS:  # many schemas: one reconciling scan per side and mapping
         groups = {}
         for i, f in indexed:
-            groups.setdefault((f.deleted is not None, None), []).append((i, f))
+            groups.setdefault((f.deleted is not None, None, f.renames), []).append((i, f))
     return [(f"{'d' if dirty else 'c'}{n}", members)
-            for n, ((dirty, _), members) in enumerate(groups.items())]
+            for n, ((dirty, _, _), members) in enumerate(groups.items())]
 
 
 def plan_sql(
@@ -276,16 +281,9 @@ def plan_sql(
         return _empty_relation(plan.schema, names, with_row_id=with_row_id, positions=positions)
 
     check_readable(plan, positions=positions, with_row_id=with_row_id)
-    groups = _scan_groups(plan.files, ordered=ordered)
-    if any(f.renames for f in plan.files):
-        # Files whose columns were renamed or dropped since (format 2) bind by their own
-        # names: one scan per distinct mapping, each projected to the version's names.
-        if ordered:
-            raise ValueError("an ordered DuckDB read needs one column mapping")
-        groups = _by_mapping(groups)
     tag = plan.key[:24]
     parts = []
-    for label, members in groups:
+    for label, members in _scan_groups(plan.files, ordered=ordered):
         group = [f for _, f in members]
         # union_by_name reconciles the files' schemas (files written before a column was
         # added or widened); it binds every file on each query (~0.2 ms a file), so
@@ -348,20 +346,6 @@ def plan_sql(
         sel = select_list("__s.", group, first, gidx)
         parts.append(f"SELECT {sel} FROM {src}{joins}{where}")
     return " UNION ALL ".join(parts)
-
-
-def _by_mapping(
-    groups: list[tuple[str, list[tuple[int, FileRead]]]],
-) -> list[tuple[str, list[tuple[int, FileRead]]]]:
-    """Each group split by the files' column mappings (``FileRead.renames``)."""
-    out = []
-    for label, members in groups:
-        split: dict[tuple[tuple[str, str | None], ...], list[tuple[int, FileRead]]] = {}
-        for i, f in members:
-            split.setdefault(f.renames, []).append((i, f))
-        out += [(f"{label}_{k}" if k else label, part)
-                for k, part in enumerate(split.values())]
-    return out
 
 
 def check_expressions(
