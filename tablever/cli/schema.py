@@ -3,10 +3,13 @@ each."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 
+import tablever as tv
 from tablever.cli.common import (
     JsonOpt,
     MessageOpt,
@@ -26,6 +29,19 @@ NameArg = Annotated[str, arg("NAME", "The column.")]
 TypeArg = Annotated[str, arg("TYPE", "An Arrow type name: int64, float64, string, ...")]
 
 
+def _change(path: str, as_json: bool, unchanged: str,
+            change: Callable[[tv.Table], tv.Snapshot]) -> None:
+    """Open the table at ``path``, make the one-commit ``change`` and report it (or
+    ``unchanged`` when it committed nothing)."""
+    table = open_table(path)
+    before = watch(table)
+    report_write(before, change(table), as_json, unchanged)
+
+
+def _type(name: str, type_: str) -> pa.DataType:
+    return parse_schema(f"{name}:{type_}").field(0).type
+
+
 @command("add", group=schema)
 def add(
     path: PathArg,
@@ -36,11 +52,8 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add column NAME of TYPE; the rows already in the table read it as NULL."""
-    table = open_table(path)
-    dtype = parse_schema(f"{name}:{type_}").field(0).type
-    before = watch(table)
-    after = table.add_column(name, dtype, nullable=not not_null, message=message)
-    report_write(before, after, as_json, "nothing changed")
+    _change(path, as_json, "nothing changed", lambda table: table.add_column(
+        name, _type(name, type_), nullable=not not_null, message=message))
 
 
 @command("alter", group=schema)
@@ -52,11 +65,8 @@ def alter(
     as_json: JsonOpt = False,
 ) -> None:
     """Widen column NAME to TYPE (int8 -> int16 -> int32 -> int64, float32 -> float64)."""
-    table = open_table(path)
-    dtype = parse_schema(f"{name}:{type_}").field(0).type
-    before = watch(table)
-    after = table.alter_column(name, dtype, message=message)
-    report_write(before, after, as_json, "the column already has that type")
+    _change(path, as_json, "the column already has that type",
+            lambda table: table.alter_column(name, _type(name, type_), message=message))
 
 
 @command("rename", group=schema)
@@ -69,10 +79,8 @@ def rename(
 ) -> None:
     """Rename column OLD to NEW; older versions keep the old name (upgrades a format-1
     table to format 2 in the same commit)."""
-    table = open_table(path)
-    before = watch(table)
-    after = table.rename_column(old, new, message=message)
-    report_write(before, after, as_json, "nothing changed")
+    _change(path, as_json, "nothing changed",
+            lambda table: table.rename_column(old, new, message=message))
 
 
 @command("drop", group=schema)
@@ -84,10 +92,8 @@ def drop(
 ) -> None:
     """Drop column NAME; older versions still read it (upgrades a format-1 table to
     format 2 in the same commit)."""
-    table = open_table(path)
-    before = watch(table)
-    after = table.drop_column(name, message=message)
-    report_write(before, after, as_json, "nothing changed")
+    _change(path, as_json, "nothing changed",
+            lambda table: table.drop_column(name, message=message))
 
 
 @command("upgrade", group=schema)
@@ -98,7 +104,5 @@ def upgrade(
 ) -> None:
     """Upgrade the table to format 2 (column field ids); tablever releases that read
     only format 1 then refuse its new versions."""
-    table = open_table(path)
-    before = watch(table)
-    after = table.upgrade_format(message=message)
-    report_write(before, after, as_json, "the table is format 2 already")
+    _change(path, as_json, "the table is format 2 already",
+            lambda table: table.upgrade_format(message=message))
