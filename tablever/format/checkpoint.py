@@ -263,7 +263,6 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
         self._table = pa.table({name: _column(table, name) if name in table.column_names
                                 else pa.nulls(n, pa.string()) for name in _FILE_COLUMNS})
         self._where = where
-        n = table.num_rows
         self._built: list[DataFile | None] = [None] * n
         self._keys: list[FileKey] | None = None
         self._index: dict[FileKey, int] | None = None
