@@ -9,6 +9,7 @@ sandbox, its settings and caches) must agree on every setting; kept together.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -53,6 +54,40 @@ __all__ = [
 
 
 _local = threading.local()
+# Every per-thread connection, with its thread: a connection must not be destroyed by a
+# worker thread's exit nor during interpreter shutdown (DuckDB aborts the process with
+# "terminate called without an active exception"), so a dead thread's connection is
+# closed by the next thread that opens one, and the rest at exit, on the main thread.
+_CONNECTIONS: list[tuple[threading.Thread, duckdb.DuckDBPyConnection]] = []
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def _keep(conn: duckdb.DuckDBPyConnection) -> None:
+    with _CONNECTIONS_LOCK:
+        alive = []
+        for thread, other in _CONNECTIONS:
+            if thread.is_alive():
+                alive.append((thread, other))
+            else:
+                with contextlib.suppress(Exception):
+                    other.close()
+        alive.append((threading.current_thread(), conn))
+        _CONNECTIONS[:] = alive
+
+
+@atexit.register
+def _close_connections() -> None:
+    """At exit (worker threads already joined): close every connection tablever opened,
+    the database being opened ahead for the next sandbox included."""
+    with _CONNECTIONS_LOCK:
+        for _, conn in _CONNECTIONS:
+            with contextlib.suppress(Exception):
+                conn.close()
+        _CONNECTIONS.clear()
+    pending = _SPARE.next
+    if pending is not None and pending.done():
+        with contextlib.suppress(Exception):
+            pending.result().close()
 
 
 def default_connection() -> duckdb.DuckDBPyConnection:
@@ -65,6 +100,7 @@ def default_connection() -> duckdb.DuckDBPyConnection:
         conn.execute("SET GLOBAL TimeZone = 'UTC'")
         conn.execute("SET GLOBAL parquet_metadata_cache = true")  # files never change
         _local.conn = conn
+        _keep(conn)
     return conn
 
 
