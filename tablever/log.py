@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import posixpath
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,15 +29,19 @@ from tablever import caches
 from tablever.errors import CorruptLogError, TableNotFoundError
 from tablever.format.checkpoint import (
     DIGEST_KEY,
+    CheckpointFiles,
     checkpoint_table,
     columns_digest,
     deletes_from_table,
     files_from_table,
+    usable,
 )
 from tablever.format.commit import (
+    Actions,
     Commit,
     DataFile,
     DeleteVector,
+    LazyActions,
     canonical_json,
     copy_json,
     data_file_from_dict,
@@ -60,7 +65,6 @@ from tablever.format.live import LiveMap
 from tablever.format.refs import VersionInfo
 from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
-from tablever.write import read_parquet
 
 __all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "REMOTE_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "checkpoint_path", "commit_path"]
 
@@ -72,6 +76,9 @@ DEFAULT_CHECKPOINT_INTERVAL = 100
 REMOTE_CHECKPOINT_INTERVAL = 10
 DEFAULT_MAX_RETRIES = 50
 _THREADED_READ = 1 << 20  # a checkpoint this large decodes its columns on Arrow's threads
+HEAD_KEY = b"tablever.head"  # a checkpoint's header: what an open reads (docs/format.md)
+STATE_KEY = b"tablever.state"
+_KEEP_STATE = 1 << 20  # a state record this small is kept for the history; larger, re-read
 
 @dataclass(frozen=True, slots=True)
 class ExpiredVersion:
@@ -155,6 +162,116 @@ def _fresh_copy(state: TableState) -> TableState:
         schema=copy_json(state.schema),
         properties=copy_json(state.properties),
     )
+
+
+class _HashingSink(io.RawIOBase):
+    """Where a checkpoint is encoded: keeps the bytes and hashes them as they come."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = bytearray()
+        self.sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.data += b
+        self.sha256.update(b)
+        return len(b)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def _footer_start(raw: bytes) -> int | None:
+    """Where a Parquet file's footer starts (the end of its pages), or None."""
+    if len(raw) < 12 or raw[-4:] != b"PAR1" or raw[:4] != b"PAR1":
+        return None
+    start = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")
+    return start if start >= 4 else None
+
+
+def _file_hashes(raw: bytes) -> tuple[str | None, bytes]:
+    """The SHA-256 of a checkpoint's pages (hex; None if it is no Parquet file) and of
+    the whole file (the cache key), in one pass over the bytes."""
+    start = _footer_start(raw)
+    if start is None:
+        return None, hashlib.sha256(raw).digest()
+    view = memoryview(raw)
+    h = hashlib.sha256(view[:start])
+    pages = h.hexdigest()
+    h.update(view[start:])
+    return pages, h.digest()
+
+
+def _head(blob: bytes, version: int, raw: bytes, pages: str | None, path: str) -> dict[str, Any]:
+    """A checkpoint's header, checked: its own digest, its version, and the SHA-256 and
+    length of the file's pages."""
+    head = json.loads(blob)
+    if not isinstance(head, dict) or not isinstance(head.get("digest"), str):
+        raise CorruptLogError(f"{path}: checkpoint header must be an object with a digest")
+    body = {k: v for k, v in head.items() if k != "digest"}
+    if hashlib.sha256(canonical_json(body)).hexdigest() != head["digest"]:
+        raise CorruptLogError(f"{path}: checkpoint header digest does not match (damaged)")
+    if head.get("version") != version:
+        raise CorruptLogError(f"{path}: checkpoint header holds another version")
+    if head.get("pages_bytes") != _footer_start(raw) or head.get("pages_sha256") != pages:
+        raise CorruptLogError(f"{path}: checkpoint pages do not match their digest (damaged)")
+    for key in ("schema", "properties", "commit"):
+        if not isinstance(head.get(key), dict):
+            raise CorruptLogError(f"{path}: checkpoint header {key} must be an object")
+    for key in ("next_row_id", "rows"):
+        if isinstance(head.get(key), bool) or not isinstance(head.get(key), int):
+            raise CorruptLogError(f"{path}: checkpoint header {key} must be an integer")
+    if not isinstance(head.get("id"), str) or head["commit"].get("id") != head["id"]:
+        raise CorruptLogError(f"{path}: checkpoint header does not match its commit")
+    return head
+
+
+def _check_head(head: dict[str, Any], meta: dict[str, Any], path: str) -> None:
+    """A header (already checked by :func:`_head`) says what the full record says."""
+    commit = {k: v for k, v in meta["commit"].items() if k != "actions"}
+    same = (head["id"] == meta["id"] and head["commit"] == commit
+            and all(head[k] == meta[k] for k in ("schema", "properties", "next_row_id")))
+    if not same:
+        raise CorruptLogError(f"{path}: checkpoint header differs from its state record")
+
+
+def _history(rows: Any) -> list[VersionInfo]:
+    return [VersionInfo(int(v), str(i), int(t)) for v, i, t in rows]
+
+
+class _LazyHistory(Sequence[VersionInfo]):
+    """A checkpoint's version index, parsed from its state record when first read."""
+
+    __slots__ = ("_load", "_got", "_lock")
+
+    def __init__(self, load: Callable[[], list[VersionInfo]]) -> None:
+        self._load: Callable[[], list[VersionInfo]] | None = load
+        self._got: list[VersionInfo] | None = None
+        self._lock = threading.Lock()
+
+    def _all(self) -> list[VersionInfo]:
+        got = self._got
+        if got is None:
+            with self._lock:
+                got = self._got
+                if got is None:
+                    assert self._load is not None
+                    got = self._load()
+                    self._got, self._load = got, None
+        return got
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[VersionInfo]:
+        return iter(self._all())
 
 
 def now_ms() -> int:
@@ -253,41 +370,75 @@ class Log:
         # and the digest over the columns as JSON, which readers before it check.
         meta[DIGEST_KEY] = columns_digest(meta, table)
         meta["digest"] = _checkpoint_digest(meta, table.to_pydict())
-        sink = pa.BufferOutputStream()
+        sink = _HashingSink()
         # The state goes into the file's key-value metadata once: the Arrow schema
         # (store_schema) would hold a second copy of it, to be read on every open.
-        with pq.ParquetWriter(sink, table.schema, compression="zstd",
-                              store_schema=False) as writer:
+        with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), table.schema,
+                              compression="zstd", store_schema=False) as writer:
             writer.write_table(table)
-            writer.add_key_value_metadata({"tablever.state": canonical_json(meta)})
+            # The pages are written: the header holds their SHA-256, so an open checks
+            # the whole file with one hash and decodes columns only when they are used.
+            head = {
+                "version": state.version,
+                "id": state.id,
+                "schema": meta["schema"],
+                "next_row_id": state.next_row_id,
+                "properties": meta["properties"],
+                "commit": {k: v for k, v in meta["commit"].items() if k != "actions"},
+                "rows": table.num_rows,
+                "pages_bytes": sink.size,
+                "pages_sha256": sink.sha256.hexdigest(),
+            }
+            head["digest"] = hashlib.sha256(canonical_json(head)).hexdigest()
+            writer.add_key_value_metadata({STATE_KEY.decode(): canonical_json(meta),
+                                           HEAD_KEY.decode(): canonical_json(head)})
         path = checkpoint_path(state.version)
         fault_point("checkpoint.write")
-        self.storage.write_file(path, sink.getvalue().to_pybytes())
+        self.storage.write_file(path, bytes(sink.data))
         self.checkpoints_written += 1
         return path
 
     def read_checkpoint(
         self, version: int, *, cached: bool = True
-    ) -> tuple[TableState, list[VersionInfo]]:
+    ) -> tuple[TableState, Sequence[VersionInfo]]:
         """The state and version index a checkpoint holds. Bytes this process parsed
-        before are not parsed again; ``cached=False`` always parses them (and caches
-        what it parsed)."""
-        raw, digest = self._read_log_file(checkpoint_path(version), "unreadable checkpoint")
+        before are not parsed again.
+
+        An open reads the checkpoint's header and checks the file's pages by their
+        SHA-256; the columns are decoded, the commit's actions and the history parsed,
+        when first used. ``cached=False`` (``verify``, ``expire``) parses and checks
+        everything now, from the record older readers read, and the header against it
+        (and caches what it parsed)."""
+        path = checkpoint_path(version)
+        try:
+            raw = self.storage.read_bytes(path)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise CorruptLogError(f"{path}: unreadable checkpoint: {exc}") from exc
+        pages, digest = _file_hashes(raw)
         hit = _CHECKPOINTS.get((version, digest)) if cached else None
         if hit is not None:
-            return _fresh_copy(hit[0]), list(hit[1])
-        state, history = self._parse_checkpoint(version, raw)
-        _CHECKPOINTS.put((version, digest), (_fresh_copy(state), tuple(history)), len(raw))
+            return _fresh_copy(hit[0]), hit[1]
+        state, history = self._parse_checkpoint(version, raw, pages, strict=not cached)
+        _CHECKPOINTS.put((version, digest), (_fresh_copy(state), history), len(raw))
         return state, history
 
     def _parse_checkpoint(
-        self, version: int, raw: bytes
-    ) -> tuple[TableState, list[VersionInfo]]:
+        self, version: int, raw: bytes, pages: str | None = None, *, strict: bool = False
+    ) -> tuple[TableState, Sequence[VersionInfo]]:
+        """``pages``: the SHA-256 of the file's pages, if the caller has it."""
         path = checkpoint_path(version)
         self.checkpoints_parsed += 1
+        if pages is None:
+            pages = _file_hashes(raw)[0]
         try:
-            table = read_parquet(pa.BufferReader(raw), threads=len(raw) > _THREADED_READ)
-            raw_meta = (table.schema.metadata or {}).get(b"tablever.state")
+            pf = pq.ParquetFile(pa.BufferReader(raw))
+            kv = pf.metadata.metadata or {}
+            if HEAD_KEY in kv and not strict:
+                return self._from_head(version, raw, pf, kv, pages)
+            table = pf.read(use_threads=len(raw) > _THREADED_READ)
+            raw_meta = kv.get(STATE_KEY)
             if raw_meta is None:
                 raise CorruptLogError(f"{path}: no tablever state in the checkpoint")
             meta = json.loads(raw_meta)
@@ -318,7 +469,9 @@ class Log:
             next_row_id = meta["next_row_id"]
             if isinstance(next_row_id, bool) or not isinstance(next_row_id, int):
                 raise CorruptLogError(f"{path}: bad next_row_id")
-            history = [VersionInfo(int(v), str(i), int(t)) for v, i, t in meta["history"]]
+            history = _history(meta["history"])
+            if HEAD_KEY in kv:
+                _check_head(_head(kv[HEAD_KEY], version, raw, pages, path), meta, path)
             state = TableState(
                 version=version,
                 id=commit.id,
@@ -336,6 +489,88 @@ class Log:
         except Exception as exc:  # any malformed Parquet or JSON inside it
             raise CorruptLogError(f"{path}: unreadable checkpoint: {exc}") from exc
         return state, history
+
+    def _from_head(self, version: int, raw: bytes, pf: pq.ParquetFile, kv: dict[bytes, bytes],
+                   pages: str | None) -> tuple[TableState, Sequence[VersionInfo]]:
+        """A version opened from a checkpoint's header: one SHA-256 over the file's
+        pages, and its columns but the statistics decoded and checked; the statistics,
+        the commit's actions and the history are read when first used."""
+        path = checkpoint_path(version)
+        head = _head(kv[HEAD_KEY], version, raw, pages, path)
+        n = head["rows"]
+        if pf.metadata.num_rows != n:
+            raise CorruptLogError(f"{path}: checkpoint row count differs from its header")
+        threads = len(raw) > _THREADED_READ
+        # every column but the statistics, checked now as a full read would check them;
+        # the statistics (most of the bytes) are decoded when an entry is built
+        names = [c for c in pf.schema_arrow.names if c != "stats"]
+        table = pf.read(columns=names, use_threads=threads)
+        if table.num_rows != n or "stats" not in pf.schema_arrow.names:
+            raise CorruptLogError(f"{path}: checkpoint columns differ from its header")
+        if not usable(table, later=("stats",)):
+            full = pf.read(use_threads=threads)
+            self._checked_entries(full.to_pydict(), full.num_rows, path)  # names one
+            raise CorruptLogError(f"{path}: checkpoint columns are not as written")
+
+        def stats() -> pa.Array:
+            try:
+                col = pf.read(columns=["stats"], use_threads=threads).column(0)
+            except Exception as exc:  # pages whose digest matched, yet do not decode
+                raise CorruptLogError(f"{path}: unreadable checkpoint: {exc}") from exc
+            if col.type != pa.string():
+                raise CorruptLogError(f"{path}: checkpoint column stats has the wrong type")
+            return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+
+        state_blob = kv.get(STATE_KEY, b"")
+        keep = state_blob if len(state_blob) <= _KEEP_STATE else None
+
+        def state_record() -> dict[str, Any]:
+            blob = keep if keep is not None else self._state_record(version)
+            meta = json.loads(blob)
+            if not isinstance(meta, dict):
+                raise CorruptLogError(f"{path}: checkpoint metadata must be an object")
+            return meta
+
+        def load_actions() -> Actions:
+            try:
+                c = self.read_commit(version)
+            except FileNotFoundError:  # expired: the checkpoint is its record
+                c = from_dict(state_record()["commit"], where=path, expected_version=version)
+            if c.id != head["id"]:
+                raise CorruptLogError(f"{path}: the commit of version {version} has another id")
+            return c.actions
+
+        def load_history() -> list[VersionInfo]:
+            try:
+                return _history(state_record()["history"])
+            except CorruptLogError:
+                raise
+            except Exception as exc:
+                raise CorruptLogError(f"{path}: unreadable checkpoint history: {exc}") from exc
+
+        commit = from_dict(head["commit"], where=path, expected_version=version,
+                           actions=LazyActions(load_actions))
+        state = TableState(
+            version=version,
+            id=head["id"],
+            commit=commit,
+            schema=head["schema"],
+            files=LiveMap(CheckpointFiles(table, path, stats=stats)),
+            deletes=deletes_from_table(table),
+            next_row_id=head["next_row_id"],
+            properties=head["properties"],
+        )
+        return state, _LazyHistory(load_history)
+
+    def _state_record(self, version: int) -> bytes:
+        """The state record of a checkpoint, read again from storage."""
+        path = checkpoint_path(version)
+        raw = self.storage.read_bytes(path)
+        try:
+            blob = (pq.ParquetFile(pa.BufferReader(raw)).metadata.metadata or {})[STATE_KEY]
+        except Exception as exc:
+            raise CorruptLogError(f"{path}: unreadable checkpoint: {exc}") from exc
+        return bytes(blob)
 
     @staticmethod
     def _checked_entries(
@@ -398,7 +633,7 @@ class Log:
 
     def load_state(
         self, version: int, *, base: TableState | None = None
-    ) -> tuple[TableState, list[VersionInfo]]:
+    ) -> tuple[TableState, Sequence[VersionInfo]]:
         """The state at ``version``, from ``base``, the nearest checkpoint, or version 0.
 
         Also returns what the checkpoint knew of the history before it (for refs).
@@ -423,8 +658,8 @@ class Log:
                     raise
         raise AssertionError("unreachable")
 
-    def _load_from_checkpoint(self, version: int) -> tuple[TableState, list[VersionInfo]]:
-        history: list[VersionInfo] = []
+    def _load_from_checkpoint(self, version: int) -> tuple[TableState, Sequence[VersionInfo]]:
+        history: Sequence[VersionInfo] = []
         state: TableState | None = None
         ckpts = [ck for ck in self.list_checkpoints() if ck <= version]
         for i in range(len(ckpts) - 1, -1, -1):
@@ -561,7 +796,8 @@ class Log:
         start = 0
         for ck in reversed(ckpts):
             try:
-                _, hist = self.read_checkpoint(ck)
+                _, lazy = self.read_checkpoint(ck)
+                hist = list(lazy)  # parsed here: an unreadable one is skipped too
             except CorruptLogError:
                 continue
             index = [h for h in hist

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -134,9 +135,9 @@ def test_a_parsed_checkpoint_is_reused_until_its_file_changes(
     parsed: list[int] = []
     original = Log._parse_checkpoint
 
-    def counting(self: Log, version: int, raw: bytes) -> object:
+    def counting(self: Log, version: int, raw: bytes, *args: Any, **kw: Any) -> object:
         parsed.append(version)
-        return original(self, version, raw)
+        return original(self, version, raw, *args, **kw)
 
     monkeypatch.setattr(Log, "_parse_checkpoint", counting)
     for _ in range(3):
@@ -231,7 +232,7 @@ def test_checkpoint_entries_read_column_by_column_match_entry_by_entry(
     assert isinstance(fast.files.base, CheckpointFiles)  # type: ignore[attr-defined]
     assert fast.deletes and any(f.first_row_id is None for f in fast.files.values())
     monkeypatch.setattr(log_mod, "files_from_table", lambda *a: None)
-    slow, _ = t.log._parse_checkpoint(version, raw)
+    slow, _ = t.log._parse_checkpoint(version, raw, strict=True)  # the full record
     assert isinstance(slow.files.base, dict)  # type: ignore[attr-defined]
     assert fast.files == slow.files and fast.deletes == slow.deletes
     assert list(fast.files) == list(slow.files)  # the same order: the snapshot's order

@@ -18,13 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import ItemsView, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tablever.errors import CorruptLogError
 from tablever.format.commit import (
     MAX_INT,
     DataFile,
@@ -202,18 +204,19 @@ def _distinct_keys(names: np.ndarray | None, table: pa.Table) -> bool:
     return len(keys) == table.num_rows
 
 
-def usable(table: pa.Table) -> bool:
+def usable(table: pa.Table, *, later: tuple[str, ...] = ()) -> bool:
     """Whether ``table`` holds what tablever writes, checked a column at a time: the
     expected types, stored paths and hex digests, counts in range, each live file once.
+    The columns named in ``later`` may be absent (decoded and checked when used).
     False is not an error: the caller checks entry by entry and names the problem."""
     for name, col in zip(table.column_names, table.columns, strict=True):
         want = CKPT_TYPES.get(name)
         if want is not None and col.type != want:
             return False
-    names = set(table.column_names)
+    names = set(table.column_names) | set(later)
     if any(c not in names for c in CKPT_TYPES if c not in _OPTIONAL):
         return False
-    if any(table.column(c).null_count for c in _REQUIRED):
+    if any(table.column(c).null_count for c in _REQUIRED if c not in later):
         return False
     if table.num_rows == 0:
         return True
@@ -250,25 +253,63 @@ def usable(table: pa.Table) -> bool:
 # --- the lazy files -------------------------------------------------------------------
 
 
+_FILE_COLUMNS = ("path", "sha256", "bytes", "rows", "first_row_id", "stats", "content_hash",
+                 "field_ids")
+
+
+def _file_table(table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    return pa.table({name: _column(table, name) if name in table.column_names
+                     else pa.nulls(n, pa.string()) for name in _FILE_COLUMNS})
+
+
 class CheckpointFiles(Mapping[FileKey, DataFile]):
     """The live files of a checkpoint (columns already checked by :func:`usable`), in
     row order. An entry is built, its statistics parsed and checked, the first time it
     is asked for; the key index the first time a key is looked up."""
 
-    __slots__ = ("_table", "_where", "_built", "_keys", "_index", "_int_stats",
-                 "total_rows", "total_bytes")
+    __slots__ = ("_part", "_tab", "_stats", "_lock", "_where", "_built", "_keys",
+                 "_index", "_int_stats", "total_rows", "total_bytes")
 
-    def __init__(self, table: pa.Table, where: str) -> None:
-        n = table.num_rows
-        self._table = pa.table({name: _column(table, name) if name in table.column_names
-                                else pa.nulls(n, pa.string()) for name in _FILE_COLUMNS})
+    def __init__(self, table: pa.Table, where: str, *,
+                 stats: Callable[[], pa.Array] | None = None) -> None:
+        """``table``: the checked columns; with ``stats``, all but ``stats``, which
+        that function decodes and checks the first time an entry (or the statistics of
+        the files) is asked for: opening a version and counting its rows never reads
+        them."""
         self._where = where
+        self._lock = threading.Lock()
+        self._stats = stats
+        self._part = table
+        self._tab: pa.Table | None = _file_table(table) if stats is None else None
+        n = table.num_rows
+        self.total_rows = int(pc.sum(table.column("rows")).as_py() or 0)
+        self.total_bytes = int(pc.sum(table.column("bytes")).as_py() or 0)
         self._built: list[DataFile | None] = [None] * n
         self._keys: list[FileKey] | None = None
         self._index: dict[FileKey, int] | None = None
         self._int_stats: dict[str, IntStats | None] = {}
-        self.total_rows = int(pc.sum(self._table.column("rows")).as_py() or 0)
-        self.total_bytes = int(pc.sum(self._table.column("bytes")).as_py() or 0)
+
+    @property
+    def _table(self) -> pa.Table:
+        tab = self._tab
+        if tab is None:
+            with self._lock:
+                tab = self._tab
+                if tab is None:
+                    assert self._stats is not None
+                    stats = self._stats()
+                    if len(stats) != self._part.num_rows or stats.null_count:
+                        raise CorruptLogError(f"{self._where}: checkpoint statistics are "
+                                              "not one per file")
+                    tab = _file_table(self._part.append_column("stats", stats))
+                    self._tab, self._stats = tab, None
+        return tab
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the statistics column has been decoded (the complexity tests look)."""
+        return self._tab is not None
 
     @property
     def table(self) -> pa.Table:
@@ -277,12 +318,12 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
         return self._table
 
     def __len__(self) -> int:
-        return self._table.num_rows
+        return self._part.num_rows
 
     def keys_list(self) -> list[FileKey]:
         if self._keys is None:
-            paths = self._table.column("path").to_pylist()
-            firsts = self._table.column("first_row_id").to_pylist()
+            paths = self._part.column("path").to_pylist()
+            firsts = self._part.column("first_row_id").to_pylist()
             self._keys = list(zip(paths, firsts, strict=True))
         return self._keys
 
@@ -516,8 +557,6 @@ def _rows_of(files: Sequence[DataFile]) -> dict[str, pa.Array]:
     }
 
 
-_FILE_COLUMNS = ("path", "sha256", "bytes", "rows", "first_row_id", "stats", "content_hash",
-                 "field_ids")
 
 
 def checkpoint_table(files: Mapping[FileKey, DataFile],

@@ -16,7 +16,8 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "DataFile",
     "DeleteVector",
     "FileKey",
+    "LazyActions",
     "ReadOnlyDict",
     "canonical_json",
     "check_name",
@@ -226,6 +228,64 @@ class Actions:
     @property
     def empty(self) -> bool:
         return not (self.add or self.remove or self.deletes or self.set_properties)
+
+
+class LazyActions(Actions):
+    """A commit's actions read the first time one is asked for (``load`` returns them):
+    a version opened from a checkpoint knows its commit's header without parsing the
+    files the commit added or removed, which may be a hundred thousand. Compares,
+    copies and pickles as the :class:`Actions` it loads."""
+
+    __slots__ = ("_load", "_got", "_lock")
+    _load: Callable[[], Actions]
+    _got: Actions | None
+    _lock: threading.Lock
+
+    def __init__(self, load: Callable[[], Actions]) -> None:  # noqa: D107
+        object.__setattr__(self, "_load", load)
+        object.__setattr__(self, "_got", None)
+        object.__setattr__(self, "_lock", threading.Lock())
+
+    def loaded(self) -> Actions:
+        """The actions (read now if they were not yet)."""
+        got: Actions | None = self._got
+        if got is None:
+            with self._lock:
+                got = self._got
+                if got is None:
+                    got = self._load()
+                    object.__setattr__(self, "_got", got)
+        return got
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._got is not None
+
+    add = property(lambda self: self.loaded().add)  # type: ignore[assignment]
+    remove = property(lambda self: self.loaded().remove)  # type: ignore[assignment]
+    deletes = property(lambda self: self.loaded().deletes)  # type: ignore[assignment]
+    set_properties = property(  # type: ignore[assignment]
+        lambda self: self.loaded().set_properties)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyActions):
+            other = other.loaded()
+        return self.loaded() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.loaded()) if self.is_loaded else "LazyActions(<not read yet>)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        a = self.loaded()
+        return (Actions, (a.add, a.remove, a.deletes, a.set_properties))
+
+    def __copy__(self) -> LazyActions:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> LazyActions:
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,9 +579,14 @@ def from_json(raw: bytes, *, where: str, expected_version: int | None = None) ->
     return from_dict(d, where=where, expected_version=expected_version)
 
 
-def from_dict(d: Any, *, where: str, expected_version: int | None = None) -> Commit:
+def from_dict(d: Any, *, where: str, expected_version: int | None = None,
+              actions: LazyActions | None = None) -> Commit:
     """A commit already parsed from JSON (as a checkpoint holds it), validated as
-    :func:`from_json` validates stored bytes."""
+    :func:`from_json` validates stored bytes.
+
+    With ``actions``, ``d`` is the commit's header (every field but ``actions``) and the
+    actions are read when first asked for; the id is then taken as stored, and
+    ``actions``' loader checks it against the whole commit."""
     if not isinstance(d, dict):
         raise CorruptLogError(f"{where}: a commit must be a JSON object")
     fmt = _req(d, "format", int, where)
@@ -533,13 +598,14 @@ def from_dict(d: Any, *, where: str, expected_version: int | None = None) -> Com
     parent = d.get("parent_id")
     if parent is not None and (not isinstance(parent, str) or not _HEX64.match(parent)):
         raise CorruptLogError(f"{where}: bad parent_id")
-    actions_raw = _req(d, "actions", dict, where)
-    add = _req(actions_raw, "add", list, where)
-    remove = _req(actions_raw, "remove", list, where)
-    deletes = _req(actions_raw, "deletes", list, where)
-    set_properties = actions_raw.get("set_properties")
-    if set_properties is not None and not isinstance(set_properties, dict):
-        raise CorruptLogError(f"{where}: set_properties must be an object")
+    if actions is None:
+        actions_raw = _req(d, "actions", dict, where)
+        add = _req(actions_raw, "add", list, where)
+        remove = _req(actions_raw, "remove", list, where)
+        deletes = _req(actions_raw, "deletes", list, where)
+        set_properties = actions_raw.get("set_properties")
+        if set_properties is not None and not isinstance(set_properties, dict):
+            raise CorruptLogError(f"{where}: set_properties must be an object")
     schema = d.get("schema")
     if schema is not None and not isinstance(schema, dict):
         raise CorruptLogError(f"{where}: schema must be an object")
@@ -558,7 +624,7 @@ def from_dict(d: Any, *, where: str, expected_version: int | None = None) -> Com
         properties=_req(d, "properties", dict, where),
         provenance=_req(d, "provenance", dict, where),
         schema=schema,
-        actions=Actions(
+        actions=actions if actions is not None else Actions(
             add=tuple(data_file_from_dict(a, where) for a in add),
             remove=tuple(file_key_from_dict(r, where) for r in remove),
             deletes=tuple(delete_vector_from_dict(x, where) for x in deletes),
@@ -567,6 +633,6 @@ def from_dict(d: Any, *, where: str, expected_version: int | None = None) -> Com
         summary=summary,
         id=_sha(d, "id", where),
     )
-    if commit_id(commit) != commit.id:
+    if actions is None and commit_id(commit) != commit.id:
         raise CorruptLogError(f"{where}: id does not match the commit's content (tampered?)")
     return commit
