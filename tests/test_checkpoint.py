@@ -504,3 +504,85 @@ def test_a_commit_adding_or_removing_many_files_is_checkpointed(
     fresh = tv.open(path)
     assert fresh.latest().to_arrow().column("i").to_pylist() == [1, 2, 3, 4, 5, 6]
     assert fresh.log.commits_read == 0  # the open started from that checkpoint
+
+
+def _header_table(path: str) -> tv.Table:
+    t = tv.create(path, schema=pa.schema([("i", pa.int64()), ("s", pa.string())]),
+                  properties={"checkpoint_interval": 3})
+    for k in range(5):
+        t.append(pa.table({"i": [k, k + 10], "s": [f"a{k}", None]}), message=f"m{k}")
+    t.delete("i = 11")  # version 6: checkpointed, with a deletion vector
+    return t
+
+
+def _ckpt(path: str, version: int) -> Path:
+    return Path(path, "_tablever", "checkpoints", f"{version:020d}.parquet")
+
+
+def test_a_checkpoint_header_says_what_its_full_record_says(path: str) -> None:
+    """Opened from its header or from the full state record (what older readers and
+    ``verify`` read), a checkpoint gives the same state, commit, actions and history."""
+    t = _header_table(path)
+    raw = _ckpt(path, 6).read_bytes()
+    fast, fast_hist = t.log._parse_checkpoint(6, raw)
+    slow, slow_hist = t.log._parse_checkpoint(6, raw, strict=True)
+    assert not fast.commit.actions.is_loaded  # type: ignore[attr-defined]
+    assert fast.commit == slow.commit and fast.commit.actions == slow.commit.actions
+    assert (fast.id, fast.schema, fast.properties, fast.next_row_id) == (
+        slow.id, slow.schema, slow.properties, slow.next_row_id)
+    assert list(fast.files.values()) == list(slow.files.values())
+    assert dict(fast.deletes) == dict(slow.deletes) and len(fast.deletes) == 1
+    assert list(fast_hist) == list(slow_hist) == t.log.versions(t.latest().state)[:7]
+    assert fast.num_rows == slow.num_rows == 9
+
+
+def _flip(raw: bytes, at: int) -> bytes:
+    return raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1:]
+
+
+@pytest.mark.parametrize("where", ["pages", "header"])
+def test_damage_the_header_checks_is_found_at_open(
+    path: str, caplog: pytest.LogCaptureFixture, where: str
+) -> None:
+    t = _header_table(path)
+    want = t.latest().to_arrow().sort_by("i")
+    ck = _ckpt(path, 6)
+    raw = ck.read_bytes()
+    at = 40 if where == "pages" else raw.index(b'"pages_sha256":"') + 20
+    ck.write_bytes(_flip(raw, at))
+    tv.clear_caches()
+    with caplog.at_level(logging.WARNING, logger="tablever"):
+        fresh = tv.open(path)
+        assert fresh.latest().to_arrow().sort_by("i").equals(want)  # replayed: exact
+    assert any("unreadable checkpoint" in r.getMessage() for r in caplog.records)
+    assert fresh.log.commits_read > 0
+    # once the commits before it are gone, the checkpoint is the record: an error
+    for v in range(6):
+        Path(path, "_tablever", "log", f"{v:020d}.json").unlink()
+    tv.clear_caches()
+    with pytest.raises(tv.CorruptLogError, match="digest does not match|damaged"):
+        tv.open(path).latest()
+
+
+def test_a_damaged_state_record_is_found_by_verify_not_by_an_open(path: str) -> None:
+    t = _header_table(path)
+    ck = _ckpt(path, 6)
+    raw = ck.read_bytes()
+    at = raw.index(b'{"columns_digest":"') + 25  # inside the record older readers read
+    ck.write_bytes(_flip(raw, at))
+    tv.clear_caches()
+    assert tv.open(path).latest().num_rows == 9  # the header and pages are intact
+    report = tv.verify(tv.open(path))
+    assert not report.ok and any("00000000000000000006.parquet" in p for p in report.problems)
+
+
+def test_the_actions_of_a_version_whose_commit_file_is_gone_come_from_its_checkpoint(
+    path: str,
+) -> None:
+    t = _header_table(path)
+    want = t.log.read_commit(6)
+    Path(path, "_tablever", "log", f"{6:020d}.json").unlink()
+    tv.clear_caches()
+    snap = tv.open(path).as_of(6)
+    assert snap.state.commit.actions == want.actions
+    assert snap.state.commit.actions.deletes  # the delete's vector

@@ -182,3 +182,36 @@ def test_live_maps_keep_dict_semantics_and_a_bounded_overlay() -> None:
     assert m.bytes == sum(v.bytes for v in model.values())
     with pytest.raises(KeyError):
         m.edit().remove(-1)
+
+
+def test_an_open_after_a_commit_of_many_files_parses_none_of_them(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint of a version whose own commit added the files (a bulk load, a
+    compaction) opens from its header: the commit's entries, the files' statistics and
+    the history are read only when asked for."""
+    import tablever.format.commit as commit_mod
+
+    t = _many_files(path, 300)
+    want = t.log.read_commit(t.latest().version)
+    tv.clear_caches()
+    parsed: list[object] = []
+    original = commit_mod.data_file_from_dict
+
+    def counting(*args: object, **kwargs: object) -> object:
+        parsed.append(args)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(commit_mod, "data_file_from_dict", counting)
+    fresh = tv.open(path)
+    snap = fresh.latest()
+    assert snap.num_rows == 300 and snap.operation == want.operation
+    assert snap.summary == want.summary and snap.id == want.id
+    actions = snap.state.commit.actions
+    assert isinstance(actions, commit_mod.LazyActions) and not actions.is_loaded
+    assert parsed == [] and fresh.log.commits_read == 0
+    assert not _checkpoint_files(snap).decoded  # the statistics column
+    # asked for, the actions are the commit's own (read from the log, id checked)
+    assert actions == want.actions and len(actions.add) == 300
+    assert snap.to_arrow(where="id = 7").column("id").to_pylist() == [7]
+    assert _checkpoint_files(snap).decoded
