@@ -29,12 +29,14 @@ from tablever import caches
 from tablever.errors import CorruptLogError, TableNotFoundError
 from tablever.format.checkpoint import (
     DIGEST_KEY,
+    LATER,
     CheckpointFiles,
     checkpoint_table,
     columns_digest,
     deletes_from_table,
     files_from_table,
     usable,
+    usable_later,
 )
 from tablever.format.commit import (
     Actions,
@@ -204,6 +206,62 @@ def _file_hashes(raw: bytes) -> tuple[str | None, bytes]:
     pages = h.hexdigest()
     h.update(view[start:])
     return pages, h.digest()
+
+
+def _kv_value(footer: bytes, key: bytes, *, last: bool) -> tuple[int, int] | None:
+    """Where the value of key-value metadata ``key`` lies in a Parquet footer (Thrift
+    compact: a binary field 1 holding the key, then a binary field 2, its varint length
+    and its bytes), as (start of the varint, end of the value); None if absent. The
+    pattern cannot occur inside a JSON value (raw control bytes are escaped there)."""
+    pattern = b"\x18" + bytes([len(key)]) + key + b"\x18"
+    at = footer.rfind(pattern) if last else footer.find(pattern)
+    if at < 0:
+        return None
+    pos = varint = at + len(pattern)
+    length = shift = 0
+    while pos < len(footer) and shift < 64:
+        byte = footer[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return (varint, pos + length) if pos + length <= len(footer) else None
+    return None
+
+
+def _lean_file(raw: bytes) -> tuple[pq.ParquetFile, dict[bytes, bytes]] | None:
+    """A checkpoint opened without parsing its state record: the footer, with the
+    values of ``tablever.state`` and ``tablever.head`` cut out, is handed to Parquet
+    (the record can be tens of MB: a bulk commit's file lists, a long history), and the
+    header's bytes (with the record's, when small) are returned beside it. None when
+    the footer is not laid out as tablever writes it (the caller parses it whole)."""
+    start = _footer_start(raw)
+    if start is None:
+        return None
+    footer = raw[start:len(raw) - 8]
+    state = _kv_value(footer, STATE_KEY, last=False)
+    head = _kv_value(footer, HEAD_KEY, last=True)
+    if state is None or head is None or state[1] > head[0]:
+        return None
+    lean = (footer[:state[0]] + b"\x00" + footer[state[1]:head[0]] + b"\x00"
+            + footer[head[1]:])
+    try:
+        meta = pq.read_metadata(pa.BufferReader(
+            b"PAR1" + lean + len(lean).to_bytes(4, "little") + b"PAR1"))
+        pf = pq.ParquetFile(pa.BufferReader(raw), metadata=meta)
+    except Exception:  # noqa: BLE001 - not as written: the caller parses the footer whole
+        return None
+
+    def value(span: tuple[int, int]) -> bytes:
+        at = span[0]
+        while footer[at] & 0x80:
+            at += 1
+        return footer[at + 1:span[1]]
+
+    kv = {HEAD_KEY: value(head)}
+    if state[1] - state[0] <= _KEEP_STATE:
+        kv[STATE_KEY] = value(state)
+    return pf, kv
 
 
 def _head(blob: bytes, version: int, raw: bytes, pages: str | None, path: str) -> dict[str, Any]:
@@ -433,6 +491,9 @@ class Log:
         if pages is None:
             pages = _file_hashes(raw)[0]
         try:
+            lean = None if strict else _lean_file(raw)
+            if lean is not None:
+                return self._from_head(version, raw, *lean, pages)
             pf = pq.ParquetFile(pa.BufferReader(raw))
             kv = pf.metadata.metadata or {}
             if HEAD_KEY in kv and not strict:
@@ -501,28 +562,30 @@ class Log:
         if pf.metadata.num_rows != n:
             raise CorruptLogError(f"{path}: checkpoint row count differs from its header")
         threads = len(raw) > _THREADED_READ
-        # every column but the statistics, checked now as a full read would check them;
-        # the statistics (most of the bytes) are decoded when an entry is built
-        names = [c for c in pf.schema_arrow.names if c != "stats"]
+        # the columns but the LATER ones, checked now as a full read would check them;
+        # the statistics and content hashes (most of the bytes) when an entry is built
+        names = [c for c in pf.schema_arrow.names if c not in LATER]
         table = pf.read(columns=names, use_threads=threads)
         if table.num_rows != n or "stats" not in pf.schema_arrow.names:
             raise CorruptLogError(f"{path}: checkpoint columns differ from its header")
-        if not usable(table, later=("stats",)):
+        if not usable(table, later=LATER):
             full = pf.read(use_threads=threads)
             self._checked_entries(full.to_pydict(), full.num_rows, path)  # names one
             raise CorruptLogError(f"{path}: checkpoint columns are not as written")
 
-        def stats() -> pa.Array:
+        def later() -> pa.Table:
             try:
-                col = pf.read(columns=["stats"], use_threads=threads).column(0)
+                rest = pf.read(columns=[c for c in pf.schema_arrow.names if c in LATER],
+                               use_threads=threads)
             except Exception as exc:  # pages whose digest matched, yet do not decode
                 raise CorruptLogError(f"{path}: unreadable checkpoint: {exc}") from exc
-            if col.type != pa.string():
-                raise CorruptLogError(f"{path}: checkpoint column stats has the wrong type")
-            return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            if not usable_later(rest):
+                self._checked_entries(pf.read().to_pydict(), n, path)  # names one
+                raise CorruptLogError(f"{path}: checkpoint columns are not as written")
+            return rest
 
-        state_blob = kv.get(STATE_KEY, b"")
-        keep = state_blob if len(state_blob) <= _KEEP_STATE else None
+        state_blob = kv.get(STATE_KEY)
+        keep = state_blob if state_blob is not None and len(state_blob) <= _KEEP_STATE else None
 
         def state_record() -> dict[str, Any]:
             blob = keep if keep is not None else self._state_record(version)
@@ -555,7 +618,7 @@ class Log:
             id=head["id"],
             commit=commit,
             schema=head["schema"],
-            files=LiveMap(CheckpointFiles(table, path, stats=stats)),
+            files=LiveMap(CheckpointFiles(table, path, later=later)),
             deletes=deletes_from_table(table),
             next_row_id=head["next_row_id"],
             properties=head["properties"],

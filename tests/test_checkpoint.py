@@ -565,7 +565,7 @@ def test_damage_the_header_checks_is_found_at_open(
 
 
 def test_a_damaged_state_record_is_found_by_verify_not_by_an_open(path: str) -> None:
-    t = _header_table(path)
+    _header_table(path)
     ck = _ckpt(path, 6)
     raw = ck.read_bytes()
     at = raw.index(b'{"columns_digest":"') + 25  # inside the record older readers read
@@ -586,3 +586,33 @@ def test_the_actions_of_a_version_whose_commit_file_is_gone_come_from_its_checkp
     snap = tv.open(path).as_of(6)
     assert snap.state.commit.actions == want.actions
     assert snap.state.commit.actions.deletes  # the delete's vector
+
+
+def test_an_open_reads_the_header_without_parsing_the_state_record(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The footer handed to Parquet has the state record cut out (it can be tens of MB);
+    a footer laid out otherwise is parsed whole, with the same result."""
+    import pyarrow.parquet as pq
+
+    import tablever.log as log_mod
+    from tablever.log import HEAD_KEY, STATE_KEY, _lean_file
+
+    t = _header_table(path)
+    raw = _ckpt(path, 6).read_bytes()
+    lean = _lean_file(raw)
+    assert lean is not None
+    pf, kv = lean
+    assert set(pf.metadata.metadata or {}) <= {HEAD_KEY, STATE_KEY}
+    assert not any((pf.metadata.metadata or {}).values())  # both values cut out
+    assert kv[HEAD_KEY] == pq.ParquetFile(pa.BufferReader(raw)).metadata.metadata[HEAD_KEY]
+    want = t.latest().to_arrow().sort_by("i")
+    for v in range(6):  # the checkpoint is the record: it must be read, not skipped
+        Path(path, "_tablever", "log", f"{v:020d}.json").unlink()
+    for lean_footer in (True, False):  # and with the footer parsed whole
+        if not lean_footer:
+            monkeypatch.setattr(log_mod, "_lean_file", lambda raw: None)
+        tv.clear_caches()
+        fresh = tv.open(path)
+        assert fresh.latest().to_arrow().sort_by("i").equals(want)
+        assert fresh.log.commits_read == 0 and fresh.log.checkpoints_parsed == 1

@@ -40,6 +40,7 @@ from tablever.format.live import LiveMap
 
 __all__ = [
     "CKPT_TYPES",
+    "LATER",
     "Bounds",
     "CheckpointFiles",
     "FileList",
@@ -47,6 +48,8 @@ __all__ = [
     "columns_digest",
     "deletes_from_table",
     "files_from_table",
+    "usable",
+    "usable_later",
 ]
 
 CKPT_TYPES = {
@@ -204,6 +207,27 @@ def _distinct_keys(names: np.ndarray | None, table: pa.Table) -> bool:
     return len(keys) == table.num_rows
 
 
+def _sums_ok(table: pa.Table) -> bool:
+    sums = _column(table, "content_hash")
+    return sums.null_count == len(sums) or (
+        _hex_matrix(sums.drop_null() if sums.null_count else sums, 32) is not None)
+
+
+LATER = ("stats", "content_hash", "field_ids")
+"""The columns an open leaves for later: only building an entry (or pruning on the
+statistics) reads them, and they are most of a checkpoint's bytes."""
+
+
+def usable_later(table: pa.Table) -> bool:
+    """:func:`usable`'s checks of the :data:`LATER` columns (``table`` holds those)."""
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if name not in LATER or col.type != CKPT_TYPES[name]:
+            return False
+    if "stats" not in table.column_names or table.column("stats").null_count:
+        return False
+    return "content_hash" not in table.column_names or _sums_ok(table)
+
+
 def usable(table: pa.Table, *, later: tuple[str, ...] = ()) -> bool:
     """Whether ``table`` holds what tablever writes, checked a column at a time: the
     expected types, stored paths and hex digests, counts in range, each live file once.
@@ -234,11 +258,8 @@ def usable(table: pa.Table, *, later: tuple[str, ...] = ()) -> bool:
     first = _ints(_column(table, "first_row_id"))
     if not bool(np.all(first <= MAX_INT - rows)):
         return False
-    if "content_hash" in names:
-        sums = _column(table, "content_hash")
-        if sums.null_count != len(sums) and (
-            _hex_matrix(sums.drop_null() if sums.null_count else sums, 32) is None):
-            return False
+    if "content_hash" in table.column_names and not _sums_ok(table):
+        return False
     has_dv = pc.is_valid(col("dv_path"))
     if pc.any(has_dv).as_py():
         dvs = table.filter(has_dv)
@@ -268,20 +289,20 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
     row order. An entry is built, its statistics parsed and checked, the first time it
     is asked for; the key index the first time a key is looked up."""
 
-    __slots__ = ("_part", "_tab", "_stats", "_lock", "_where", "_built", "_keys",
+    __slots__ = ("_part", "_tab", "_later", "_lock", "_where", "_built", "_keys",
                  "_index", "_int_stats", "total_rows", "total_bytes")
 
     def __init__(self, table: pa.Table, where: str, *,
-                 stats: Callable[[], pa.Array] | None = None) -> None:
-        """``table``: the checked columns; with ``stats``, all but ``stats``, which
-        that function decodes and checks the first time an entry (or the statistics of
-        the files) is asked for: opening a version and counting its rows never reads
-        them."""
+                 later: Callable[[], pa.Table] | None = None) -> None:
+        """``table``: the checked columns; with ``later``, all but the :data:`LATER`
+        ones, which that function decodes and checks the first time an entry (or the
+        statistics of the files) is asked for: opening a version and counting its rows
+        never reads them."""
         self._where = where
         self._lock = threading.Lock()
-        self._stats = stats
+        self._later = later
         self._part = table
-        self._tab: pa.Table | None = _file_table(table) if stats is None else None
+        self._tab: pa.Table | None = _file_table(table) if later is None else None
         n = table.num_rows
         self.total_rows = int(pc.sum(table.column("rows")).as_py() or 0)
         self.total_bytes = int(pc.sum(table.column("bytes")).as_py() or 0)
@@ -297,18 +318,22 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
             with self._lock:
                 tab = self._tab
                 if tab is None:
-                    assert self._stats is not None
-                    stats = self._stats()
-                    if len(stats) != self._part.num_rows or stats.null_count:
-                        raise CorruptLogError(f"{self._where}: checkpoint statistics are "
-                                              "not one per file")
-                    tab = _file_table(self._part.append_column("stats", stats))
-                    self._tab, self._stats = tab, None
+                    assert self._later is not None
+                    rest = self._later()
+                    if rest.num_rows != self._part.num_rows:
+                        raise CorruptLogError(f"{self._where}: checkpoint columns differ "
+                                              "in length")
+                    tab = self._part
+                    for name, col in zip(rest.column_names, rest.columns, strict=True):
+                        tab = tab.append_column(name, col)
+                    tab = _file_table(tab)
+                    self._tab, self._later = tab, None
         return tab
 
     @property
     def decoded(self) -> bool:
-        """Whether the statistics column has been decoded (the complexity tests look)."""
+        """Whether the :data:`LATER` columns have been decoded (the complexity tests
+        look)."""
         return self._tab is not None
 
     @property
