@@ -414,6 +414,24 @@ class Log:
 
     def write_checkpoint(self, state: TableState, history: Sequence[VersionInfo]) -> str:
         """Write the live state of ``state.version`` as Parquet (after its commit)."""
+        return self._write_checkpoint(state, history)[0]
+
+    def checkpoint_and_rebase(
+        self, state: TableState, history: Sequence[VersionInfo]
+    ) -> TableState:
+        """Write the checkpoint of ``state`` and return ``state`` with its live files
+        and deletion vectors read from the checkpoint's columns (as an open would read
+        them): a writer that goes on committing builds its next checkpoint from those
+        columns instead of from every entry again."""
+        path, table = self._write_checkpoint(state, history)
+        files = files_from_table(table, path)
+        if files is None:  # not expected: columns this writer built
+            return state
+        return dataclasses.replace(state, files=files, deletes=deletes_from_table(table))
+
+    def _write_checkpoint(
+        self, state: TableState, history: Sequence[VersionInfo]
+    ) -> tuple[str, pa.Table]:
         table = checkpoint_table(state.files, state.deletes)
         meta: dict[str, Any] = {
             "version": state.version,
@@ -454,7 +472,7 @@ class Log:
         fault_point("checkpoint.write")
         self.storage.write_file(path, bytes(sink.data))
         self.checkpoints_written += 1
-        return path
+        return path, table
 
     def read_checkpoint(
         self, version: int, *, cached: bool = True

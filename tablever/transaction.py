@@ -168,9 +168,7 @@ class Writer:
             schema = _stored_schema(new_schema, state)
             commit = meta.commit(state, actions, None if schema == dict(state.schema) else schema)
             if self.log.put_commit(commit):
-                new_state = apply(state, commit)
-                self._checkpoint(new_state)
-                return new_state
+                return self._checkpoint(apply(state, commit))
             attempt += 1
             # Someone else holds that version: read forward to the new head.
             for other in self.log.read_forward(state):
@@ -186,7 +184,9 @@ class Writer:
                 )
             time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
 
-    def _checkpoint(self, state: TableState) -> None:
+    def _checkpoint(self, state: TableState) -> TableState:
+        """Write a checkpoint after the commit of ``state`` if one is due; ``state``,
+        read from the checkpoint's columns once written."""
         default = (REMOTE_CHECKPOINT_INTERVAL if self.log.storage.round_trips
                    else DEFAULT_CHECKPOINT_INTERVAL)
         raw = state.properties.get("checkpoint_interval", default)
@@ -203,15 +203,15 @@ class Writer:
         actions = state.commit.actions
         if (state.version % interval != 0
                 and len(actions.add) + len(actions.remove) < CHECKPOINT_AFTER_FILES):
-            return
+            return state
         try:
             # Only the history up to this version: another writer may already be past it.
             history = [h for h in self.log.versions(state) if h.version <= state.version]
-            self.log.write_checkpoint(state, history)
+            return self.log.checkpoint_and_rebase(state, history)
         except (OSError, TableverError):
             # the commit has landed: a checkpoint is a cache while the commits exist, and
             # a failure here must not make a caller retry (and commit twice)
-            pass
+            return state
 
 
 CHECKPOINT_AFTER_FILES = 1_000  # files added plus removed by one commit (docs/format.md)

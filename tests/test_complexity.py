@@ -143,8 +143,9 @@ def test_a_commit_on_a_table_opened_from_a_checkpoint_builds_no_entry(path: str)
     t = tv.open(path)
     base = _checkpoint_files(t.latest())
     t.append(_rows(500, 1), provenance=False)  # version 2: writes a checkpoint too
+    now = _checkpoint_files(t.latest())  # and the writer reads on from it
     t.delete("id = 5")  # a deletion vector on a file from the checkpoint
-    assert base.built == 1  # the file the delete rewrote a vector for
+    assert base.built == 0 and now.built == 1  # the file it wrote a vector for
     tv.clear_caches()
     again = tv.open(path).latest()
     assert again.num_rows == 300 and again.to_arrow(where="id = 5").num_rows == 0
@@ -215,3 +216,28 @@ def test_an_open_after_a_commit_of_many_files_parses_none_of_them(
     assert actions == want.actions and len(actions.add) == 300
     assert snap.to_arrow(where="id = 7").column("id").to_pylist() == [7]
     assert _checkpoint_files(snap).decoded
+
+
+def test_a_writer_builds_each_checkpoint_from_the_last_ones_columns(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After writing a checkpoint a writer reads its live files from it, so its next
+    checkpoint encodes only the entries added since, not every live file again."""
+    import tablever.format.checkpoint as ckpt
+
+    built: list[int] = []
+    original = ckpt._rows_of
+
+    def counting(files: list[object]) -> object:
+        built.append(len(files))
+        return original(files)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ckpt, "_rows_of", counting)
+    t = tv.create(path, schema=SCHEMA, properties={"checkpoint_interval": 10})
+    for i in range(30):
+        t.append(_rows(i, 1), provenance=False)
+    assert t.log.list_checkpoints() == [10, 20, 30]
+    assert built == [10, 10, 10]  # (the version-0 commit adds no file)
+    tv.clear_caches()
+    assert tv.open(path).latest().to_arrow().column("id").to_pylist() == list(range(30))
+    assert t.latest().to_arrow().column("id").to_pylist() == list(range(30))
