@@ -196,36 +196,44 @@ def _footer_start(raw: bytes) -> int | None:
 
 
 def _file_hashes(raw: bytes) -> tuple[str | None, bytes]:
-    """The SHA-256 of a checkpoint's pages (hex; None if it is no Parquet file) and of
-    the whole file (the cache key), in one pass over the bytes."""
+    """The SHA-256 of a checkpoint's pages (hex; None if it is no Parquet file), and the
+    cache key: the SHA-256 of the file, without the state record when that is too large
+    to be kept (an open from the header reads it again from storage if it needs it)."""
     start = _footer_start(raw)
     if start is None:
         return None, hashlib.sha256(raw).digest()
     view = memoryview(raw)
     h = hashlib.sha256(view[:start])
     pages = h.hexdigest()
-    h.update(view[start:])
+    state = _kv_value(raw, start, STATE_KEY, last=False)
+    if state is not None and state[1] - state[0] > _KEEP_STATE:
+        h.update(view[start:state[0]])
+        h.update(view[state[1]:])
+    else:
+        h.update(view[start:])
     return pages, h.digest()
 
 
-def _kv_value(footer: bytes, key: bytes, *, last: bool) -> tuple[int, int] | None:
-    """Where the value of key-value metadata ``key`` lies in a Parquet footer (Thrift
-    compact: a binary field 1 holding the key, then a binary field 2, its varint length
-    and its bytes), as (start of the varint, end of the value); None if absent. The
-    pattern cannot occur inside a JSON value (raw control bytes are escaped there)."""
+def _kv_value(raw: bytes, start: int, key: bytes, *, last: bool) -> tuple[int, int] | None:
+    """Where the value of key-value metadata ``key`` lies in the Parquet footer that
+    begins at ``start`` (Thrift compact: a binary field 1 holding the key, then a binary
+    field 2, its varint length and its bytes), as (start of the varint, end of the
+    value); None if absent. The pattern cannot occur inside a JSON value (raw control
+    bytes are escaped there)."""
     pattern = b"\x18" + bytes([len(key)]) + key + b"\x18"
-    at = footer.rfind(pattern) if last else footer.find(pattern)
+    end = len(raw) - 8
+    at = raw.rfind(pattern, start, end) if last else raw.find(pattern, start, end)
     if at < 0:
         return None
     pos = varint = at + len(pattern)
     length = shift = 0
-    while pos < len(footer) and shift < 64:
-        byte = footer[pos]
+    while pos < end and shift < 64:
+        byte = raw[pos]
         pos += 1
         length |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
-            return (varint, pos + length) if pos + length <= len(footer) else None
+            return (varint, pos + length) if pos + length <= end else None
     return None
 
 
@@ -238,13 +246,12 @@ def _lean_file(raw: bytes) -> tuple[pq.ParquetFile, dict[bytes, bytes]] | None:
     start = _footer_start(raw)
     if start is None:
         return None
-    footer = raw[start:len(raw) - 8]
-    state = _kv_value(footer, STATE_KEY, last=False)
-    head = _kv_value(footer, HEAD_KEY, last=True)
+    state = _kv_value(raw, start, STATE_KEY, last=False)
+    head = _kv_value(raw, start, HEAD_KEY, last=True)
     if state is None or head is None or state[1] > head[0]:
         return None
-    lean = (footer[:state[0]] + b"\x00" + footer[state[1]:head[0]] + b"\x00"
-            + footer[head[1]:])
+    lean = (raw[start:state[0]] + b"\x00" + raw[state[1]:head[0]] + b"\x00"
+            + raw[head[1]:len(raw) - 8])
     try:
         meta = pq.read_metadata(pa.BufferReader(
             b"PAR1" + lean + len(lean).to_bytes(4, "little") + b"PAR1"))
@@ -254,9 +261,9 @@ def _lean_file(raw: bytes) -> tuple[pq.ParquetFile, dict[bytes, bytes]] | None:
 
     def value(span: tuple[int, int]) -> bytes:
         at = span[0]
-        while footer[at] & 0x80:
+        while raw[at] & 0x80:
             at += 1
-        return footer[at + 1:span[1]]
+        return raw[at + 1:span[1]]
 
     kv = {HEAD_KEY: value(head)}
     if state[1] - state[0] <= _KEEP_STATE:
