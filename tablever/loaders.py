@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tablever.arrays import bool_array, int64_array
 from tablever.errors import IntegrityError, InvalidValueError
 from tablever.readers import conform_columns
 from tablever.schema import ROW_ID
@@ -213,10 +214,10 @@ class BatchLoader:
         if u.read.deleted is not None and len(u.read.deleted):
             keep = ~np.isin(positions, u.read.deleted)
             positions = positions[keep]
-            raw = raw.filter(pa.array(keep))
+            raw = raw.filter(bool_array(keep))
         positions, raw = positions[lo:hi], raw.slice(lo, hi - lo)
         if u.file.first_row_id is not None:
-            ids = pa.array(positions + u.file.first_row_id, pa.int64())
+            ids = int64_array(positions + u.file.first_row_id)
         else:
             ids = raw.column(ROW_ID).combine_chunks().cast(pa.int64())
         arrays = [*conform_columns(raw, fields, u.read.renames), ids]
@@ -246,7 +247,7 @@ class BatchLoader:
                 ).fetchnumpy()["k"]
             finally:
                 conn.close()
-            batch = batch.filter(pa.array(np.asarray(mask, dtype=bool)))
+            batch = batch.filter(bool_array(np.asarray(mask, dtype=bool)))
         return batch.select(self._out_schema().names)
 
     def _stream(self) -> Iterator[pa.RecordBatch]:

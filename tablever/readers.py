@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tablever.arrays import bool_array, int64_array
 from tablever.arrowpool import with_fast_pool
 from tablever.errors import IntegrityError
 from tablever.format.commit import DataFile
@@ -121,10 +122,10 @@ def file_rows(
     if table.num_rows != f.rows:
         raise IntegrityError(f"data file {f.path} holds {table.num_rows} rows, expected {f.rows}")
     if positions is not None:
-        table = table.take(pa.array(positions, pa.int64()))
+        table = table.take(int64_array(positions))
     if f.first_row_id is not None:
         pos = np.arange(f.rows, dtype=np.int64) if positions is None else positions
-        ids = pa.array(pos.astype(np.int64) + f.first_row_id, pa.int64())
+        ids = int64_array(pos.astype(np.int64) + f.first_row_id)
     elif ROW_ID in table.column_names:
         ids = table.column(ROW_ID).combine_chunks().cast(pa.int64())
     else:
@@ -265,7 +266,7 @@ def _live_rows(
     if with_row_id:
         if f.first_row_id is not None:
             first = f.first_row_id + start
-            ids = pa.array(np.arange(first, first + n, dtype=np.int64))
+            ids = int64_array(np.arange(first, first + n, dtype=np.int64))
         elif ROW_ID in names and raw.column(ROW_ID).null_count == 0:
             ids = raw.column(ROW_ID).cast(pa.int64())
         else:  # the log says the file carries its row ids
@@ -278,7 +279,7 @@ def _live_rows(
         if hi > lo:
             mask = np.ones(n, dtype=bool)
             mask[r.deleted[lo:hi] - start] = False
-            out = out.filter(pa.array(mask))
+            out = out.filter(bool_array(mask))
     return out
 
 

@@ -241,3 +241,29 @@ def test_a_writer_builds_each_checkpoint_from_the_last_ones_columns(
     tv.clear_caches()
     assert tv.open(path).latest().to_arrow().column("id").to_pylist() == list(range(30))
     assert t.latest().to_arrow().column("id").to_pylist() == list(range(30))
+
+
+def test_reads_in_a_new_process_do_not_import_pandas(path: str) -> None:
+    """pandas costs ~0.3 s to import; pyarrow imports it whenever Python values become an
+    array. Reads, SQL (the count answered from the log too) and lookups never need it."""
+    import subprocess
+    import sys
+
+    t = tv.create(path, schema=SCHEMA)
+    t.append(_rows(0, 50), provenance=False)
+    t.delete("id = 3")
+    script = f"""
+import sys
+import tablever as tv
+s = tv.open({path!r}).latest()
+assert s.num_rows == 49
+assert s.to_arrow().num_rows == 49 and s.to_arrow(where="id = 5").num_rows == 1
+assert s.sql("SELECT count(*) AS n FROM t").column("n").to_pylist() == [49]
+assert s.sql("SELECT id % 3 AS k, count(*) AS n FROM t GROUP BY k").num_rows == 3
+assert s.head(2).num_rows == 2 and len(s.plan(where="id = 5").tasks) == 1
+assert sum(b.num_rows for b in s.to_batches(batch_size=10)) == 49
+print("pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
