@@ -295,10 +295,10 @@ def _head(blob: bytes, version: int, raw: bytes, pages: str | None, path: str) -
     return head
 
 
-def _check_head(head: dict[str, Any], meta: dict[str, Any], path: str) -> None:
+def _check_head(head: dict[str, Any], meta: dict[str, Any], rows: int, path: str) -> None:
     """A header (already checked by :func:`_head`) says what the full record says."""
     commit = {k: v for k, v in meta["commit"].items() if k != "actions"}
-    same = (head["id"] == meta["id"] and head["commit"] == commit
+    same = (head["id"] == meta["id"] and head["commit"] == commit and head["rows"] == rows
             and all(head[k] == meta[k] for k in ("schema", "properties", "next_row_id")))
     if not same:
         raise CorruptLogError(f"{path}: checkpoint header differs from its state record")
@@ -557,7 +557,8 @@ class Log:
                 raise CorruptLogError(f"{path}: bad next_row_id")
             history = _history(meta["history"])
             if HEAD_KEY in kv:
-                _check_head(_head(kv[HEAD_KEY], version, raw, pages, path), meta, path)
+                _check_head(_head(kv[HEAD_KEY], version, raw, pages, path), meta,
+                            table.num_rows, path)
             state = TableState(
                 version=version,
                 id=commit.id,
