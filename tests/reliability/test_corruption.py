@@ -393,3 +393,44 @@ def test_hostile_paths(tmp_path: Path) -> None:
     print(f"\n[hostile paths] {cases} hostile commits/checkpoints ({len(HOSTILE)} paths x "
           f"{len(FIELDS)} fields + checkpoints): CorruptLogError on read; verify and vacuum "
           "touched nothing outside the root (audited; sentinel unchanged)")
+
+
+def test_flips_in_a_checkpoint_footer_never_give_wrong_rows(tmp_path: Path) -> None:
+    """An open checks a checkpoint by its header and its pages' SHA-256: the rest of the
+    Parquet footer (column metadata, offsets, the Thrift around the two records) is not
+    hashed. A flipped byte anywhere there must give exact rows or a CorruptLogError."""
+    from tablever.log import HEAD_KEY, STATE_KEY, _footer_start, _kv_value
+
+    path = str(tmp_path / "t")
+    t = tv.create(path, schema=SCHEMA, properties={"checkpoint_interval": 3})
+    for i in range(5):
+        t.append(rows(range(i * 10, i * 10 + 10)), message=f"a{i}")
+    t.delete("id % 4 = 1", message="d")  # v6: checkpointed, with deletion vectors
+    want = _read(t.latest())
+    for v in range(6):  # the checkpoint is the record of version 6
+        commit_file(path, v).unlink()
+    ck = Path(path) / "_tablever/checkpoints" / f"{6:020d}.parquet"
+    good = ck.read_bytes()
+    start = _footer_start(good)
+    assert start is not None
+    state = _kv_value(good, start, STATE_KEY, last=False)
+    head = _kv_value(good, start, HEAD_KEY, last=True)
+    assert state is not None and head is not None
+    spots = [i for i in range(start, len(good))
+             if not (state[0] + 4 <= i < state[1] or head[0] + 4 <= i < head[1])]
+    detected = 0
+    try:
+        for i in spots[::2]:
+            bad = bytearray(good)
+            bad[i] ^= 0x01 if i % 4 else 0x80
+            ck.write_bytes(bytes(bad))
+            tv.clear_caches()
+            try:
+                got = _read(tv.open(path).latest())
+            except tv.CorruptLogError:
+                detected += 1
+            else:
+                assert got.equals(want), f"flip at {i}: wrong rows"
+    finally:
+        ck.write_bytes(good)
+    assert detected > 0
