@@ -81,6 +81,8 @@ _THREADED_READ = 1 << 20  # a checkpoint this large decodes its columns on Arrow
 HEAD_KEY = b"tablever.head"  # a checkpoint's header: what an open reads (docs/format.md)
 STATE_KEY = b"tablever.state"
 _KEEP_STATE = 1 << 20  # a state record this small is kept for the history; larger, re-read
+_RANGED_READ = 8 << 20  # a local checkpoint this large is read around its state record
+_FOOTER_PROBE = 1 << 16  # bytes of a footer read to find where its state record starts
 
 @dataclass(frozen=True, slots=True)
 class ExpiredVersion:
@@ -197,8 +199,8 @@ def _footer_start(raw: bytes) -> int | None:
 
 def _file_hashes(raw: bytes) -> tuple[str | None, bytes]:
     """The SHA-256 of a checkpoint's pages (hex; None if it is no Parquet file), and the
-    cache key: the SHA-256 of the file, without the state record when that is too large
-    to be kept (an open from the header reads it again from storage if it needs it)."""
+    cache key: the SHA-256 of the file without its state record, which an open from the
+    header reads only for the history (a full check, ``cached=False``, reads it all)."""
     start = _footer_start(raw)
     if start is None:
         return None, hashlib.sha256(raw).digest()
@@ -206,7 +208,7 @@ def _file_hashes(raw: bytes) -> tuple[str | None, bytes]:
     h = hashlib.sha256(view[:start])
     pages = h.hexdigest()
     state = _kv_value(raw, start, STATE_KEY, last=False)
-    if state is not None and state[1] - state[0] > _KEEP_STATE:
+    if state is not None:
         h.update(view[start:state[0]])
         h.update(view[state[1]:])
     else:
@@ -214,12 +216,14 @@ def _file_hashes(raw: bytes) -> tuple[str | None, bytes]:
     return pages, h.digest()
 
 
-def _kv_value(raw: bytes, start: int, key: bytes, *, last: bool) -> tuple[int, int] | None:
+def _kv_value(raw: bytes, start: int, key: bytes, *, last: bool,
+              bound: int | None = None) -> tuple[int, int] | None:
     """Where the value of key-value metadata ``key`` lies in the Parquet footer that
     begins at ``start`` (Thrift compact: a binary field 1 holding the key, then a binary
     field 2, its varint length and its bytes), as (start of the varint, end of the
     value); None if absent. The pattern cannot occur inside a JSON value (raw control
-    bytes are escaped there)."""
+    bytes are escaped there). ``bound``: where the footer ends, when ``raw`` holds only
+    its beginning."""
     pattern = b"\x18" + bytes([len(key)]) + key + b"\x18"
     end = len(raw) - 8
     at = raw.rfind(pattern, start, end) if last else raw.find(pattern, start, end)
@@ -233,7 +237,7 @@ def _kv_value(raw: bytes, start: int, key: bytes, *, last: bool) -> tuple[int, i
         length |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
-            return (varint, pos + length) if pos + length <= end else None
+            return (varint, pos + length) if pos + length <= (bound or end) else None
     return None
 
 
@@ -266,8 +270,9 @@ def _lean_file(raw: bytes) -> tuple[pq.ParquetFile, dict[bytes, bytes]] | None:
         return raw[at + 1:span[1]]
 
     kv = {HEAD_KEY: value(head)}
-    if state[1] - state[0] <= _KEEP_STATE:
-        kv[STATE_KEY] = value(state)
+    record = value(state)
+    if 0 < len(record) <= _KEEP_STATE:  # empty: read around it (the caller re-reads it)
+        kv[STATE_KEY] = record
     return pf, kv
 
 
@@ -494,7 +499,9 @@ class Log:
         (and caches what it parsed)."""
         path = checkpoint_path(version)
         try:
-            raw = self.storage.read_bytes(path)
+            raw = None if not cached else self._without_state_record(path)
+            if raw is None:
+                raw = self.storage.read_bytes(path)
         except FileNotFoundError:
             raise
         except OSError as exc:
@@ -506,6 +513,44 @@ class Log:
         state, history = self._parse_checkpoint(version, raw, pages, strict=not cached)
         _CHECKPOINTS.put((version, digest), (_fresh_copy(state), history), len(raw))
         return state, history
+
+    def _without_state_record(self, path: str) -> bytes | None:
+        """A large checkpoint on a local disk, read without the value of its state
+        record (tens of MB after a bulk commit or a long history, which an open from
+        the header does not use): the pages, and the footer with that value empty. None
+        when the file is small, remote, or not laid out as tablever writes it."""
+        if self.storage.round_trips:
+            return None
+        with self.storage.open_read(path) as f:
+            size = f.seek(0, 2)
+            if size < _RANGED_READ:
+                return None
+            f.seek(size - 8)
+            trailer = f.read(8)
+            start = size - 8 - int.from_bytes(trailer[:4], "little")
+            if trailer[4:] != b"PAR1" or start < 4:
+                return None
+            f.seek(start)
+            front = f.read(min(_FOOTER_PROBE, size - 8 - start))
+            state = _kv_value(front + trailer, 0, STATE_KEY, last=False,
+                              bound=size - 8 - start)
+            if state is None or state[1] - state[0] <= _KEEP_STATE:
+                return None
+            # one buffer: the pages, the footer up to the value, an empty value, the rest
+            state_end = start + state[1]
+            head = start + state[0]
+            out = bytearray(head + 1 + size - state_end)
+            view = memoryview(out)
+            f.seek(0)
+            if f.readinto(view[:head]) != head:  # type: ignore[attr-defined]
+                return None
+            out[head] = 0  # the value's length, a varint
+            f.seek(state_end)
+            if f.readinto(view[head + 1:]) != size - state_end:  # type: ignore[attr-defined]
+                return None
+        footer_len = len(out) - 8 - start
+        out[-8:-4] = footer_len.to_bytes(4, "little")
+        return bytes(out)
 
     def _parse_checkpoint(
         self, version: int, raw: bytes, pages: str | None = None, *, strict: bool = False

@@ -616,3 +616,42 @@ def test_an_open_reads_the_header_without_parsing_the_state_record(
         fresh = tv.open(path)
         assert fresh.latest().to_arrow().sort_by("i").equals(want)
         assert fresh.log.commits_read == 0 and fresh.log.checkpoints_parsed == 1
+
+
+def test_a_large_checkpoint_is_read_around_its_state_record(
+    path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a local disk an open reads the pages and the footer of a large checkpoint but
+    not its state record (the history, a bulk commit's file lists), which the history
+    reads again when asked for."""
+    import tablever.log as log_mod
+
+    t = _header_table(path)
+    want = t.latest().to_arrow().sort_by("i")
+    versions = t.log.versions(t.latest().state)
+    monkeypatch.setattr(log_mod, "_RANGED_READ", 0)  # every checkpoint is "large"
+    monkeypatch.setattr(log_mod, "_KEEP_STATE", 16)  # and so is every state record
+    tv.clear_caches()
+    fresh = tv.open(path)
+    reads: list[str] = []
+    original = fresh.storage.read_bytes
+
+    def counting(rel: str) -> bytes:
+        reads.append(rel)
+        return original(rel)
+
+    monkeypatch.setattr(fresh.storage, "read_bytes", counting)
+    snap = fresh.latest()
+    assert snap.to_arrow().sort_by("i").equals(want)
+    assert not any("checkpoints" in r for r in reads)  # read around, never whole
+    hist = fresh.log.read_checkpoint(6)[1]
+    assert list(hist) == versions[:7]  # the record, read again for the history
+    assert any("checkpoints" in r for r in reads)
+    # damaged pages are still found: the version is rebuilt from the log
+    ck = _ckpt(path, 6)
+    ck.write_bytes(_flip(ck.read_bytes(), 40))
+    tv.clear_caches()
+    with caplog.at_level(logging.WARNING, logger="tablever"):
+        again = tv.open(path)
+        assert again.latest().to_arrow().sort_by("i").equals(want)
+    assert again.log.commits_read > 0
