@@ -109,6 +109,47 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_SYNC_THREADS = 16
+_sync_pool: ThreadPoolExecutor | None = None
+_sync_lock = threading.Lock()
+
+
+def _fsync_pool() -> ThreadPoolExecutor:
+    """Threads that wait on fsyncs, started once per process: concurrent fsyncs share
+    the file system's journal commits, and starting 16 threads per delete cost more
+    than the waits they overlapped on a busy machine (each start waits for the GIL)."""
+    global _sync_pool
+    with _sync_lock:
+        if _sync_pool is None:
+            _sync_pool = ThreadPoolExecutor(max_workers=_SYNC_THREADS,
+                                            thread_name_prefix="tablever-fsync")
+        return _sync_pool
+
+
+def _forget_sync_pool() -> None:
+    global _sync_pool, _sync_lock
+    _sync_pool, _sync_lock = None, threading.Lock()  # a forked child has no such threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_sync_pool)
+
+
+def _fsync_all(targets: Sequence[Any], *, files: bool) -> None:
+    """fsync every open file descriptor (``files``) or folder path of ``targets``, up
+    to :data:`_SYNC_THREADS` at a time. A file's error is raised; a folder's is ignored,
+    as :func:`_fsync_dir` does."""
+    one: Callable[[Any], None] = os.fsync if files else _fsync_dir
+    if len(targets) < 2:
+        for t in targets:
+            one(t)
+        return
+    size = -(-len(targets) // _SYNC_THREADS)
+    chunks = [targets[i:i + size] for i in range(0, len(targets), size)]
+    for fut in [_fsync_pool().submit(lambda c: [one(t) for t in c], c) for c in chunks]:
+        fut.result()
+
+
 class ArrowFiles:
     """The files below ``root`` on a ``pyarrow.fs`` file system (other than S3, which
     :class:`tablever.objectstore.ObjectFiles` serves, and the local disk, which
@@ -502,6 +543,55 @@ class Storage:
                 pass  # never written, or vacuumed in between: write it
         self.write_file(rel, data)
         return True
+
+    def write_once_many(self, items: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """:meth:`write_once` for many small files: the same files, as durable, with
+        fewer waits. On a local disk every missing file goes to a temp file first, then
+        all are flushed to disk together (one fsync each, waited on side by side on
+        :func:`_fsync_pool`), moved into place, and each folder they landed in is synced
+        once (a file at a time paid two syncs in a row per file: a delete's 201
+        vectors spent most of its time there). True for each file this call wrote."""
+        if self.disk_path("") is None or len(items) < 2:
+            return [self.write_once(rel, data) for rel, data in items]
+        wrote = [False] * len(items)
+        pending: list[tuple[int, str, str, int]] = []  # (index, full, tmp, fd)
+        folders: set[str] = set()
+        try:
+            try:
+                for i, (rel, data) in enumerate(items):
+                    full = self.disk_path(rel)
+                    assert full is not None
+                    try:
+                        os.utime(full)
+                        continue  # stored already: keep that copy
+                    except FileNotFoundError:
+                        pass
+                    head = os.path.dirname(full)
+                    if head not in folders and not os.path.isdir(head):
+                        os.makedirs(head, exist_ok=True)
+                        folders.add(os.path.dirname(head))  # the new folder's own entry
+                    folders.add(head)
+                    tmp = os.path.join(head, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                    pending.append((i, full, tmp, fd))
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                _fsync_all([fd for _, _, _, fd in pending], files=True)
+            finally:
+                for _, _, _, fd in pending:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            for i, full, tmp, _ in pending:
+                os.replace(tmp, full)
+                wrote[i] = True
+        finally:
+            for i, _, tmp, _ in pending:
+                if not wrote[i]:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
+        _fsync_all(sorted(folders), files=False)
+        return wrote
 
     def content_sink(self, folder: str) -> ContentSink:
         """A stream for one content-addressed file to be stored under ``folder`` (see
