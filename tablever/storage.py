@@ -146,7 +146,11 @@ def _fsync_all(targets: Sequence[Any], *, files: bool) -> None:
         return
     size = -(-len(targets) // _SYNC_THREADS)
     chunks = [targets[i:i + size] for i in range(0, len(targets), size)]
-    for fut in [_fsync_pool().submit(lambda c: [one(t) for t in c], c) for c in chunks]:
+    def run(chunk: Sequence[Any]) -> None:
+        for t in chunk:
+            one(t)
+
+    for fut in [_fsync_pool().submit(run, c) for c in chunks]:
         fut.result()
 
 
