@@ -109,6 +109,52 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_IO_THREADS = 16
+_io_pool: ThreadPoolExecutor | None = None
+_io_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for file-system calls that wait in the kernel (creating files, fsyncs),
+    started once per process: concurrent fsyncs share the file system's journal commits,
+    and starting 16 threads per delete cost more than the waits they overlapped on a
+    busy machine (each start waits for the GIL)."""
+    global _io_pool
+    with _io_lock:
+        if _io_pool is None:
+            _io_pool = ThreadPoolExecutor(max_workers=_IO_THREADS,
+                                          thread_name_prefix="tablever-io")
+        return _io_pool
+
+
+def _forget_pool() -> None:
+    global _io_pool, _io_lock
+    _io_pool, _io_lock = None, threading.Lock()  # a forked child has no such threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _on_pool(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(x) for x in items]`` on :func:`_pool`, in up to :data:`_IO_THREADS`
+    contiguous chunks (one hand-off per chunk, not per item); the first error is raised
+    once every chunk has finished."""
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    size = -(-len(items) // _IO_THREADS)
+
+    def run(chunk: Sequence[T]) -> list[R]:
+        return [fn(x) for x in chunk]
+
+    futures = [_pool().submit(run, items[i:i + size]) for i in range(0, len(items), size)]
+    errors = [f.exception() for f in futures]
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return [r for f in futures for r in f.result()]
+
+
 class ArrowFiles:
     """The files below ``root`` on a ``pyarrow.fs`` file system (other than S3, which
     :class:`tablever.objectstore.ObjectFiles` serves, and the local disk, which
@@ -502,6 +548,68 @@ class Storage:
                 pass  # never written, or vacuumed in between: write it
         self.write_file(rel, data)
         return True
+
+    def write_once_many(self, items: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """:meth:`write_once` for many small files: the same files, as durable, with
+        fewer waits. On a local disk the work goes in stages, each spread over
+        :func:`_pool`: every missing file is written to a temp file, then all are
+        fsynced (side by side, sharing journal commits), moved into place, and each
+        folder they landed in is synced once. One file at a time paid two syncs in a
+        row per file (a delete's 201 vectors spent most of its time there). True for
+        each file this call wrote."""
+        if self.disk_path("") is None or len(items) < 2:
+            return [self.write_once(rel, data) for rel, data in items]
+        made: list[str] = []  # folders this call created (list.append is thread-safe)
+        staged: dict[int, tuple[str, str, int]] = {}  # index -> (full, tmp, open fd)
+
+        def write(i: int) -> None:
+            rel, data = items[i]
+            full = self.disk_path(rel)
+            assert full is not None
+            try:
+                os.utime(full)
+                return  # stored already: keep that copy
+            except FileNotFoundError:
+                pass
+            head = os.path.dirname(full)
+            tmp = os.path.join(head, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            try:
+                fd = os.open(tmp, flags, 0o644)
+            except FileNotFoundError:
+                os.makedirs(head, exist_ok=True)  # maybe by another thread meanwhile
+                made.append(head)
+                fd = os.open(tmp, flags, 0o644)
+            staged[i] = (full, tmp, fd)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+
+        def sync(i: int) -> None:
+            os.fsync(staged[i][2])
+
+        def place(i: int) -> None:
+            full, tmp, _ = staged[i]
+            os.replace(tmp, full)
+
+        try:
+            try:
+                _on_pool(write, list(range(len(items))))
+                _on_pool(sync, sorted(staged))
+            finally:
+                for _, _, fd in staged.values():
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            _on_pool(place, sorted(staged))
+        except BaseException:
+            for _, tmp, _ in staged.values():  # those moved into place are gone already
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
+        folders = {os.path.dirname(full) for full, _, _ in staged.values()}
+        folders |= {os.path.dirname(m) for m in made}  # a new folder's own entry
+        _on_pool(_fsync_dir, sorted(folders))
+        return [i in staged for i in range(len(items))]
 
     def content_sink(self, folder: str) -> ContentSink:
         """A stream for one content-addressed file to be stored under ``folder`` (see

@@ -592,10 +592,8 @@ def write_positions(
     (path, sha256) in order.
 
     Encoding is cheap and holds the GIL, so it runs first, on this thread; the durable
-    writes (two fsyncs each) then overlap on 16 threads, each taking a contiguous share,
-    which spend their time waiting on the disk (fewer hand-offs than a task per
-    vector); concurrent fsyncs share journal commits, and 16 threads wrote a delete's 201
-    vectors in about half the time 8 took.
+    writes then go together (:meth:`~tablever.storage.Storage.write_once_many`): the
+    fsyncs of all the files overlap, then those of their folders, each folder once.
     """
     encoded = []
     for positions in vectors:
@@ -605,7 +603,7 @@ def write_positions(
         data = parquet_bytes(pa.table({"pos": pa.array(arr, type=pa.int64())}))
         sha = hashlib.sha256(data).hexdigest()
         encoded.append((content_path(DELETES_DIR, sha), sha, data))
-    storage.each(lambda e: storage.write_once(e[0], e[2]), encoded, threads=16)
+    storage.write_once_many([(path, data) for path, _, data in encoded])
     return [(path, sha) for path, sha, _ in encoded]
 
 

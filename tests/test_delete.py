@@ -195,3 +195,46 @@ def test_times_without_offset_in_predicates_mean_utc_in_any_local_zone(path: str
     # Rows 1 and 3 hold the same instant (12:00Z): neither is before 10:00 UTC, whichever
     # file it sits in and whether stats pruning skipped that file or not.
     assert out[:2] == ["[2]", "[1, 3]"]
+
+
+@pytest.mark.disk
+def test_a_delete_over_many_files_syncs_each_vector_and_each_folder_once(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = tv.create(path, schema=pa.schema([("id", pa.int64()), ("gone", pa.bool_())]))
+    start = 0
+    for i in range(20):  # file i: i + 2 rows, the last one to delete (20 distinct vectors)
+        n = i + 2
+        t.append(pa.table({"id": pa.array(range(start, start + n), pa.int64()),
+                           "gone": [False] * (n - 1) + [True]}), provenance=False)
+        start += n
+    keep = [k for k in range(start) if k + 1 not in {sum(range(2, j + 3)) for j in range(20)}]
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd")
+                      else str(fd))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    s = t.delete("gone", provenance=False)
+    vectors = {os.path.join(path, d.path) for d in s.deletion_vectors}
+    assert len(vectors) == 20 and ids(s) == keep
+    if os.path.exists("/proc/self/fd"):
+        folders = {os.path.dirname(v) for v in vectors}
+        # each vector: one sync of its bytes (under a temp name) and one of its folder
+        temp = [p for p in synced if os.path.dirname(p) in folders]
+        assert len(temp) == 20 and all(os.path.basename(p).startswith(".tmp-") for p in temp)
+        assert sorted(p for p in synced if p in folders) == sorted(folders)
+    assert not [n for _, _, names in os.walk(os.path.join(path, "deletes"))
+                for n in names if n.startswith(".tmp-")]
+    tv.clear_caches()
+    again = tv.open(path).latest()
+    assert ids(again) == keep
+    # the same vectors again (a retried delete): the stored copies are kept, not rewritten
+    before = {v: os.stat(v).st_ino for v in vectors}
+    written = t.storage.write_once_many(
+        [(d.path, Path(path, d.path).read_bytes()) for d in s.deletion_vectors])
+    assert written == [False] * 20
+    assert {v: os.stat(v).st_ino for v in vectors} == before
