@@ -347,6 +347,10 @@ def plot(result: dict[str, Any], out: Path) -> None:
         ax = axes[1]
         pairs = [(p["commits"], p["commit_median_last10"] * 1e3) for p in pts]
         ax.plot(*zip(*pairs, strict=True), marker="o", label="commit (median of the last 10)")
+        cpu = [(p["commits"], p["commit_cpu_median_last10"] * 1e3) for p in pts
+               if "commit_cpu_median_last10" in p]
+        if cpu:
+            ax.plot(*zip(*cpu, strict=True), marker="o", label="its CPU time")
         line(ax, xs, pts, "open", "open the latest (new process)")
         ax.set(xscale="log", yscale="log", xlabel="commits in the history", ylabel="ms",
                title="History")
