@@ -200,6 +200,23 @@ def test_sql_over_many_files_with_deletes_sets_no_variable(tmp_path: Path) -> No
         {"n": 0}]
 
 
+def test_the_bitmap_gives_way_to_the_join_on_large_scans() -> None:
+    """DuckDB copies the keep bitmap (a constant) into every vector it tests, a cost
+    growing with the square of the rows scanned: past a size the anti join, growing with
+    the deleted rows, is cheaper (measured in engine.py). An ordered scan, which a join
+    would reorder, keeps the bitmap."""
+    from tablever.query.engine import deletes_mode
+
+    assert deletes_mode(700_000, 90_000, ordered=False) == "mask"  # 13% of 700k rows
+    assert deletes_mode(700_000, 500, ordered=False) == "anti"  # sparse
+    assert deletes_mode(5_000_000, 500_000, ordered=False) == "mask"
+    assert deletes_mode(10_000_000, 4_000_000, ordered=False) == "mask"  # 40%
+    assert deletes_mode(10_000_000, 1_000_000, ordered=False) == "anti"  # 10%
+    assert deletes_mode(20_000_000, 2_000_000, ordered=False) == "anti"
+    assert deletes_mode(20_000_000, 2_000_000, ordered=True) == "mask"
+    assert deletes_mode(2**31, 2**30, ordered=False) == "anti"  # get_bit's INTEGER
+
+
 def test_duckdb_picks_the_bitmap_for_dense_deletes(tmp_path: Path) -> None:
     t = tv.create(tmp_path / "t", schema=SCHEMA)
     t.append(make_batch(list(range(1000))))
