@@ -133,11 +133,13 @@ def test_no_columns_keeps_the_row_count_on_both_paths(table: tv.Table,
 
 @pytest.mark.parametrize("deletes", ["anti", "mask"])
 @pytest.mark.parametrize("compacted", [False, True])
+@pytest.mark.parametrize("bound", [False, True])
 def test_duckdb_deletion_joins_agree_with_the_arrow_read(
-    tmp_path: Path, deletes: str, compacted: bool
+    tmp_path: Path, deletes: str, compacted: bool, bound: bool
 ) -> None:
     """DuckDB applies deletion vectors through an anti join or a keep bitmap: both give
-    exactly the live rows, their row ids and their physical positions."""
+    exactly the live rows, their row ids and their physical positions, whether the
+    bitmap and lists are session variables or parameters bound with the statement."""
     t = _build(tmp_path)
     t.delete("id IN (3099, 5003)")  # a file's last row; a 1-row file's only row
     if compacted:
@@ -147,9 +149,15 @@ def test_duckdb_deletion_joins_agree_with_the_arrow_read(
     plan = snap.read_plan()
     assert any(f.deleted is not None for f in plan.files)
     conn = default_connection().cursor()
-    sql = plan_sql(plan, conn, with_row_id=True, positions=True, deletes=deletes)  # type: ignore[arg-type]
+    params: dict[str, object] | None = {} if bound else None
+    created: list[tuple[str, str]] = []
+    sql = plan_sql(plan, conn, with_row_id=True, positions=True, deletes=deletes,  # type: ignore[arg-type]
+                   created=created, params=params)
     assert ("get_bit" in sql) == (deletes == "mask")
-    got = fetch_arrow(conn.sql(sql))
+    # Bound: nothing is SET on the connection (each SET and RESET is a statement more)
+    assert ("getvariable" in sql) == (not bound)
+    assert any(kind == "variable" for kind, _ in created) == (not bound)
+    got = fetch_arrow(conn.sql(sql, params=params or None))
     expected = snap.to_arrow(with_row_id=True)
     live = [{k: v for k, v in r.items() if not k.startswith("__")} for r in sorted_rows(got)]
     assert live == sorted_rows(expected)
@@ -158,6 +166,55 @@ def test_duckdb_deletion_joins_agree_with_the_arrow_read(
     for file_index, pos in files_pos:
         assert 0 <= pos < plan.files[file_index].rows
         assert pos not in deleted[file_index]
+
+
+def test_sql_over_many_files_with_deletes_sets_no_variable(tmp_path: Path) -> None:
+    """Snapshot.sql over more files than a literal list holds, with dense deletes (a
+    keep bitmap) in some files and none in others: the file lists and the bitmap are
+    bound with the statement, never SET on the connection, and the answer is DuckDB's
+    over the same live rows."""
+    import duckdb
+
+    from tablever.query import engine
+
+    t = tv.create(tmp_path / "t", schema=SCHEMA)
+    for k in range(engine._LITERAL_FILES + 6):
+        t.append(make_batch(list(range(k * 20, k * 20 + 20))))
+    t.delete("id % 3 = 0 AND id < 1300")  # dense, in most files; the last files stay clean
+    snap = t.latest()
+    plan = snap.read_plan()
+    dirty = [f for f in plan.files if f.deleted is not None]
+    assert len(dirty) > engine._LITERAL_FILES and len(dirty) < len(plan.files)
+    params: dict[str, object] = {}
+    sql = plan_sql(plan, default_connection().cursor(), params=params)
+    assert "get_bit" in sql and "getvariable" not in sql
+    assert any(isinstance(v, bytes) for v in params.values())  # the bitmap
+    query = ("SELECT count(*) AS n, sum(id) AS s, min(confidence) AS lo, "
+             "count(DISTINCT label) AS labels FROM t WHERE id % 7 <> 1")
+    got = snap.sql(query)
+    reference = duckdb.connect()
+    reference.register("t", snap.to_arrow())
+    assert got.to_pylist() == fetch_arrow(reference.sql(query)).to_pylist()
+    conn = engine.cached_sandbox(plan.paths)  # the connection the query ran on
+    assert fetch_arrow(conn.sql("SELECT count(*) AS n FROM duckdb_variables()")).to_pylist() == [
+        {"n": 0}]
+
+
+def test_the_bitmap_gives_way_to_the_join_on_large_scans() -> None:
+    """DuckDB copies the keep bitmap (a constant) into every vector it tests, a cost
+    growing with the square of the rows scanned: past a size the anti join, growing with
+    the deleted rows, is cheaper (measured in engine.py). An ordered scan, which a join
+    would reorder, keeps the bitmap."""
+    from tablever.query.engine import deletes_mode
+
+    assert deletes_mode(700_000, 90_000, ordered=False) == "mask"  # 13% of 700k rows
+    assert deletes_mode(700_000, 500, ordered=False) == "anti"  # sparse
+    assert deletes_mode(5_000_000, 500_000, ordered=False) == "mask"
+    assert deletes_mode(10_000_000, 4_000_000, ordered=False) == "mask"  # 40%
+    assert deletes_mode(10_000_000, 1_000_000, ordered=False) == "anti"  # 10%
+    assert deletes_mode(20_000_000, 2_000_000, ordered=False) == "anti"
+    assert deletes_mode(20_000_000, 2_000_000, ordered=True) == "mask"
+    assert deletes_mode(2**31, 2**30, ordered=False) == "anti"  # get_bit's INTEGER
 
 
 def test_duckdb_picks_the_bitmap_for_dense_deletes(tmp_path: Path) -> None:

@@ -245,6 +245,26 @@ def test_maintain_runs_compact_expire_vacuum_with_the_policy(path: str) -> None:
     assert tv.verify(t).ok
 
 
+def test_maintain_folds_deletes_into_files_by_the_delete_ratio_policy(path: str) -> None:
+    """A file at least the target size is left alone by maintain until its deleted share
+    reaches ``compact.delete_ratio``; then it is rewritten without the deleted rows (no
+    deletion vector left to apply on read), and the rows stay the same."""
+    t = tv.create(path, schema=make_batch([]).schema, properties={
+        "compact.target_file_bytes": "1KiB", "compact.delete_ratio": 0.25,
+    })
+    t.append(make_batch(list(range(1000))))  # one file, larger than the target
+    t.delete("id % 5 = 0")  # 20%: under the ratio
+    assert maintain(t).compact_version is None
+    assert len(t.latest().deletion_vectors) == 1
+    t.delete("id % 5 = 1")  # 40%
+    rows = content(t.latest())
+    report = maintain(t)
+    latest = t.latest()
+    assert report.compact_version == latest.version and latest.operation == "compact"
+    assert latest.deletion_vectors == [] and content(latest).equals(rows)
+    assert latest.num_rows == 600
+
+
 def test_reused_content_addressed_file_counts_as_new_for_grace(tmp_path: Path) -> None:
     """An in-flight writer whose bytes match an old unreferenced file reuses it; the reuse
     refreshes its time, so vacuum's grace period protects it until the commit lands."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -31,8 +31,10 @@ def read_ordered(
 
     conn = default_connection().cursor()
     try:
-        sql = plan_sql(plan, conn, columns=cols, with_row_id=with_row_id, ordered=True)
-        table = fetch_arrow(conn.sql(sql)).cast(out_schema)
+        params: dict[str, Any] = {}  # bound with the statement: no SET VARIABLE round
+        sql = plan_sql(plan, conn, columns=cols, with_row_id=with_row_id, ordered=True,
+                       params=params)
+        table = fetch_arrow(conn.sql(sql, params=params or None)).cast(out_schema)
     except Exception:  # noqa: BLE001 - the pyarrow path reads, or says what is wrong
         return None
     finally:
@@ -70,7 +72,9 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
     # per column mapping; their rows are put in order by file and position instead.
     renamed = any(f.renames for f in plan.files)
     ordered = not renamed and sum(f.rows for f in plan.files) < 2**31
-    inner = plan_sql(plan, conn, with_row_id=with_row_id, ordered=ordered, positions=renamed)
+    params: dict[str, Any] = {}
+    inner = plan_sql(plan, conn, with_row_id=with_row_id, ordered=ordered, positions=renamed,
+                     params=params)
     names = list(cols) if cols is not None else list(snap.schema.names)
     if with_row_id:
         names.append(ROW_ID)
@@ -79,7 +83,7 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
         f"WHERE ({condition}) IS TRUE" + (" ORDER BY __tv_file, __tv_pos" if renamed else "")
     )
     try:
-        table = fetch_arrow(conn.sql(sql))
+        table = fetch_arrow(conn.sql(sql, params=params or None))
     except Exception as exc:
         raise (diagnose(snap.storage, snap.state, exc, files) or duckdb_error(exc, where)) from exc
     try:

@@ -152,19 +152,19 @@ def run_query(
     names = {ref: f"__tv_ref_{i}" for i, ref in enumerate(refs)}
     fn_names = {c: f"__tv_fn_{i}" for i, c in enumerate(calls)}
     created: list[tuple[str, str]] = []
+    params: dict[str, Any] = {}  # file lists and keep bitmaps: bound, not SET and RESET
     try:
         for c, rows in relations.items():
             conn.register(fn_names[c], rows)
             created.append(("table", fn_names[c]))
         # Each snapshot is a CTE in front of the query, not a view: a view is bound once
         # when created and again by the query.
-        ctes = ", ".join(
-            f'"{names[ref]}" AS NOT MATERIALIZED '
-            f'({plan_sql(plans[ref], conn, with_row_id=ref in row_ids, created=created)})'
-            for ref in refs)
+        scans = {ref: plan_sql(plans[ref], conn, with_row_id=ref in row_ids,
+                               created=created, params=params) for ref in refs}
+        ctes = ", ".join(f'"{names[ref]}" AS NOT MATERIALIZED ({scans[ref]})' for ref in refs)
         shown = rewrite_query(tree, lambda ref: names[ref], bind_call=lambda c: fn_names[c],
                               row_ids=row_ids)
-        return _run(conn, shown, ctes)
+        return _run(conn, shown, ctes, params or None)
     except TableverError as exc:
         # A damaged or missing file is the table's fault, not the query's: name it.
         for snap in dict.fromkeys(snaps.values()):
@@ -183,14 +183,15 @@ def run_query(
 _WITH = re.compile(r"\s*(?:/\*.*?\*/\s*)*WITH\s+(RECURSIVE\s+)?", re.IGNORECASE | re.DOTALL)
 
 
-def _run(conn: Any, sql: str, ctes: str) -> pa.Table:
-    """Run ``sql`` with ``ctes`` first in its WITH list; errors quote ``sql`` alone."""
+def _run(conn: Any, sql: str, ctes: str, params: dict[str, Any] | None = None) -> pa.Table:
+    """Run ``sql`` with ``ctes`` first in its WITH list (and the named ``params`` they
+    read); errors quote ``sql`` alone."""
     if not ctes:
         return run_sql(conn, sql)
     m = _WITH.match(sql)
     full = f"{sql[:m.end()]}{ctes}, {sql[m.end():]}" if m else f"WITH {ctes} {sql}"
     try:
-        return run_sql(conn, full)
+        return run_sql(conn, full, params)
     except InvalidPredicateError as exc:
         raise InvalidPredicateError(str(exc), sql=sql) from exc.__cause__
 
