@@ -152,7 +152,11 @@ def run_query(
     names = {ref: f"__tv_ref_{i}" for i, ref in enumerate(refs)}
     fn_names = {c: f"__tv_fn_{i}" for i, c in enumerate(calls)}
     created: list[tuple[str, str]] = []
-    params: dict[str, Any] = {}  # file lists and keep bitmaps: bound, not SET and RESET
+    # File lists and keep bitmaps are bound with the statement, not SET and RESET; but
+    # DuckDB takes no parameters for a statement it expands into several (a PIVOT whose
+    # values it must look up first), so those read session variables.
+    params: dict[str, Any] | None = (
+        None if any(True for _ in tree.find_all(exp.Pivot)) else {})
     try:
         for c, rows in relations.items():
             conn.register(fn_names[c], rows)
