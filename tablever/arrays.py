@@ -10,6 +10,8 @@ Example:
     [3, 1]
     >>> bool_array(np.array([True, False, True])).to_pylist()
     [True, False, True]
+    >>> int64_numpy(pa.chunked_array([[1, 2], [3]], pa.int32())).tolist()
+    [1, 2, 3]
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["bool_array", "int64_array"]
+__all__ = ["bool_array", "int64_array", "int64_numpy"]
 
 
 def int64_array(values: np.ndarray) -> pa.Array:
@@ -31,3 +33,20 @@ def bool_array(mask: np.ndarray) -> pa.Array:
     flat = np.ascontiguousarray(mask, dtype=bool)
     bits = np.packbits(flat, bitorder="little")
     return pa.Array.from_buffers(pa.bool_(), len(flat), [None, pa.py_buffer(bits)])
+
+
+def int64_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An integer column without nulls as an int64 numpy array, read from its buffers
+    (``to_numpy`` imports pandas)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = []
+    for chunk in chunks:
+        if chunk.type != pa.int64():
+            chunk = chunk.cast(pa.int64())
+        if chunk.null_count:
+            raise ValueError("int64_numpy takes a column without nulls")
+        data = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+        parts.append(data[chunk.offset:chunk.offset + len(chunk)])
+    if not parts:
+        return np.empty(0, np.int64)
+    return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()

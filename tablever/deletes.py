@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from tablever import caches
+from tablever.arrays import int64_numpy
 from tablever.errors import IntegrityError
 from tablever.format.commit import DeleteVector
 from tablever.storage import Storage
@@ -20,18 +21,9 @@ def read_positions(raw: bytes) -> np.ndarray:
     from tablever.write import read_parquet
 
     column = read_parquet(pa.BufferReader(raw)).column("pos")
-    parts = []
-    for chunk in column.chunks:
-        if chunk.type == pa.int64() and chunk.null_count == 0:
-            # The values buffer itself: Arrow's to_numpy imports pandas (~0.3 s, paid by
-            # the first read with deletes of every new process).
-            data = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
-            parts.append(data[chunk.offset:chunk.offset + len(chunk)])
-        else:
-            parts.append(np.asarray(chunk.to_numpy(zero_copy_only=False), np.int64))
-    if not parts:
-        return np.empty(0, np.int64)
-    return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+    if column.null_count == 0 and pa.types.is_integer(column.type):
+        return int64_numpy(column)  # from the buffers: to_numpy imports pandas (~0.3 s)
+    return np.asarray(column.to_numpy(zero_copy_only=False), np.int64)
 
 
 def load_positions(storage: Storage, dv: DeleteVector, data_rows: int) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tablever.arrays import int64_numpy
 from tablever.deletes import load_positions
 from tablever.errors import (
     ColumnInUseError,
@@ -297,8 +298,8 @@ def _deletion_actions(
     """Deletion vectors (unions with the live ones) for the rows in ``hits``."""
     if hits.num_rows == 0:
         return Actions()
-    file_idx = hits.column("__tv_file").to_numpy()
-    pos = hits.column("__tv_pos").to_numpy().astype(np.int64)
+    file_idx = int64_numpy(hits.column("__tv_file"))
+    pos = int64_numpy(hits.column("__tv_pos"))
     order = np.argsort(file_idx, kind="stable")
     file_idx, pos = file_idx[order], pos[order]
     removes: list[FileKey] = []

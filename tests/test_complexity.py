@@ -269,7 +269,7 @@ print("pandas" in sys.modules)
     assert out.stdout.strip() == "False"
 
 
-def test_create_and_append_in_a_new_process_do_not_import_pandas(path: str) -> None:
+def test_create_append_and_delete_in_a_new_process_do_not_import_pandas(path: str) -> None:
     import subprocess
     import sys
 
@@ -280,7 +280,8 @@ import tablever as tv
 t = tv.create({path!r}, schema=pa.schema([("id", pa.int64())]))
 ids = pa.Array.from_buffers(pa.int64(), 3, [None, pa.py_buffer(bytes(24))])
 t.append(pa.Table.from_arrays([ids], names=["id"]), provenance=False)
-assert t.latest().num_rows == 3
+t.delete("id = 0")
+assert t.latest().num_rows == 0
 print("pandas" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
