@@ -64,6 +64,7 @@ from tablever.format.layout import (
     expired_path,
 )
 from tablever.format.live import LiveMap
+from tablever.format.once import Once
 from tablever.format.refs import VersionInfo
 from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
@@ -316,23 +317,13 @@ def _history(rows: Any) -> list[VersionInfo]:
 class _LazyHistory(Sequence[VersionInfo]):
     """A checkpoint's version index, parsed from its state record when first read."""
 
-    __slots__ = ("_load", "_got", "_lock")
+    __slots__ = ("_once",)
 
     def __init__(self, load: Callable[[], list[VersionInfo]]) -> None:
-        self._load: Callable[[], list[VersionInfo]] | None = load
-        self._got: list[VersionInfo] | None = None
-        self._lock = threading.Lock()
+        self._once = Once(load)
 
     def _all(self) -> list[VersionInfo]:
-        got = self._got
-        if got is None:
-            with self._lock:
-                got = self._got
-                if got is None:
-                    assert self._load is not None
-                    got = self._load()
-                    self._got, self._load = got, None
-        return got
+        return self._once.get()
 
     def __len__(self) -> int:
         return len(self._all())

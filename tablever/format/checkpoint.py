@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +36,7 @@ from tablever.format.commit import (
     stats_from_json,
 )
 from tablever.format.live import LiveMap
+from tablever.format.once import Once
 
 __all__ = [
     "CKPT_TYPES",
@@ -289,8 +289,8 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
     row order. An entry is built, its statistics parsed and checked, the first time it
     is asked for; the key index the first time a key is looked up."""
 
-    __slots__ = ("_part", "_tab", "_later", "_lock", "_where", "_built", "_keys",
-                 "_index", "_int_stats", "total_rows", "total_bytes")
+    __slots__ = ("_part", "_tab", "_where", "_built", "_keys", "_index", "_int_stats",
+                 "total_rows", "total_bytes")
 
     def __init__(self, table: pa.Table, where: str, *,
                  later: Callable[[], pa.Table] | None = None) -> None:
@@ -299,10 +299,11 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
         statistics of the files) is asked for: opening a version and counting its rows
         never reads them."""
         self._where = where
-        self._lock = threading.Lock()
-        self._later = later
         self._part = table
-        self._tab: pa.Table | None = _file_table(table) if later is None else None
+        self._tab: Once[pa.Table] = Once(
+            (lambda: _file_table(table)) if later is None else (lambda: self._joined(later)))
+        if later is None:
+            self._tab.get()
         n = table.num_rows
         self.total_rows = int(pc.sum(table.column("rows")).as_py() or 0)
         self.total_bytes = int(pc.sum(table.column("bytes")).as_py() or 0)
@@ -311,30 +312,24 @@ class CheckpointFiles(Mapping[FileKey, DataFile]):
         self._index: dict[FileKey, int] | None = None
         self._int_stats: dict[str, IntStats | None] = {}
 
+    def _joined(self, later: Callable[[], pa.Table]) -> pa.Table:
+        rest = later()
+        if rest.num_rows != self._part.num_rows:
+            raise CorruptLogError(f"{self._where}: checkpoint columns differ in length")
+        tab = self._part
+        for name, col in zip(rest.column_names, rest.columns, strict=True):
+            tab = tab.append_column(name, col)
+        return _file_table(tab)
+
     @property
     def _table(self) -> pa.Table:
-        tab = self._tab
-        if tab is None:
-            with self._lock:
-                tab = self._tab
-                if tab is None:
-                    assert self._later is not None
-                    rest = self._later()
-                    if rest.num_rows != self._part.num_rows:
-                        raise CorruptLogError(f"{self._where}: checkpoint columns differ "
-                                              "in length")
-                    tab = self._part
-                    for name, col in zip(rest.column_names, rest.columns, strict=True):
-                        tab = tab.append_column(name, col)
-                    tab = _file_table(tab)
-                    self._tab, self._later = tab, None
-        return tab
+        return self._tab.get()
 
     @property
     def decoded(self) -> bool:
         """Whether the :data:`LATER` columns have been decoded (the complexity tests
         look)."""
-        return self._tab is not None
+        return self._tab.done
 
     @property
     def table(self) -> pa.Table:

@@ -16,13 +16,13 @@ import json
 import math
 import posixpath
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tablever.errors import CorruptLogError, InvalidNameError, UnsupportedFormatError
 from tablever.format.layout import STORED
+from tablever.format.once import Once
 
 FORMAT_VERSION = 1
 # Format 2 adds column field ids (docs/format.md): a table stays format 1 until it is
@@ -236,30 +236,19 @@ class LazyActions(Actions):
     files the commit added or removed, which may be a hundred thousand. Compares,
     copies and pickles as the :class:`Actions` it loads."""
 
-    __slots__ = ("_load", "_got", "_lock")
-    _load: Callable[[], Actions]
-    _got: Actions | None
-    _lock: threading.Lock
+    __slots__ = ("_once",)
+    _once: Once[Actions]
 
     def __init__(self, load: Callable[[], Actions]) -> None:  # noqa: D107
-        object.__setattr__(self, "_load", load)
-        object.__setattr__(self, "_got", None)
-        object.__setattr__(self, "_lock", threading.Lock())
+        object.__setattr__(self, "_once", Once(load))
 
     def loaded(self) -> Actions:
         """The actions (read now if they were not yet)."""
-        got: Actions | None = self._got
-        if got is None:
-            with self._lock:
-                got = self._got
-                if got is None:
-                    got = self._load()
-                    object.__setattr__(self, "_got", got)
-        return got
+        return self._once.get()
 
     @property
     def is_loaded(self) -> bool:
-        return self._got is not None
+        return self._once.done
 
     add = property(lambda self: self.loaded().add)  # type: ignore[assignment]
     remove = property(lambda self: self.loaded().remove)  # type: ignore[assignment]
