@@ -12,6 +12,10 @@ Example:
     [True, False, True]
     >>> int64_numpy(pa.chunked_array([[1, 2], [3]], pa.int32())).tolist()
     [1, 2, 3]
+    >>> int64_numpy(pa.chunked_array([[1, None], [None, 4]], pa.int8()), nulls=-1).tolist()
+    [1, -1, -1, 4]
+    >>> valid_mask(pa.chunked_array([["a", None, "b"]]).chunk(0).slice(1)).tolist()
+    [False, True]
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["bool_array", "int64_array", "int64_numpy"]
+__all__ = ["bool_array", "int64_array", "int64_numpy", "valid_mask"]
 
 
 def int64_array(values: np.ndarray) -> pa.Array:
@@ -35,18 +39,37 @@ def bool_array(mask: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.bool_(), len(flat), [None, pa.py_buffer(bits)])
 
 
-def int64_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An integer column without nulls as an int64 numpy array, read from its buffers
-    (``to_numpy`` imports pandas)."""
+def int64_numpy(column: pa.Array | pa.ChunkedArray, nulls: int | None = None) -> np.ndarray:
+    """An integer column as an int64 numpy array, read from its buffers (``to_numpy``
+    imports pandas, and gives floats where there are nulls). A null is ``nulls``; a
+    column with nulls and no ``nulls`` value is a ValueError."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     parts = []
     for chunk in chunks:
         if chunk.type != pa.int64():
             chunk = chunk.cast(pa.int64())
-        if chunk.null_count:
-            raise ValueError("int64_numpy takes a column without nulls")
         data = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
-        parts.append(data[chunk.offset:chunk.offset + len(chunk)])
+        data = data[chunk.offset:chunk.offset + len(chunk)]
+        valid = valid_mask(chunk)
+        if valid is not None:
+            if nulls is None:
+                raise ValueError("int64_numpy takes a column without nulls")
+            data = np.where(valid, data, np.int64(nulls))
+        parts.append(data)
     if not parts:
         return np.empty(0, np.int64)
     return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+
+
+def valid_mask(arr: pa.Array) -> np.ndarray | None:
+    """Which values of ``arr`` are not null, as a numpy boolean array read from its
+    validity bitmap; None when it has no nulls."""
+    if arr.null_count == 0:
+        return None
+    n = len(arr)
+    bitmap = arr.buffers()[0]
+    if bitmap is None:  # a null-type array: every value is null
+        return np.zeros(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=arr.offset + n,
+                         bitorder="little")
+    return bits[arr.offset:].astype(bool)

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tablever.arrays import int64_numpy, valid_mask
 from tablever.errors import IntegrityError, SchemaMismatchError
 from tablever.format.commit import DataFile, DeleteVector, canonical_json
 from tablever.format.fieldids import file_columns, sum_applies
@@ -184,9 +185,7 @@ _Canon = _Fixed | _Bytes | _List | _Struct
 
 
 def _valid(arr: pa.Array) -> np.ndarray | None:
-    if arr.null_count == 0:
-        return None
-    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return valid_mask(arr)  # not is_valid().to_numpy(), which imports pandas
 
 
 def _buffer(arr: pa.Array, dtype: np.dtype | type, index: int = 1, width: int = 1) -> np.ndarray:
@@ -458,7 +457,7 @@ def _column_hashes(
         encoded = pc.dictionary_encode(chunk)
         if len(encoded.dictionary) > 0 and len(encoded.dictionary) * 2 <= len(chunk):
             uniq = _canon(encoded.dictionary)
-            idx = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            idx = int64_numpy(encoded.indices, nulls=0)  # pa.scalar would import pandas
             valid = _valid(chunk)
             out = []
             for lane in (0, 1):

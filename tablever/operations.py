@@ -986,7 +986,7 @@ def merge(
         if added_rows.num_rows == 0 and gone.num_rows == 0:
             return None
         dels = _deletion_actions(writer.storage, state, files, gone)
-        ids = pc.fill_null(added_rows.column(ROW_ID), -1).to_numpy().astype(np.int64)
+        ids = int64_numpy(added_rows.column(ROW_ID), nulls=-1)
         fresh = ids < 0
         ids[fresh] = state.next_row_id + np.arange(int(fresh.sum()), dtype=np.int64)
         rows = conform(added_rows.drop_columns([ROW_ID]), current)

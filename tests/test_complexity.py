@@ -7,11 +7,14 @@ built (``CheckpointFiles.built``), and every call a write makes on the table's s
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import tablever as tv
@@ -273,15 +276,35 @@ def test_create_append_and_delete_in_a_new_process_do_not_import_pandas(path: st
     import subprocess
     import sys
 
+    # The rows of a real dataset: a zoned timestamp (its bounds), a label column of few
+    # values with NULLs (hashed per distinct value), text, floats. Written here and read
+    # in the child with ParquetFile, which does not import pandas itself.
+    n = 6000
+    source = os.path.join(os.path.dirname(path), "rows.parquet")
+    pq.write_table(pa.table({
+        "id": pa.array(range(n), pa.int64()),
+        "ts": pa.array([dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+                        + dt.timedelta(microseconds=7 * i) for i in range(n)],
+                       pa.timestamp("us", tz="UTC")),
+        "label": pa.array([("cat", "dog", None)[i % 3] for i in range(n)]),
+        "text": pa.array([f"text {i}" for i in range(n)]),
+        "confidence": pa.array([i / n for i in range(n)]),
+    }), source)
     script = f"""
 import sys
 import pyarrow as pa
+import pyarrow.parquet as pq
+import pyarrow.parquet as pq
 import tablever as tv
 t = tv.create({path!r}, schema=pa.schema([("id", pa.int64())]))
 ids = pa.Array.from_buffers(pa.int64(), 3, [None, pa.py_buffer(bytes(24))])
 t.append(pa.Table.from_arrays([ids], names=["id"]), provenance=False)
 t.delete("id = 0")
 assert t.latest().num_rows == 0
+rows = pq.ParquetFile({source!r}).read()
+big = tv.create({path!r} + "-rows", schema=rows.schema)
+big.append(rows, provenance=False)
+assert big.latest().num_rows == {n}
 print("pandas" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -497,3 +497,22 @@ def test_string_hashes_follow_the_written_scheme(
     lanes = row_hashes(pa.table({"c": arr}))
     for lane in (0, 1):
         assert lanes[lane].tolist() == [_spec_row(v, "c", kind, lane) for v in raw]
+
+
+@settings(max_examples=200, deadline=None)
+@given(unit=st.sampled_from(["s", "ms", "us"]),
+       values=st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-(10**15), 10**15),
+                       min_size=1, max_size=5))
+def test_utc_timestamp_bounds_are_pyarrows_own(unit: str, values: list[int]) -> None:
+    """A file's min/max of a UTC timestamp column is built without ``as_py`` (which imports
+    pandas): it must be what ``as_py().isoformat()`` gives, and no bound where that fails."""
+    from tablever.write import column_stats
+
+    col = pa.array(values, pa.int64()).cast(pa.timestamp(unit, tz="UTC"))
+    got = column_stats(pa.table({"ts": col}))["ts"]
+    mm = pa.compute.min_max(col)
+    try:
+        want = {"min": mm["min"].as_py().isoformat(), "max": mm["max"].as_py().isoformat()}
+    except (ValueError, OverflowError):
+        want = {}
+    assert {k: got[k] for k in ("min", "max") if k in got} == want
