@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["bool_array", "int64_array", "int64_numpy", "valid_mask"]
+__all__ = ["bool_array", "empty_table", "int64_array", "int64_numpy", "valid_mask"]
 
 
 def int64_array(values: np.ndarray) -> pa.Array:
@@ -73,3 +73,12 @@ def valid_mask(arr: pa.Array) -> np.ndarray | None:
     bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=arr.offset + n,
                          bitorder="little")
     return bits[arr.offset:].astype(bool)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """``schema.empty_table()`` (one empty chunk per column, the schema's metadata kept)
+    without importing pandas, which that method does."""
+    try:
+        return pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+    except (pa.ArrowException, TypeError, ValueError):  # a type pa.nulls cannot make
+        return schema.empty_table()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tablever.arrays import empty_table
 from tablever.schema import ROW_ID
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def lazy_frame(snap: Snapshot, *, with_row_id: bool = False) -> polars.LazyFrame
     import polars as pl
 
     schema = snap.schema
-    target = pl.from_arrow(schema.empty_table()).schema  # type: ignore[union-attr]
+    target = pl.from_arrow(empty_table(schema)).schema  # type: ignore[union-attr]
     plan = snap.read_plan()
     parts = []
     clean: list[Any] = []

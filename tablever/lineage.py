@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from tablever.arrays import empty_table
 from tablever.deletes import load_positions
 from tablever.errors import IntegrityError, RefNotFoundError, SchemaMismatchError
 from tablever.format.commit import DataFile
@@ -135,7 +136,7 @@ def _row_versions(
     full = schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
 
     def cat(parts: list[pa.Table]) -> pa.Table:
-        return pa.concat_tables(parts) if parts else full.empty_table()
+        return pa.concat_tables(parts) if parts else empty_table(full)
 
     return cat(added), cat(removed)
 
@@ -298,5 +299,5 @@ def changes(table: Table, start: int, end: int) -> pa.Table:
         pa.field("_change", pa.string())
     ).append(pa.field("_version", pa.int64()))
     if not parts:
-        return full.empty_table()
+        return empty_table(full)
     return pa.concat_tables([p.cast(full) for p in parts])

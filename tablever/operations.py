@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tablever.arrays import int64_numpy
+from tablever.arrays import empty_table, int64_numpy
 from tablever.deletes import load_positions
 from tablever.errors import (
     ColumnInUseError,
@@ -181,7 +181,7 @@ def _append_stream(
     """:func:`append` of a stream, batch by batch: at most two data files' rows are held
     (:func:`~tablever.write.write_stream`), whatever the length of the stream. The
     schema is checked on the stream's schema before any row is read."""
-    empty = to_arrow_table(reader.schema.empty_table())
+    empty = to_arrow_table(empty_table(reader.schema))
     target = merge_schemas(writer.schema, empty.schema) if schema_mode == "merge" else (
         writer.schema)
     schema = conform(empty, target, mode=schema_mode).schema
@@ -946,7 +946,7 @@ def merge(
                                  positions=True)
             else:
                 inner = ("SELECT * FROM __tv_empty")
-                conn.register("__tv_empty", current.empty_table().append_column(
+                conn.register("__tv_empty", empty_table(current).append_column(
                     ROW_ID, pa.array([], pa.int64())).append_column(
                     "__tv_file", pa.array([], pa.int64())).append_column(
                     "__tv_pos", pa.array([], pa.int64())))

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tablever.arrays import bool_array, int64_array
+from tablever.arrays import bool_array, empty_table, int64_array
 from tablever.arrowpool import with_fast_pool
 from tablever.errors import IntegrityError
 from tablever.format.commit import DataFile
@@ -147,7 +147,7 @@ def read_arrow(
     if with_row_id:
         out_schema = out_schema.append(pa.field(ROW_ID, pa.int64(), nullable=False))
     if not files:
-        return out_schema.empty_table()
+        return empty_table(out_schema)
     plan = snap.read_plan(files)
     if not out_schema.names:  # no columns: only the number of live rows
         live = sum(r.rows - (0 if r.deleted is None else len(r.deleted)) for r in plan.files)

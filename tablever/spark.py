@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from tablever.arrays import empty_table
 from tablever.deletes import load_positions
 from tablever.errors import InvalidValueError, SchemaMismatchError
 from tablever.format.fieldids import renames
@@ -79,7 +80,7 @@ def read(
     files = snap.data_files
     wanted = list(columns) if columns is not None else list(schema.names)
     if not files:
-        empty = schema.empty_table()
+        empty = empty_table(schema)
         if row_id:
             empty = empty.append_column(ROW_ID, pa.array([], pa.int64()))
         out = spark.createDataFrame([], from_arrow_schema(empty.schema))
@@ -187,7 +188,7 @@ def _write(df: DataFrame, location: Any, *, mode: str, message: str,
 
     from tablever.schema import conform
 
-    conform(to_arrow_schema(df.schema).empty_table(), schema)  # types too, before the job
+    conform(empty_table(to_arrow_schema(df.schema)), schema)  # types too, before the job
     where, options = table.location, dict(storage_options or {})
     schema_ipc = schema.serialize().to_pybytes()
     properties = dict(writer.state.properties)

@@ -265,6 +265,9 @@ assert s.sql("SELECT count(*) AS n FROM t").column("n").to_pylist() == [49]
 assert s.sql("SELECT id % 3 AS k, count(*) AS n FROM t GROUP BY k").num_rows == 3
 assert s.head(2).num_rows == 2 and len(s.plan(where="id = 5").tasks) == 1
 assert sum(b.num_rows for b in s.to_batches(batch_size=10)) == 49
+assert s.to_arrow(where="id < 0").num_rows == 0  # empty results, too
+assert tv.open({path!r}).as_of(0).to_arrow().num_rows == 0
+assert s.sql("SELECT * FROM t WHERE id < 0").num_rows == 0
 print("pandas" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

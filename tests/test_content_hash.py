@@ -516,3 +516,21 @@ def test_utc_timestamp_bounds_are_pyarrows_own(unit: str, values: list[int]) -> 
     except (ValueError, OverflowError):
         want = {}
     assert {k: got[k] for k in ("min", "max") if k in got} == want
+
+
+def test_empty_tables_are_pyarrows_own() -> None:
+    """``arrays.empty_table`` (no pandas import) gives what ``Schema.empty_table`` does:
+    the same schema with its metadata, one empty chunk per column, for every type family."""
+    from tablever.arrays import empty_table
+
+    schema = pa.schema(
+        [("i", pa.int64()), ("s", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
+         ("d", pa.dictionary(pa.int32(), pa.string())), ("st", pa.struct([("x", pa.int8())])),
+         ("l", pa.list_(pa.string())), ("m", pa.map_(pa.string(), pa.int64())),
+         ("dec", pa.decimal128(10, 2)), ("fb", pa.binary(4)), ("u", pa.uuid()),
+         ("n", pa.null()), ("dur", pa.duration("s"))],
+        metadata={b"k": b"v"})
+    got, want = empty_table(schema), schema.empty_table()
+    assert got.schema.equals(want.schema, check_metadata=True)
+    assert got.equals(want) and got.num_rows == 0
+    assert [c.num_chunks for c in got.columns] == [c.num_chunks for c in want.columns]

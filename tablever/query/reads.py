@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from tablever.arrays import empty_table
 from tablever.integrity import diagnose
 from tablever.schema import ROW_ID
 
@@ -63,7 +64,7 @@ def read_where(snap: Snapshot, cols: list[str] | None, where: str, with_row_id: 
     if with_row_id:
         target = target.append(pa.field(ROW_ID, pa.int64(), nullable=False))
     if not files:
-        return target.empty_table()
+        return empty_table(target)
     plan = snap.read_plan(files)
     conn = default_connection().cursor()
     # One ordered scan: the rows come in snapshot order, as to_arrow() gives them

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
+from tablever.arrays import empty_table
 from tablever.errors import (
     InvalidPredicateError,
     SchemaMismatchError,
@@ -256,7 +257,7 @@ def _create(wh: Warehouse, tables: _Tables, create: CreateTable, *, text: str,
             f"table {existing!r} already exists: CREATE OR REPLACE TABLE overwrites its rows"
             " (a new version), CREATE TABLE IF NOT EXISTS leaves it as it is")
     if create.columns is not None:
-        rows = _declared(create).empty_table()
+        rows = empty_table(_declared(create))
     else:
         assert create.source is not None
         rows = _unique_names(run_query(create.source, tables.resolve, tables.call))
@@ -311,7 +312,7 @@ def _declared(create: CreateTable) -> pa.Schema:
         for col in create.columns)).limit(0)
     try:
         schema = run_sql(cached_sandbox([]), select.sql(dialect="duckdb")).schema
-        schema.empty_table()
+        empty_table(schema)
     except (pa.ArrowException, NotImplementedError) as exc:
         raise SchemaMismatchError(
             f"CREATE TABLE {create.name}: a column type has no Arrow form to store ({exc})"
