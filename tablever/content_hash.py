@@ -184,10 +184,6 @@ class _Struct:
 _Canon = _Fixed | _Bytes | _List | _Struct
 
 
-def _valid(arr: pa.Array) -> np.ndarray | None:
-    return valid_mask(arr)  # not is_valid().to_numpy(), which imports pandas
-
-
 def _buffer(arr: pa.Array, dtype: np.dtype | type, index: int = 1, width: int = 1) -> np.ndarray:
     """The values buffer of a fixed-width array as numpy, honouring the array's offset."""
     n = len(arr) * width
@@ -260,7 +256,7 @@ def _bytes_canon(kind: str, arr: pa.Array, offsets: np.ndarray, data: np.ndarray
             parts.append(words)
             pos[:k] += 8
             left[:k] -= 8
-        return _Bytes(kind, lengths, order, tuple(parts), None, _valid(arr))
+        return _Bytes(kind, lengths, order, tuple(parts), None, valid_mask(arr))
     starts = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(nwords, out=starts[1:])
     row = np.repeat(np.arange(len(lengths)), nwords)
@@ -270,7 +266,7 @@ def _bytes_canon(kind: str, arr: pa.Array, offsets: np.ndarray, data: np.ndarray
     short = np.flatnonzero(left < 8)
     loaded[short] &= _ALL_ONES >> ((_U64(8) - left[short].view(_U64)) << _U64(3))
     flat = (starts, index, loaded)
-    return _Bytes(kind, lengths, None, (), flat, _valid(arr))
+    return _Bytes(kind, lengths, None, (), flat, valid_mask(arr))
 
 
 def _canon(arr: pa.Array) -> _Canon:  # noqa: C901 - one branch per Arrow type family
@@ -289,15 +285,15 @@ def _canon(arr: pa.Array) -> _Canon:  # noqa: C901 - one branch per Arrow type f
         else:
             packed = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")
             bits = packed[arr.offset : arr.offset + n].astype(_U64)
-        return _Fixed("bool", (bits,), _valid(arr))
+        return _Fixed("bool", (bits,), valid_mask(arr))
     if pa.types.is_integer(t):
-        return _Fixed("int", (_ints(arr),), _valid(arr))
+        return _Fixed("int", (_ints(arr),), valid_mask(arr))
     if pa.types.is_floating(t):
         np_type = {16: np.float16, 32: np.float32, 64: np.float64}[t.bit_width]
         values = _buffer(arr, np_type).astype(np.float64)
         bits = values.view(_U64).copy()
         bits[np.isnan(values)] = _CANONICAL_NAN
-        return _Fixed("float", (bits,), _valid(arr))
+        return _Fixed("float", (bits,), valid_mask(arr))
     if pa.types.is_date(t):
         if pa.types.is_date32(t):
             days = _buffer(arr, np.int32).astype(np.int64)
@@ -306,18 +302,18 @@ def _canon(arr: pa.Array) -> _Canon:  # noqa: C901 - one branch per Arrow type f
             ms = _buffer(arr, np.int64)
             days = np.floor_divide(ms, _DAY_MS)
             days += (ms < 0) & (days * _DAY_MS != ms)
-        return _Fixed("date", (days.view(_U64),), _valid(arr))
+        return _Fixed("date", (days.view(_U64),), valid_mask(arr))
     if pa.types.is_timestamp(t) or pa.types.is_duration(t):
         secs, frac = _split_time(_buffer(arr, np.int64), t.unit)
         kind = "timestamp" if pa.types.is_timestamp(t) else "duration"
-        return _Fixed(kind, (secs, frac), _valid(arr))
+        return _Fixed(kind, (secs, frac), valid_mask(arr))
     if pa.types.is_time(t):
         raw = _buffer(arr, np.int32 if pa.types.is_time32(t) else np.int64).astype(np.int64)
-        return _Fixed("time", ((raw * _NS_PER[t.unit]).view(_U64),), _valid(arr))
+        return _Fixed("time", ((raw * _NS_PER[t.unit]).view(_U64),), valid_mask(arr))
     if pa.types.is_decimal(t):
         k = t.bit_width // 64
         words = _buffer(arr, _U64, width=k).reshape(n, k)
-        return _Fixed(f"decimal{t.bit_width}", tuple(words[:, i] for i in range(k)), _valid(arr))
+        return _Fixed(f"decimal{t.bit_width}", tuple(words[:, i] for i in range(k)), valid_mask(arr))
     if pa.types.is_string(t) or pa.types.is_binary(t):
         kind = "string" if pa.types.is_string(t) else "binary"
         return _bytes_canon(kind, arr, _offsets(arr, np.int32), _data(arr))
@@ -339,14 +335,14 @@ def _canon(arr: pa.Array) -> _Canon:  # noqa: C901 - one branch per Arrow type f
         entries = arr.values.slice(lo, hi - lo).flatten()
         child = _Struct("entry", (("key", _canon(entries[0])), ("value", _canon(entries[1]))),
                         hi - lo, None)
-        return _List("map", starts, child, _valid(arr))
+        return _List("map", starts, child, valid_mask(arr))
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         starts, lo, hi = _list_offsets(arr)
-        return _List("list", starts, _canon(arr.values.slice(lo, hi - lo)), _valid(arr))
+        return _List("list", starts, _canon(arr.values.slice(lo, hi - lo)), valid_mask(arr))
     if pa.types.is_struct(t):
         children = arr.flatten()
         fields = tuple((t.field(i).name, _canon(c)) for i, c in enumerate(children))
-        return _Struct("struct", fields, n, _valid(arr))
+        return _Struct("struct", fields, n, valid_mask(arr))
     raise SchemaMismatchError(f"cannot hash a column of type {t}")
 
 
@@ -458,7 +454,7 @@ def _column_hashes(
         if len(encoded.dictionary) > 0 and len(encoded.dictionary) * 2 <= len(chunk):
             uniq = _canon(encoded.dictionary)
             idx = int64_numpy(encoded.indices, nulls=0)  # pa.scalar would import pandas
-            valid = _valid(chunk)
+            valid = valid_mask(chunk)
             out = []
             for lane in (0, 1):
                 h = _hash(uniq, ("column", name), lane)[idx]

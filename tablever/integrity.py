@@ -15,11 +15,12 @@ from tablever.format.state import TableState
 from tablever.storage import Storage, is_verified, mark_verified
 from tablever.write import record_file_schema
 
-# Data files up to this size are read whole for their check (one open, the hash and the
-# footer from memory); larger ones are hashed in chunks.
+# Data files up to this size are read whole (one read): for their check (the hash and the
+# footer from memory), and by compaction to decode them; larger ones go in chunks.
 _WHOLE_READ = 8 << 20
 
-__all__ = ["check_hash", "check_present", "diagnose", "ensure_verified", "hash_file"]
+__all__ = ["check_hash", "check_present", "diagnose", "ensure_verified", "hash_file",
+           "read_verified"]
 
 
 def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
@@ -44,17 +45,9 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
 
     paths = storage.fetch_all(local, list(files))
     for f, full in zip(files, paths, strict=True):
-        try:
-            st = os.stat(full)
-        except FileNotFoundError as exc:
-            raise IntegrityError(f"data file {f.path} is missing") from exc
-        if is_verified(full, f.sha256, st):
-            continue
-        if st.st_size != f.bytes:
-            raise IntegrityError(
-                f"data file {f.path} has {st.st_size} bytes, the log recorded {f.bytes}"
-            )
-        todo.append((f, full, st))
+        st = _unverified(f, full)
+        if st is not None:
+            todo.append((f, full, st))
     if not todo:
         return paths
 
@@ -62,18 +55,7 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
         f, full, st = item
         on_disk = full == storage.disk_path(f.path)  # readers scan the file itself
         if on_disk and f.bytes <= _WHOLE_READ:
-            # A small file is read once: hashed, and its footer parsed, from memory.
-            try:
-                data = storage.read_bytes(f.path)
-            except FileNotFoundError as exc:
-                raise IntegrityError(f"data file {f.path} is missing") from exc
-            except OSError as exc:
-                raise IntegrityError(f"data file {f.path} is unreadable ({exc})") from exc
-            problems = check_hash(storage, f.path, f.sha256, data=data)
-            if problems:
-                raise IntegrityError(f"data file {problems[0]}")
-            mark_verified(full, f.sha256, st)
-            record_file_schema(full, data)
+            _read_checked(storage, f, full, st)
             return
         if on_disk:
             problems = check_hash(storage, f.path, f.sha256)
@@ -109,6 +91,57 @@ def ensure_verified(storage: Storage, files: Sequence[DataFile]) -> list[str]:
             for _ in pool.map(check_all, shares):
                 pass
     return paths
+
+
+def read_verified(storage: Storage, f: DataFile) -> tuple[str, bytes | None]:
+    """:func:`ensure_verified` for one file, also handing back its bytes when it is a
+    small file on this disk: read once, for its check (when it needs one) and for the
+    reader, which decodes them from memory."""
+    full = storage.disk_path(f.path)
+    if full is None or f.bytes > _WHOLE_READ:
+        return ensure_verified(storage, [f])[0], None
+    st = _unverified(f, full)
+    if st is None:
+        return full, _read(storage, f)
+    return full, _read_checked(storage, f, full, st)
+
+
+def _unverified(f: DataFile, full: str) -> os.stat_result | None:
+    """The stat of ``full`` when it must be hashed before a read trusts it, None when it
+    matched since it last changed; a missing file or one of the wrong size is an
+    IntegrityError."""
+    try:
+        st = os.stat(full)
+    except FileNotFoundError as exc:
+        raise IntegrityError(f"data file {f.path} is missing") from exc
+    if is_verified(full, f.sha256, st):
+        return None
+    if st.st_size != f.bytes:
+        raise IntegrityError(
+            f"data file {f.path} has {st.st_size} bytes, the log recorded {f.bytes}"
+        )
+    return st
+
+
+def _read(storage: Storage, f: DataFile) -> bytes:
+    try:
+        return storage.read_bytes(f.path)
+    except FileNotFoundError as exc:
+        raise IntegrityError(f"data file {f.path} is missing") from exc
+    except OSError as exc:
+        raise IntegrityError(f"data file {f.path} is unreadable ({exc})") from exc
+
+
+def _read_checked(storage: Storage, f: DataFile, full: str, st: os.stat_result) -> bytes:
+    """A small data file on this disk read once: hashed, and its footer parsed, from
+    memory; marked verified when it matches."""
+    data = _read(storage, f)
+    problems = check_hash(storage, f.path, f.sha256, data=data)
+    if problems:
+        raise IntegrityError(f"data file {problems[0]}")
+    mark_verified(full, f.sha256, st)
+    record_file_schema(full, data)
+    return data
 
 
 def _digest(stream: IO[bytes]) -> str:

@@ -15,10 +15,10 @@ import pytest
 import tablever as tv
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cmd(module: bool = False) -> list[str]:
+    """The installed ``tablever`` script, or ``python -m tablever``."""
     exe = Path(sys.executable).with_name("tablever")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tablever"]
-    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return [str(exe)] if exe.exists() and not module else [sys.executable, "-m", "tablever"]
 
 
 @pytest.mark.parametrize("module", [False, True], ids=["script", "python -m"])
@@ -29,10 +29,8 @@ def test_every_row_reaches_the_pipe_and_the_codes_are_kept(tmp_path: Path, modul
     tv.create(tmp_path / "t", rows, data=rows)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        if module:
-            return subprocess.run([sys.executable, "-m", "tablever", *args], cwd=tmp_path,
-                                  capture_output=True, text=True, timeout=120)
-        return _run(*args, cwd=tmp_path)
+        return subprocess.run([*_cmd(module), *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
 
     done = run("read", "t", "--format", "csv")
     assert done.returncode == 0, done.stderr
@@ -50,9 +48,7 @@ def test_a_closed_pipe_ends_the_script_quietly(tmp_path: Path) -> None:
     traceback about the flush at exit."""
     rows = pa.table({"id": pa.array(range(200_000), pa.int64())})
     tv.create(tmp_path / "t", rows, data=rows)
-    exe = Path(sys.executable).with_name("tablever")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tablever"]
-    proc = subprocess.Popen([*cmd, "read", "t", "--format", "csv"], cwd=tmp_path,
+    proc = subprocess.Popen([*_cmd(), "read", "t", "--format", "csv"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline().strip().strip(b'"') == b"id"

@@ -297,7 +297,6 @@ def test_create_append_and_delete_in_a_new_process_do_not_import_pandas(path: st
 import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pyarrow.parquet as pq
 import tablever as tv
 t = tv.create({path!r}, schema=pa.schema([("id", pa.int64())]))
 ids = pa.Array.from_buffers(pa.int64(), 3, [None, pa.py_buffer(bytes(24))])

@@ -61,24 +61,24 @@ def script() -> None:
     are flushed, and the process exits with the command's code without the static
     destructors.
     """
-    code: list[int] = [1]  # an exception that escapes is printed and exits 1
+    code = 1  # an exception that escapes is printed and exits 1
 
     def finish() -> None:  # registered first, so it runs after every other handler
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        os._exit(code[0])
+        os._exit(code)
 
     atexit.register(finish)
     try:
         main()
     except SystemExit as exc:
-        code[0] = _exit_code(exc.code)
+        code = _exit_code(exc.code)
         raise
     except KeyboardInterrupt:
-        code[0] = 130
+        code = 130
         raise
-    code[0] = 0
+    code = 0
 
 
 def _exit_code(value: object) -> int:
