@@ -13,7 +13,8 @@ Three axes, each on a table of its own, each measured in new processes (median o
 - **history** (``--commits 1000,10000,100000``): one table built by ``Table.append`` of 10
   rows per commit (the default checkpoint every 100 versions). Timed: the median latency
   of the 10 commits ending at each size (in the writer's process), and opening the latest
-  in a new process.
+  in a new process. Then a ``vacuum`` (grace 0s), as routine maintenance would run it:
+  the checkpoints on disk before and after it (it thins them) and its time.
 - **rows** (``--rows 1000000,10000000,50000000``): one table grown by appends of 2M rows.
   Timed: ``Snapshot.sql`` group-by, DuckDB ``read_parquet`` group-by over the same files
   (the baseline) and ``Snapshot.to_arrow()``, which is skipped when the table in memory
@@ -202,6 +203,7 @@ def axis_commits(
         n = i + 1
         if n in sizes:
             res = _probe_runs("commits", path, "", repeat)
+            res.update(_thinning(t))
             res.update(
                 commits=n,
                 commit_median_last10=statistics.median(lat[-10:]),
@@ -215,6 +217,27 @@ def axis_commits(
                 f"commits {n:>9,}: last 10 commits median "
                 f"{res['commit_median_last10'] * 1e3:.1f} ms; " + _brief(res)
             )
+
+
+def _checkpoint_bytes(t: Any) -> tuple[int, int]:
+    sizes = [f.size for f in t.storage.walk("_tablever/checkpoints")]
+    return len(sizes), sum(sizes)
+
+
+def _thinning(t: Any) -> dict[str, Any]:
+    """Checkpoints on disk before and after a ``vacuum`` with the default spacing (which
+    thins them), and the vacuum's time: the history axis vacuums at each point as a
+    table under routine maintenance would."""
+    import tablever as tv
+
+    count, size = _checkpoint_bytes(t)
+    t0 = time.perf_counter()
+    tv.vacuum(t, grace="0s")
+    took = time.perf_counter() - t0
+    after_count, after_size = _checkpoint_bytes(t)
+    return {"checkpoints_before": count, "checkpoint_bytes_before": size,
+            "checkpoints_after": after_count, "checkpoint_bytes_after": after_size,
+            "vacuum_seconds": took}
 
 
 def axis_rows(
@@ -298,6 +321,17 @@ def report(result: dict[str, Any]) -> None:
               if "commit_cpu_median_last10" in p else "-", _ms(p, "open"),
               _mb(p, "open"), f"{p['build_seconds']:.0f}"] for p in result["commits"]],
         )
+        thinned = [p for p in result["commits"] if "checkpoint_bytes_before" in p]
+        if thinned:
+            show(
+                "Checkpoints on disk, before and after vacuum (default spacing)",
+                ["commits", "checkpoints before", "MB before", "checkpoints after",
+                 "MB after", "vacuum [s]"],
+                [[f"{p['commits']:,}", f"{p['checkpoints_before']:,}",
+                  f"{p['checkpoint_bytes_before'] / 1e6:,.1f}", f"{p['checkpoints_after']:,}",
+                  f"{p['checkpoint_bytes_after'] / 1e6:,.1f}", f"{p['vacuum_seconds']:.2f}"]
+                 for p in thinned],
+            )
     if result.get("rows"):
         show(
             "Rows, new process, ms (peak RSS MB)",

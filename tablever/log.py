@@ -18,7 +18,7 @@ import posixpath
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,15 @@ from tablever.format.refs import VersionInfo
 from tablever.format.state import TableState, apply, empty_state
 from tablever.storage import Storage, fault_point
 
-__all__ = ["DEFAULT_CHECKPOINT_INTERVAL", "REMOTE_CHECKPOINT_INTERVAL", "ExpiredVersion", "Log", "checkpoint_path", "commit_path"]
+__all__ = [
+    "DEFAULT_CHECKPOINT_INTERVAL",
+    "REMOTE_CHECKPOINT_INTERVAL",
+    "ExpiredVersion",
+    "Log",
+    "checkpoint_interval",
+    "checkpoint_path",
+    "commit_path",
+]
 
 log = logging.getLogger("tablever")
 
@@ -77,6 +85,20 @@ DEFAULT_CHECKPOINT_INTERVAL = 100
 # On an object store every commit after the newest checkpoint is one more GET when a
 # table is opened: checkpoint more often there (docs/storage.md has the figures).
 REMOTE_CHECKPOINT_INTERVAL = 10
+
+
+def checkpoint_interval(props: Mapping[str, Any], *, remote: bool) -> int:
+    """Commits between checkpoints: the property ``checkpoint_interval``, else 100 (10 on
+    an object store). A malformed value (refused when set, possible in a log written by
+    hand) falls back to the default: a commit that has landed must not fail over it."""
+    default = REMOTE_CHECKPOINT_INTERVAL if remote else DEFAULT_CHECKPOINT_INTERVAL
+    try:
+        interval = int(props.get("checkpoint_interval", default))
+    except (TypeError, ValueError):
+        return default
+    return interval if interval > 0 else default
+
+
 DEFAULT_MAX_RETRIES = 50
 _THREADED_READ = 1 << 20  # a checkpoint this large decodes its columns on Arrow's threads
 HEAD_KEY = b"tablever.head"  # a checkpoint's header: what an open reads (docs/format.md)

@@ -11,6 +11,10 @@ Policy properties (set at ``create`` or with ``Table.set_properties``):
   the append is followed by a compact commit folding them (default ``0``: off; see
   :func:`tablever.maintenance.compaction.auto_compact`)
 - ``vacuum.grace``             files younger than this are never vacuumed (default ``"1h"``)
+- ``vacuum.checkpoint_spacing`` of the older checkpoints of retained versions, vacuum keeps
+  one per this many versions and deletes the rest the log can rebuild (default ``10 ×
+  checkpoint_interval``; ``0`` keeps every checkpoint; see
+  :func:`tablever.maintenance.vacuuming.thinned_checkpoints`)
 - ``checkpoint_interval``      a checkpoint every N commits (default ``100``; ``10`` on
   an object store, where each commit after the newest checkpoint is a request on open)
 - ``compression``              the data files' Parquet codec: ``snappy`` (default),
@@ -58,6 +62,8 @@ DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 DEFAULT_DELETE_RATIO = 0.1
 DEFAULT_GRACE = "1h"
 AUTO_SMALL_FILES = "compact.auto_small_files"
+CHECKPOINT_SPACING = "vacuum.checkpoint_spacing"
+SPACING_INTERVALS = 10  # the default checkpoint spacing, in checkpoint intervals
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -131,6 +137,7 @@ class Policy:
     delete_ratio: float
     grace: timedelta
     auto_small_files: int = 0  # 0: no compaction after appends
+    checkpoint_spacing: int | None = None  # None: SPACING_INTERVALS checkpoint intervals
 
     @classmethod
     def from_properties(cls, props: Mapping[str, Any]) -> Policy:
@@ -152,6 +159,8 @@ class Policy:
             auto_small_files=_int(
                 0 if props.get(AUTO_SMALL_FILES) in (None, "") else props[AUTO_SMALL_FILES],
                 AUTO_SMALL_FILES, 0),
+            checkpoint_spacing=None if props.get(CHECKPOINT_SPACING) in (None, "")
+            else _int(props[CHECKPOINT_SPACING], CHECKPOINT_SPACING, 0),
         )
 
 

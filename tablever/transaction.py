@@ -32,13 +32,7 @@ from tablever.format.commit import FORMAT_IDS, FORMAT_VERSION, Actions, Commit, 
 from tablever.format.fieldids import carry_ids, has_ids
 from tablever.format.layout import LOG_DIR
 from tablever.format.state import TableState, apply, summarize
-from tablever.log import (
-    DEFAULT_CHECKPOINT_INTERVAL,
-    DEFAULT_MAX_RETRIES,
-    REMOTE_CHECKPOINT_INTERVAL,
-    Log,
-    now_ms,
-)
+from tablever.log import DEFAULT_MAX_RETRIES, Log, checkpoint_interval, now_ms
 from tablever.schema import ROW_ID, schema_from_dict, schema_to_dict
 from tablever.storage import Storage
 
@@ -187,15 +181,7 @@ class Writer:
     def _checkpoint(self, state: TableState) -> TableState:
         """Write a checkpoint after the commit of ``state`` if one is due; ``state``,
         read from the checkpoint's columns once written."""
-        default = (REMOTE_CHECKPOINT_INTERVAL if self.log.storage.round_trips
-                   else DEFAULT_CHECKPOINT_INTERVAL)
-        raw = state.properties.get("checkpoint_interval", default)
-        try:
-            interval = int(raw)
-        except (TypeError, ValueError):
-            interval = default
-        if interval <= 0:
-            interval = default
+        interval = checkpoint_interval(state.properties, remote=self.log.storage.round_trips)
         self.log.note_committed(state)
         # Also after a commit that adds or removes many files (a compaction, a bulk
         # add): replaying its file lists on every open would cost more than the

@@ -7,32 +7,38 @@ recognises, and only under ``data/``, ``deletes/`` and ``_tablever/``:
 - content-addressed data files and deletion vectors no retained version references,
   last modified more than ``grace`` ago (an in-flight writer's files are younger);
 - temp files (``.tmp-*``) older than ``grace`` (left by crashed writers);
-- commit files and checkpoints of expired versions (left by an interrupted expire).
+- commit files and checkpoints of expired versions (left by an interrupted expire);
+- older checkpoints of retained versions that the log can rebuild, all but one per
+  ``vacuum.checkpoint_spacing`` versions (:func:`thinned_checkpoints`): every checkpoint
+  holds all live files, so keeping each one would grow with the square of the history.
 
-It never deletes a referenced file, a tag, a run, an expiry record, a commit or
-checkpoint of a retained version, a file it does not recognise, or anything outside the
-table root.
+It never deletes a referenced file, a tag, a run, an expiry record, a commit of a
+retained version, a checkpoint a retained version cannot be rebuilt without, one of the
+newest checkpoints, a file it does not recognise, or anything outside the table root.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import time
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tablever.errors import CorruptLogError
-from tablever.format.layout import ROOTS
+from tablever.format.layout import ROOTS, checkpoint_path
+from tablever.log import checkpoint_interval
 from tablever.maintenance.retained import CONTENT_FILE, Survey, referenced_paths, survey
-from tablever.policy import Duration, Policy, parse_duration
+from tablever.policy import SPACING_INTERVALS, Duration, Policy, parse_duration
 from tablever.storage import TMP_PREFIX, FileInfo, Storage, fault_point
 
 if TYPE_CHECKING:
     from tablever.log import Log
     from tablever.table import Table
 
-__all__ = ["VacuumPlan", "plan_vacuum", "vacuum", "vacuum_plan"]
+__all__ = ["VacuumPlan", "plan_vacuum", "thinned_checkpoints", "vacuum", "vacuum_plan"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -42,10 +48,12 @@ class VacuumPlan:
     """Files to delete (with why), and unreferenced files kept because they are young."""
 
     delete: tuple[FileInfo, ...]
-    reasons: tuple[str, ...]  # one per file in ``delete``: unreferenced | temp | expired
+    # one per file in ``delete``: unreferenced | temp | expired | thinned
+    reasons: tuple[str, ...]
     young: tuple[FileInfo, ...]  # unreferenced or temp, but within the grace period
     grace: timedelta
     now: float
+    expired_seen: frozenset[int] = frozenset()  # expired versions when planned
 
     @property
     def paths(self) -> list[str]:
@@ -78,12 +86,15 @@ def plan_vacuum(
     now: float,
     grace: timedelta,
     expired_meta: Set[str] = frozenset(),
+    thinned: Set[str] = frozenset(),
 ) -> VacuumPlan:
     """Plan a vacuum (pure).
 
     ``referenced``: paths any retained version reads; ``files``: the listing of
     ``data/``, ``deletes/`` and ``_tablever/``; ``expired_meta``: commit files and
-    checkpoints of expired versions. Times are seconds since the epoch.
+    checkpoints of expired versions; ``thinned``: checkpoints of retained versions the
+    log can rebuild (:func:`thinned_checkpoints`), deleted once older than ``grace``.
+    Times are seconds since the epoch.
     """
     limit = now - grace.total_seconds()
     delete: list[FileInfo] = []
@@ -101,6 +112,8 @@ def plan_vacuum(
             delete.append(f)
             reasons.append("expired")
             continue
+        elif f.path in thinned:
+            why = "thinned"
         else:
             continue  # not ours to judge: verify reports unexpected files
         if f.mtime <= limit:
@@ -109,6 +122,43 @@ def plan_vacuum(
         else:
             young.append(f)
     return VacuumPlan(tuple(delete), tuple(reasons), tuple(young), grace, now)
+
+
+KEEP_NEWEST_CHECKPOINTS = 3
+
+
+def thinned_checkpoints(
+    checkpoints: Sequence[int],
+    retained: Sequence[int],
+    spacing: int,
+    keep_newest: int = KEEP_NEWEST_CHECKPOINTS,
+) -> list[int]:
+    """Checkpoints of retained versions that vacuum may delete (pure), ascending.
+
+    Walking the checkpoints from the oldest, each is kept when it is one of the newest
+    ``keep_newest``, when the commits from the last kept checkpoint (or from version 0)
+    up to it are not all retained (after an expire it is the record of its version), or
+    when it lies ``spacing`` or more versions after the last kept one; the others go.
+    Any retained version then rebuilds from a kept checkpoint (or version 0) and fewer
+    than ``spacing`` plus one checkpoint interval commits. Running it again on what it
+    keeps deletes nothing more. ``spacing`` 0 keeps every checkpoint.
+    """
+    have = set(retained)
+    mine = [c for c in sorted(set(checkpoints)) if c in have]
+    if spacing <= 0 or len(mine) <= keep_newest:
+        return []
+    top = mine[-1]
+    missing = [v for v in range(top + 1) if v not in have]  # sorted
+    out: list[int] = []
+    anchor = -1  # rebuild from version 0
+    for c in mine[: len(mine) - keep_newest]:
+        # no missing version in (anchor, c]: the log replays c from the anchor
+        replayable = bisect.bisect_right(missing, c) == bisect.bisect_right(missing, anchor)
+        if replayable and c - max(anchor, 0) < spacing:
+            out.append(c)
+        else:
+            anchor = c
+    return out
 
 
 def _listing(table: Table) -> list[FileInfo]:
@@ -146,7 +196,16 @@ def vacuum_plan(table: Table, *, grace: Duration | None = None) -> VacuumPlan:
     leftover = [
         p for p in s.leftover_meta() if int(p.rsplit("/", 1)[-1].split(".")[0]) in settled
     ]
-    plan = plan_vacuum(referenced, listing, now=now, grace=wait, expired_meta=set(leftover))
+    thinned: set[str] = set()
+    if len(settled) == len(s.expired):  # no expire at work: it may be writing anchors
+        spacing = policy.checkpoint_spacing
+        if spacing is None:
+            remote = table.storage.round_trips
+            spacing = SPACING_INTERVALS * checkpoint_interval(table.properties, remote=remote)
+        thinned = {checkpoint_path(c)
+                   for c in thinned_checkpoints(s.checkpoints, s.retained, spacing)}
+    plan = plan_vacuum(referenced, listing, now=now, grace=wait, expired_meta=set(leftover),
+                       thinned=thinned)
     # Commits that landed while we looked may reference an old file again (a restore,
     # or an append whose bytes equal an orphan's): keep whatever they name.
     newer = [v for v in log.list_versions() if v > s.latest]
@@ -161,7 +220,7 @@ def vacuum_plan(table: Table, *, grace: Duration | None = None) -> VacuumPlan:
             tuple(plan.delete[i] for i in keep), tuple(plan.reasons[i] for i in keep),
             plan.young, plan.grace, plan.now,
         )
-    return plan
+    return dataclasses.replace(plan, expired_seen=frozenset(s.expired))
 
 
 def vacuum(
@@ -224,6 +283,11 @@ def execute_vacuum(
         return None
 
     items = list(zip(plan.delete, plan.reasons, strict=True))
+    if "thinned" in plan.reasons and set(table.log.read_expired()) != plan.expired_seen:
+        # an expire ran since the plan: a thinned checkpoint may have become the record
+        # of its version; keep them all (the next vacuum judges them again)
+        items = [item for item in items if item[1] != "thinned"]
+        total = len(items)
     deleted: list[str] = []
     done = 0
     while done < total and not deleted:  # one at a time until the first deletion
