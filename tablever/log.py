@@ -945,7 +945,7 @@ class Log:
             try:
                 _, lazy = self.read_checkpoint(ck)
                 hist = list(lazy)  # parsed here: an unreadable one is skipped too
-            except CorruptLogError:
+            except (CorruptLogError, FileNotFoundError):  # or one vacuum just thinned
                 continue
             index = [h for h in hist
                      if h.version <= ck and (h.version in present or h.version == ck)]

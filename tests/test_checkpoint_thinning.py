@@ -185,3 +185,27 @@ def test_a_bad_spacing_is_refused_and_nothing_changes(path: str, bad: object) ->
         t.set_properties({"vacuum.checkpoint_spacing": bad})
     assert t.latest().version == head
     assert "vacuum.checkpoint_spacing" not in tv.open(path).properties
+
+
+def test_a_reader_that_listed_a_thinned_checkpoint_reads_on(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = _grow(path, 40, **{"vacuum.checkpoint_spacing": 10})
+    want = _every_version(path)
+    reader = tv.open(path)
+    stale = reader.log.list_checkpoints()  # listed before the vacuum
+    tv.vacuum(t, grace="0s")
+    assert set(stale) - set(_checkpoints(t))
+    real = reader.log.list_checkpoints
+    calls: list[int] = []
+
+    def listed_once() -> list[int]:
+        calls.append(1)
+        return stale if len(calls) == 1 else real()
+
+    for v in (16, 28):  # their nearest listed checkpoints (16, 28) are gone
+        calls.clear()
+        monkeypatch.setattr(reader.log, "list_checkpoints", listed_once)
+        got = reader.as_of(v).to_arrow(with_row_id=True).sort_by("_row_id")
+        assert got == want[v]
+        assert len(calls) >= 2  # it listed again
