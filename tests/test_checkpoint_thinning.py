@@ -209,3 +209,21 @@ def test_a_reader_that_listed_a_thinned_checkpoint_reads_on(
         got = reader.as_of(v).to_arrow(with_row_id=True).sort_by("_row_id")
         assert got == want[v]
         assert len(calls) >= 2  # it listed again
+
+
+def test_maintain_thins_in_the_run_that_expires(path: str) -> None:
+    t = _grow(path, 60, **{"vacuum.checkpoint_spacing": 10, "vacuum.grace": "0s",
+                           "retention.older_than": "0s", "retention.keep_last": 30})
+    before = _every_version(path)
+    report = tv.maintain(t)
+    assert report.versions_expired  # a fresh expiry record does not stop the thinning
+    assert [p for p in report.vacuumed if p.startswith("_tablever/checkpoints/")]
+    retained = [v.version for v in t.versions()]
+    left = _checkpoints(t)
+    assert len(left) < len([c for c in range(2, 62, 2) if c in retained])
+    assert retained[0] in left  # the record of the first retained version
+    assert tv.verify(t).ok
+    after = _every_version(path)
+    assert sorted(after) == retained
+    assert all(after[v] == before[v] for v in retained if v in before)
+    assert after[retained[-1]].sort_by("id") == before[60].sort_by("id")  # the compaction

@@ -196,14 +196,16 @@ def vacuum_plan(table: Table, *, grace: Duration | None = None) -> VacuumPlan:
     leftover = [
         p for p in s.leftover_meta() if int(p.rsplit("/", 1)[-1].split(".")[0]) in settled
     ]
-    thinned: set[str] = set()
-    if len(settled) == len(s.expired):  # no expire at work: it may be writing anchors
-        spacing = policy.checkpoint_spacing
-        if spacing is None:
-            remote = table.storage.round_trips
-            spacing = SPACING_INTERVALS * checkpoint_interval(table.properties, remote=remote)
-        thinned = {checkpoint_path(c)
-                   for c in thinned_checkpoints(s.checkpoints, s.retained, spacing)}
+    # Versions an expire has recorded are not retained here, whether or not their
+    # commits are deleted yet; the checkpoints an expire is writing before it records
+    # are younger than the grace period; one that records after this survey is caught
+    # before anything is deleted (execute_vacuum).
+    spacing = policy.checkpoint_spacing
+    if spacing is None:
+        remote = table.storage.round_trips
+        spacing = SPACING_INTERVALS * checkpoint_interval(table.properties, remote=remote)
+    thinned = {checkpoint_path(c)
+               for c in thinned_checkpoints(s.checkpoints, s.retained, spacing)}
     plan = plan_vacuum(referenced, listing, now=now, grace=wait, expired_meta=set(leftover),
                        thinned=thinned)
     # Commits that landed while we looked may reference an old file again (a restore,
