@@ -266,10 +266,19 @@ def execute_vacuum(
     """Delete what ``plan`` lists; returns the paths deleted. A data file or temp file
     modified since it was listed (a writer reusing identical bytes) is skipped."""
     storage = table.storage
-    total = len(plan.delete)
     for f in plan.delete:
         if not _under_roots(f.path):  # belt and braces: the planner never lists these
             raise CorruptLogError(f"vacuum refused to delete {f.path!r}")
+    items = list(zip(plan.delete, plan.reasons, strict=True))
+    if "thinned" in plan.reasons:
+        if set(table.log.read_expired()) != plan.expired_seen:
+            # an expire recorded versions since the plan: a thinned checkpoint may have
+            # become the record of its version; keep them all (the next vacuum judges
+            # them again)
+            items = [item for item in items if item[1] != "thinned"]
+        else:  # first, while the check above is fresh
+            items.sort(key=lambda item: item[1] != "thinned")
+    total = len(items)
     if progress:
         progress("vacuum", 0, total)
     limit = plan.now - plan.grace.total_seconds()
@@ -284,12 +293,6 @@ def execute_vacuum(
             return f.path
         return None
 
-    items = list(zip(plan.delete, plan.reasons, strict=True))
-    if "thinned" in plan.reasons and set(table.log.read_expired()) != plan.expired_seen:
-        # an expire ran since the plan: a thinned checkpoint may have become the record
-        # of its version; keep them all (the next vacuum judges them again)
-        items = [item for item in items if item[1] != "thinned"]
-        total = len(items)
     deleted: list[str] = []
     done = 0
     while done < total and not deleted:  # one at a time until the first deletion
