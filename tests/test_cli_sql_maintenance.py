@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,9 +112,37 @@ def test_compact_expire_vacuum_verbs(tmp_path: Path) -> None:
     assert snap["version"] == 5
     expired = ok_json("expire", str(path), "--older-than", "0s", "--keep-last", "1")
     assert expired["expired"] == [0, 1, 2, 3, 4]
-    gone = ok_json("vacuum", str(path), "--grace", "0s", "--dry-run")["paths"]
+    planned = ok_json("vacuum", str(path), "--grace", "0s", "--dry-run")
+    gone = planned["paths"]
     assert any(p.startswith("data/") for p in gone)
-    deleted = ok_json("vacuum", str(path), "--grace", "0s")["paths"]
+    assert planned["reasons"] == ["unreferenced"] * len(gone)
+    done = ok_json("vacuum", str(path), "--grace", "0s")
+    deleted = done["paths"]
     assert sorted(deleted) == sorted(gone)
+    assert done["reasons"] == ["unreferenced"] * len(deleted)
     assert sorted(tv.open(path).latest().to_arrow().column("x").to_pylist()) == [0, 1, 2, 3]
     assert fails("expire", str(path), "--older-than", "soon").startswith("error: ")
+
+
+def test_vacuum_says_why_it_deletes_each_file(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    t = tv.create(path, schema=pa.schema([("x", pa.int64())]),
+                  properties={"checkpoint_interval": 2, "vacuum.checkpoint_spacing": 6})
+    for i in range(20):
+        t.append(pa.table({"x": [i]}))
+    t.overwrite(pa.table({"x": [-1]}))
+    tv.expire(t, older_than="0s", keep_last=12)  # keeps 10..21
+    (path / "data" / ".tmp-crashed").write_bytes(b"x")
+    time.sleep(0.02)
+    plan = tv.maintenance.vacuum_plan(t, grace="0s")
+    want = {r: plan.reasons.count(r) for r in set(plan.reasons)}
+    # the data files are all still used by version 20; checkpoints 12 and 14 go
+    assert want == {"thinned": 2, "temp": 1}
+    text = ok("vacuum", str(path), "--grace", "0s", "--dry-run")
+    head, *lines = text.splitlines()
+    assert head == (f"would delete {len(plan.paths)} files ({want['temp']} stale temp file, "
+                    f"{want['thinned']} thinned checkpoints)")
+    assert sorted(lines) == sorted(f"  {p}  [{r}]"
+                                   for p, r in zip(plan.paths, plan.reasons, strict=True))
+    assert ok("vacuum", str(path), "--grace", "0s").startswith(f"deleted {len(plan.paths)} files")
+    assert tv.verify(tv.open(path)).ok

@@ -21,7 +21,8 @@ from tablever.cli.common import (
     snapshot_dict,
 )
 from tablever.cli.progress import progress_bars
-from tablever.maintenance import compact_plan
+from tablever.maintenance import compact_plan, vacuum_plan
+from tablever.maintenance.vacuuming import execute_vacuum
 from tablever.policy import Policy
 
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
@@ -142,19 +143,36 @@ def vacuum(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete files no retained version needs (older than the grace period)."""
+    """Delete files no retained version needs (older than the grace period), and older
+    checkpoints the log can rebuild (vacuum.checkpoint_spacing)."""
     table = open_table(path)
-    with progress_bars(not as_json and not dry_run) as progress:
-        paths = tv.vacuum(table, grace=grace, dry_run=dry_run, progress=progress)
+    plan = vacuum_plan(table, grace=grace)
+    why = dict(zip(plan.paths, plan.reasons, strict=True))
+    paths = plan.paths
+    if not dry_run and paths:
+        with progress_bars(not as_json) as progress:
+            paths = execute_vacuum(table, plan, progress=progress)
+    reasons = [why[p] for p in paths]
     if as_json:
-        emit_json({"dry_run": dry_run, "paths": paths})
+        emit_json({"dry_run": dry_run, "paths": paths, "reasons": reasons})
         return
     verb = "would delete" if dry_run else "deleted"
-    say(f"{verb} {plural(len(paths), 'file')}")
-    for p in paths[:50]:
-        say(f"  {p}")
+    counts = {r: reasons.count(r) for r in _VACUUM_REASONS if r in reasons}
+    detail = ", ".join(plural(n, *_VACUUM_REASONS[r]) for r, n in counts.items())
+    say(f"{verb} {plural(len(paths), 'file')}" + (f" ({detail})" if detail else ""))
+    for p, r in list(zip(paths, reasons, strict=True))[:50]:
+        say(f"  {p}  [{r}]")
     if len(paths) > 50:
         say(f"  ... and {len(paths) - 50} more")
+
+
+# why vacuum deletes a file (VacuumPlan.reasons), as the summary line says it
+_VACUUM_REASONS = {
+    "unreferenced": ("unreferenced file", "unreferenced files"),
+    "temp": ("stale temp file", "stale temp files"),
+    "expired": ("file of expired versions", "files of expired versions"),
+    "thinned": ("thinned checkpoint", "thinned checkpoints"),
+}
 
 
 @command("verify")
