@@ -184,7 +184,8 @@ def _referenced(log: Log, attempts: int = 3) -> tuple[Survey, set[str]]:
 
 def vacuum_plan(table: Table, *, grace: Duration | None = None) -> VacuumPlan:
     """The plan :func:`vacuum` would carry out now (changes nothing)."""
-    policy = Policy.from_properties(table.properties)
+    props = table.properties
+    policy = Policy.from_properties(props)
     wait = policy.grace if grace is None else parse_duration(grace, "grace")
     now = time.time()
     log = table.log
@@ -203,7 +204,7 @@ def vacuum_plan(table: Table, *, grace: Duration | None = None) -> VacuumPlan:
     spacing = policy.checkpoint_spacing
     if spacing is None:
         remote = table.storage.round_trips
-        spacing = SPACING_INTERVALS * checkpoint_interval(table.properties, remote=remote)
+        spacing = SPACING_INTERVALS * checkpoint_interval(props, remote=remote)
     thinned = {checkpoint_path(c)
                for c in thinned_checkpoints(s.checkpoints, s.retained, spacing)}
     plan = plan_vacuum(referenced, listing, now=now, grace=wait, expired_meta=set(leftover),
